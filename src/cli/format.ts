@@ -1,0 +1,87 @@
+import type { Manifest } from "../repository/manifest.js";
+import { totalContentBytes, totalStoredBytes } from "../repository/manifest.js";
+import type { ListResult } from "../commands/catalog.js";
+import type { VerifyReport } from "../commands/verify.js";
+import type { RestoreResult } from "../commands/restore.js";
+
+export function bytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let u = 0;
+  while (v >= 1024 && u < units.length - 1) {
+    v /= 1024;
+    u++;
+  }
+  return `${u === 0 ? v : v.toFixed(1)} ${units[u]}`;
+}
+
+export function seconds(ms: number): string {
+  return ms < 1000 ? `${ms} ms` : `${(ms / 1000).toFixed(1)} s`;
+}
+
+export function table(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? "").length)));
+  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
+  return [line(headers), ...rows.map(line)].join("\n");
+}
+
+export function formatList(result: ListResult): string {
+  if (result.backups.length === 0) return `no backups in ${result.repository}`;
+  const rows = result.backups.map((m) => [
+    m.id,
+    m.engine,
+    m.source.uri,
+    bytes(totalContentBytes(m)),
+    bytes(totalStoredBytes(m)),
+    seconds(m.durationMs),
+    Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(","),
+  ]);
+  let out = table(["ID", "ENGINE", "SOURCE", "SIZE", "STORED", "DURATION", "LABELS"], rows);
+  if (result.incomplete.length) out += `\n(${result.incomplete.length} incomplete backup(s) without a manifest ignored: ${result.incomplete.join(", ")}; \`holdfast prune\` removes them)`;
+  return out;
+}
+
+export function formatManifest(m: Manifest): string {
+  const lines = [
+    `backup      ${m.id}`,
+    `engine      ${m.engine} ${m.source.version}`,
+    `source      ${m.source.uri} (${bytes(m.source.sizeBytes)})`,
+    `taken       ${m.startedAt} → ${m.finishedAt} (${seconds(m.durationMs)})`,
+    `by          holdfast ${m.holdfast.version} on ${m.host.hostname} (${m.host.platform})`,
+    `labels      ${Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(", ") || "-"}`,
+    "files",
+    ...m.files.map(
+      (f) =>
+        `  ${f.key}\n    content ${bytes(f.contentBytes)} sha256 ${f.contentSha256}\n    stored  ${bytes(f.storedBytes)} sha256 ${f.storedSha256}  (${f.compression.algorithm}${f.compression.algorithm === "none" ? "" : ` level ${f.compression.level}`}, ${f.encryption === "age" ? "age-encrypted" : "not encrypted"})`,
+    ),
+    "tables",
+    ...(m.tables.length ? m.tables.map((t) => `  ${t.name.padEnd(30)} ${String(t.rows).padStart(12)} rows${t.checksum ? `  checksum ${t.checksum.slice(0, 16)}…` : ""}`) : ["  (none)"]),
+    "details",
+    ...Object.entries(m.details).map(([k, v]) => `  ${k.padEnd(20)} ${typeof v === "string" ? v : JSON.stringify(v)}`),
+  ];
+  return lines.join("\n");
+}
+
+export function formatVerify(report: VerifyReport): string {
+  const lines: string[] = [];
+  for (const b of report.backups) {
+    lines.push(`${b.ok ? "ok    " : "FAILED"} ${b.id} (${b.engine})`);
+    for (const f of b.files) lines.push(`  ${f.ok ? "ok" : "FAILED"} ${f.key}${f.level === "stored" ? " (stored bytes only: no key given)" : ""}${f.error ? `: ${f.error}` : ""}`);
+    if (b.deep) {
+      lines.push(`  deep check: ${b.deep.ok ? "ok" : "FAILED"}${b.deep.details.integrityCheck ? ` (integrity_check ${String(b.deep.details.integrityCheck)})` : ""}`);
+      for (const t of b.deep.tables) lines.push(`    ${t.name.padEnd(30)} expected ${t.expectedRows} rows, found ${t.actualRows ?? "nothing"}${t.checksumMatches === false ? " (checksum differs)" : ""}`);
+      for (const p of b.deep.problems) lines.push(`    problem: ${p}`);
+    }
+    if (b.error && !b.files.some((f) => f.error)) lines.push(`  ${b.error.message}`);
+  }
+  const failed = report.backups.filter((b) => !b.ok).length;
+  lines.push(`${report.backups.length} backup(s) verified, ${failed} failed`);
+  return lines.join("\n");
+}
+
+export function formatRestore(r: RestoreResult): string {
+  const lines = [`restored ${r.backupId} to ${r.target} in ${seconds(r.durationMs)}`];
+  if (r.safetyCopy) lines.push(`previous database kept at ${r.safetyCopy}`);
+  lines.push(`checks: ${r.check.ok ? "ok" : r.check.problems.join("; ")}; ${r.check.tables.map((t) => `${t.name}=${t.actualRows}`).join(", ")}`);
+  return lines.join("\n");
+}

@@ -1,0 +1,38 @@
+import cliProgress from "cli-progress";
+import type { ProgressHandle } from "../commands/context.js";
+
+const NOOP: ProgressHandle = { update: () => undefined, stop: () => undefined };
+
+function mb(n: number): string {
+  return (n / 1048576).toFixed(1);
+}
+
+/** A bar on a TTY (bytes, rate, ETA when the total is known); nothing otherwise. */
+export function progressFactory(enabled: boolean) {
+  return (label: string, total?: number): ProgressHandle => {
+    if (!enabled) return NOOP;
+    const started = Date.now();
+    const bar = new cliProgress.SingleBar(
+      {
+        stream: process.stderr,
+        format: total ? `${label} [{bar}] {percentage}% {doneMb}/{totalMb} MB {rate} MB/s ETA {eta}s` : `${label} {doneMb} MB {rate} MB/s`,
+        hideCursor: true,
+        clearOnComplete: true,
+        fps: 5,
+      },
+      cliProgress.Presets.shades_classic,
+    );
+    bar.start(total ?? 1, 0, { doneMb: "0.0", totalMb: mb(total ?? 0), rate: "0.0" });
+    let stopped = false;
+    return {
+      update(done: number) {
+        const seconds = Math.max((Date.now() - started) / 1000, 0.001);
+        bar.update(total ? done : 0, { doneMb: mb(done), totalMb: mb(total ?? 0), rate: mb(done / seconds) });
+      },
+      stop() {
+        if (!stopped) bar.stop();
+        stopped = true;
+      },
+    };
+  };
+}

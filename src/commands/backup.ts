@@ -1,0 +1,113 @@
+import { HoldfastError } from "../errors.js";
+import type { Settings } from "../config/load.js";
+import { engineForSource } from "../engines/registry.js";
+import { FILE_EXTENSION } from "../pipeline/compression.js";
+import { storeStream, type StoredFileRecord } from "../pipeline/assemble.js";
+import { backupIdFor, nextFreeId } from "../repository/backup-id.js";
+import { backupPrefix, dataKey } from "../repository/layout.js";
+import { acquireLock, scopeFor } from "../repository/lock.js";
+import { MANIFEST_FORMAT_VERSION, type Manifest } from "../repository/manifest.js";
+import type { Repository } from "../repository/repository.js";
+import { HOLDFAST_VERSION, HOST, type CommandContext } from "./context.js";
+import { openRepository } from "./open-repository.js";
+
+export interface BackupRequest {
+  source: string;
+  settings: Settings;
+  labels?: Record<string, string>;
+}
+
+/**
+ * Snapshot the source and store it: data files first, the manifest last. Until the manifest is
+ * written nothing is visible; on any failure the files written so far are removed.
+ */
+export async function backup(req: BackupRequest, ctx: CommandContext): Promise<Manifest> {
+  const { engine, ref } = engineForSource(req.source);
+  const sourceUri = engine.describe(ref);
+  const { repo, keys } = await openRepository(req.settings, "required");
+  const lock = await acquireLock(repo.backend, scopeFor(sourceUri), `backup of ${sourceUri}`, { waitMs: req.settings.lockWaitMs, signal: ctx.signal });
+  const started = new Date();
+  let id: string | undefined;
+  try {
+    id = await freeId(repo, started);
+    ctx.log.info({ id, source: sourceUri, repo: repo.backend.location }, "backup started");
+    const snapshot = await engine.snapshot(ref, { tempDir: req.settings.tmpDir, signal: ctx.signal });
+    const files: StoredFileRecord[] = [];
+    try {
+      for await (const file of snapshot.files) {
+        const storedName = `${file.name}${file.extension}${FILE_EXTENSION[req.settings.compression.algorithm]}${keys ? ".age" : ""}`;
+        const bar = ctx.progress(`backup ${file.name}`);
+        try {
+          files.push(
+            await storeStream(file.stream, repo.backend, file.name, dataKey(id, storedName), {
+              compression: req.settings.compression,
+              recipients: keys?.recipients,
+              signal: ctx.signal,
+              onProgress: (n) => bar.update(n),
+            }),
+          );
+        } finally {
+          bar.stop();
+        }
+      }
+      const facts = await snapshot.facts;
+      const finished = new Date();
+      const manifest: Manifest = {
+        formatVersion: MANIFEST_FORMAT_VERSION,
+        id,
+        engine: engine.name,
+        source: { uri: sourceUri, version: facts.version, sizeBytes: facts.sizeBytes },
+        labels: { ...req.settings.labels, ...req.labels },
+        startedAt: started.toISOString(),
+        finishedAt: finished.toISOString(),
+        durationMs: finished.getTime() - started.getTime(),
+        holdfast: { version: HOLDFAST_VERSION },
+        host: HOST,
+        files,
+        tables: facts.tables,
+        details: facts.details,
+      };
+      await repo.commit(manifest);
+      if (facts.details.integrityCheck !== undefined && facts.details.integrityCheck !== "ok") {
+        ctx.log.warn({ id, integrityCheck: facts.details.integrityCheck }, "the source database fails integrity_check; the backup records it");
+      }
+      ctx.log.info({ id, storedBytes: files.reduce((s, f) => s + f.storedBytes, 0), durationMs: manifest.durationMs }, "backup complete");
+      return manifest;
+    } finally {
+      await snapshot.dispose();
+    }
+  } catch (err) {
+    if (id) await removePartial(repo, id);
+    throw err;
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+}
+
+async function freeId(repo: Repository, at: Date): Promise<string> {
+  const taken = new Set<string>();
+  const base = backupIdFor(at);
+  for (let candidate = base; ; candidate = nextFreeId(base, taken)) {
+    let used = false;
+    for await (const _ of repo.backend.list(backupPrefix(candidate))) {
+      used = true;
+      break;
+    }
+    if (!used) return candidate;
+    taken.add(candidate);
+  }
+}
+
+async function removePartial(repo: Repository, id: string): Promise<void> {
+  try {
+    for await (const obj of repo.backend.list(backupPrefix(id))) await repo.backend.delete(obj.key);
+  } catch {
+    // Best effort: an interrupted backup without a manifest is invisible anyway; prune removes it.
+  }
+}
+
+export function assertEngine(manifest: Manifest, engineName: string): void {
+  if (manifest.engine !== engineName) {
+    throw new HoldfastError("ENGINE_MISMATCH", `backup ${manifest.id} is a ${manifest.engine} backup and cannot be restored to a ${engineName} target`);
+  }
+}

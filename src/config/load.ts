@@ -1,0 +1,140 @@
+import { readFile, stat } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { resolve, dirname, isAbsolute } from "node:path";
+import { parse as parseYaml } from "yaml";
+import { HoldfastError, registerSecret } from "../errors.js";
+import { defaultLevel, levelRange, COMPRESSIONS, type Compression } from "../pipeline/compression.js";
+import { fileConfigSchema, parseDuration, type FileConfig } from "./schema.js";
+
+/** Everything a command needs to know, merged: flags > environment > holdfast.yaml > defaults. */
+export interface Settings {
+  repo?: string;
+  passphrase?: string;
+  identities?: string[];
+  compression: { algorithm: Compression; level: number; threads?: number };
+  labels: Record<string, string>;
+  logFormat?: "json" | "text";
+  logLevel: "debug" | "info" | "warn" | "error";
+  tmpDir: string;
+  lockWaitMs: number;
+  databases: NonNullable<FileConfig["databases"]>;
+  configPath?: string;
+  /** Server for deep-verify scratch databases (PostgreSQL); defaults to the backup's own server. */
+  scratchServer?: string;
+}
+
+export interface FlagSettings {
+  config?: string;
+  repo?: string;
+  passphraseFile?: string;
+  identityFile?: string;
+  compression?: string;
+  level?: string;
+  label?: string[];
+  logFormat?: string;
+  logLevel?: string;
+  lockWait?: string;
+  scratch?: string;
+}
+
+export async function loadSettings(flags: FlagSettings, env: NodeJS.ProcessEnv = process.env): Promise<Settings> {
+  const configPath = flags.config ?? env.HOLDFAST_CONFIG ?? (await existingFile("holdfast.yaml"));
+  const file = configPath ? await readConfigFile(configPath) : {};
+  const base = configPath ? dirname(resolve(configPath)) : process.cwd();
+  const relative = (p: string | undefined) => (p === undefined ? undefined : isAbsolute(p) || /^[a-z0-9]+:\/\//.test(p) ? p : resolve(base, p));
+
+  const algorithm = (flags.compression ?? env.HOLDFAST_COMPRESSION ?? file.compression?.algorithm ?? "zstd") as Compression;
+  if (!COMPRESSIONS.includes(algorithm)) {
+    throw new HoldfastError("USAGE", `unknown compression "${algorithm}" (choose ${COMPRESSIONS.join(", ")})`);
+  }
+  const levelText = flags.level ?? env.HOLDFAST_COMPRESSION_LEVEL;
+  const level = levelText !== undefined ? Number(levelText) : file.compression?.level ?? defaultLevel(algorithm);
+  const [min, max] = levelRange(algorithm);
+  if (algorithm !== "none" && (!Number.isInteger(level) || level < min || level > max)) {
+    throw new HoldfastError("USAGE", `compression level ${levelText ?? level} is out of range for ${algorithm} (${min}..${max})`);
+  }
+
+  const passphraseFile = flags.passphraseFile ?? env.HOLDFAST_PASSPHRASE_FILE ?? relative(file.passphrase_file);
+  let passphrase = passphraseFile ? await readSecretFile(passphraseFile, "passphrase file") : env.HOLDFAST_PASSPHRASE;
+  if (passphrase !== undefined) {
+    passphrase = passphrase.replace(/\r?\n$/, "");
+    if (passphrase.length === 0) throw new HoldfastError("USAGE", `the passphrase is empty${passphraseFile ? ` (${passphraseFile})` : ""}`);
+    registerSecret(passphrase);
+  }
+  const identityFile = flags.identityFile ?? env.HOLDFAST_IDENTITY_FILE ?? relative(file.identity_file);
+  const identities = identityFile ? parseIdentities(await readSecretFile(identityFile, "identity file"), identityFile) : undefined;
+
+  const labels = { ...(file.labels ?? {}) };
+  for (const pair of flags.label ?? []) {
+    const eq = pair.indexOf("=");
+    if (eq <= 0) throw new HoldfastError("USAGE", `--label expects key=value, got "${pair}"`);
+    labels[pair.slice(0, eq)] = pair.slice(eq + 1);
+  }
+  const logFormat = flags.logFormat ?? env.HOLDFAST_LOG_FORMAT ?? file.log?.format;
+  if (logFormat !== undefined && logFormat !== "json" && logFormat !== "text") {
+    throw new HoldfastError("USAGE", `--log-format must be json or text, got "${logFormat}"`);
+  }
+  const lockWait = flags.lockWait ?? env.HOLDFAST_LOCK_WAIT ?? file.lock_wait ?? "0s";
+  let lockWaitMs: number;
+  try {
+    lockWaitMs = parseDuration(lockWait);
+  } catch {
+    throw new HoldfastError("USAGE", `--lock-wait expects a duration such as 30s or 5m, got "${lockWait}"`);
+  }
+  return {
+    repo: flags.repo ?? env.HOLDFAST_REPO ?? relative(file.repo),
+    passphrase,
+    identities,
+    compression: { algorithm, level: algorithm === "none" ? 0 : level, threads: file.compression?.threads },
+    labels,
+    logFormat,
+    logLevel: (flags.logLevel ?? env.HOLDFAST_LOG_LEVEL ?? file.log?.level ?? "info") as Settings["logLevel"],
+    tmpDir: env.HOLDFAST_TMPDIR ?? relative(file.tmp_dir) ?? tmpdir(),
+    lockWaitMs,
+    databases: file.databases ?? {},
+    configPath,
+    scratchServer: flags.scratch ?? env.HOLDFAST_SCRATCH_SERVER,
+  };
+}
+
+async function existingFile(path: string): Promise<string | undefined> {
+  return stat(path).then((s) => (s.isFile() ? path : undefined), () => undefined);
+}
+
+export async function readConfigFile(path: string): Promise<FileConfig> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch {
+    throw new HoldfastError("CONFIG_INVALID", `cannot read config file ${path}`);
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(text) ?? {};
+  } catch (err) {
+    throw new HoldfastError("CONFIG_INVALID", `${path}: not valid YAML (${(err as Error).message.split("\n")[0]})`);
+  }
+  const result = fileConfigSchema.safeParse(doc);
+  if (!result.success) {
+    const issue = result.error.issues[0]!;
+    const at = issue.path.join(".");
+    const keys = issue.code === "unrecognized_keys" ? ` ${issue.keys.map((k) => (at ? `${at}.${k}` : k)).join(", ")}` : "";
+    throw new HoldfastError("CONFIG_INVALID", `${path}: ${issue.code === "unrecognized_keys" ? `unknown key${keys}` : `${at || "(root)"}: ${issue.message}`}`);
+  }
+  return result.data;
+}
+
+async function readSecretFile(path: string, what: string): Promise<string> {
+  try {
+    return await readFile(path, "utf8");
+  } catch {
+    throw new HoldfastError("USAGE", `cannot read ${what} ${path}`);
+  }
+}
+
+function parseIdentities(text: string, path: string): string[] {
+  const ids = text.split(/\r?\n/).map((l) => l.trim()).filter((l) => l.startsWith("AGE-SECRET-KEY-"));
+  if (ids.length === 0) throw new HoldfastError("USAGE", `no AGE-SECRET-KEY-… line in identity file ${path}`);
+  ids.forEach(registerSecret);
+  return ids;
+}

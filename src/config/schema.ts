@@ -1,0 +1,40 @@
+import { z } from "zod";
+import { COMPRESSIONS } from "../pipeline/compression.js";
+
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration such as 30s, 5m, 25h or 7d");
+
+/** holdfast.yaml. Strict: an unknown key is an error reported with its path. */
+export const fileConfigSchema = z.strictObject({
+  repo: z.string().min(1).optional(),
+  passphrase_file: z.string().min(1).optional(),
+  identity_file: z.string().min(1).optional(),
+  compression: z
+    .strictObject({
+      algorithm: z.enum(COMPRESSIONS).optional(),
+      level: z.number().int().min(1).max(19).optional(),
+      threads: z.number().int().min(0).max(64).optional(),
+    })
+    .optional(),
+  labels: z.record(z.string().regex(/^[A-Za-z0-9_.-]+$/), z.string()).optional(),
+  log: z.strictObject({ format: z.enum(["json", "text"]).optional(), level: z.enum(["debug", "info", "warn", "error"]).optional() }).optional(),
+  tmp_dir: z.string().min(1).optional(),
+  lock_wait: duration.optional(),
+  databases: z
+    .record(
+      z.string().regex(/^[A-Za-z0-9_.-]+$/, "database names use letters, digits, _ . -"),
+      z.strictObject({
+        source: z.string().min(1),
+        labels: z.record(z.string(), z.string()).optional(),
+      }),
+    )
+    .optional(),
+});
+
+export type FileConfig = z.infer<typeof fileConfigSchema>;
+
+export function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
+  if (!m) throw new Error(`bad duration ${text}`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"];
+  return Number(m[1]) * unit;
+}

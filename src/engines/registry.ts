@@ -1,0 +1,24 @@
+import { HoldfastError } from "../errors.js";
+import type { Engine } from "./engine.js";
+import { sqliteEngine } from "./sqlite/engine.js";
+
+const ENGINES: Engine<unknown>[] = [sqliteEngine as Engine<unknown>];
+
+export function engineByName(name: string): Engine<unknown> {
+  const engine = ENGINES.find((e) => e.name === name);
+  if (!engine) throw new HoldfastError("ENGINE_MISMATCH", `this Holdfast has no "${name}" engine`);
+  return engine;
+}
+
+/** Which engine a source string belongs to, by its scheme (sqlite:, postgres://, postgresql://). */
+export function engineForSource(text: string): { engine: Engine<unknown>; ref: unknown } {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
+  if (scheme === "sqlite") return { engine: sqliteEngine as Engine<unknown>, ref: sqliteEngine.parse(text) };
+  if (scheme === "postgres" || scheme === "postgresql") {
+    const engine = engineByName("postgres");
+    return { engine, ref: engine.parse(text) };
+  }
+  throw new HoldfastError("USAGE", `cannot tell the database kind of "${text}"`, {
+    hint: "write sqlite:./app.db or postgres://user@host/db",
+  });
+}

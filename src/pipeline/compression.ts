@@ -1,0 +1,57 @@
+import { createGunzip, createGzip } from "node:zlib";
+import { PassThrough, type Duplex } from "node:stream";
+import { availableParallelism } from "node:os";
+import { CompressStream, DecompressStream } from "zstd-napi";
+
+export const COMPRESSIONS = ["zstd", "gzip", "none"] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+export interface CompressionSettings {
+  algorithm: Compression;
+  /** zstd 1..19 (default 3), gzip 1..9 (default 6). */
+  level?: number;
+  /** zstd worker threads; 0 = single-threaded in the caller's thread pool. Default: all cores. */
+  threads?: number;
+}
+
+export const FILE_EXTENSION: Record<Compression, string> = { zstd: ".zst", gzip: ".gz", none: "" };
+
+export function defaultLevel(algorithm: Compression): number {
+  return algorithm === "gzip" ? 6 : 3;
+}
+
+export function levelRange(algorithm: Compression): [number, number] {
+  return algorithm === "gzip" ? [1, 9] : algorithm === "zstd" ? [1, 19] : [0, 0];
+}
+
+/**
+ * The compressing stage. zstd output is a standard zstd frame (`zstd -d` reads it); gzip is a
+ * standard gzip member (`gzip -d` reads it).
+ */
+export function compressor(settings: CompressionSettings): Duplex {
+  const level = settings.level ?? defaultLevel(settings.algorithm);
+  switch (settings.algorithm) {
+    case "zstd":
+      return new CompressStream({
+        compressionLevel: level,
+        // Multi-threaded zstd overlaps compression with reading; the frame stays standard.
+        nbWorkers: settings.threads ?? Math.min(availableParallelism(), 4),
+        checksumFlag: true,
+      });
+    case "gzip":
+      return createGzip({ level, chunkSize: 1 << 16 });
+    case "none":
+      return new PassThrough();
+  }
+}
+
+export function decompressor(algorithm: Compression): Duplex {
+  switch (algorithm) {
+    case "zstd":
+      return new DecompressStream();
+    case "gzip":
+      return createGunzip({ chunkSize: 1 << 16 });
+    case "none":
+      return new PassThrough();
+  }
+}

@@ -1,0 +1,34 @@
+/**
+ * Where things live inside a repository (see docs/repository-format.md). Keys are derived from
+ * ids and manifests here and nowhere else.
+ */
+export const CONFIG_KEY = "holdfast.json";
+export const KEY_FILE_KEY = "keys/repository.key.age";
+export const BACKUPS_PREFIX = "backups/";
+export const LOCKS_PREFIX = "locks/";
+export const MANIFEST_NAME = "manifest.json";
+
+export function backupPrefix(id: string): string {
+  return `${BACKUPS_PREFIX}${id}/`;
+}
+
+export function manifestKey(id: string): string {
+  return `${backupPrefix(id)}${MANIFEST_NAME}`;
+}
+
+/** e.g. backups/20261122T210501Z/database.sqlite.zst.age */
+export function dataKey(id: string, fileName: string): string {
+  return `${backupPrefix(id)}${fileName}`;
+}
+
+export function lockKey(scope: string): string {
+  return `${LOCKS_PREFIX}${scope}.lock`;
+}
+
+/** Backup id of a key under backups/, or undefined. */
+export function backupIdOf(key: string): string | undefined {
+  if (!key.startsWith(BACKUPS_PREFIX)) return undefined;
+  const rest = key.slice(BACKUPS_PREFIX.length);
+  const slash = rest.indexOf("/");
+  return slash > 0 ? rest.slice(0, slash) : undefined;
+}

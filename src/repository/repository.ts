@@ -1,0 +1,213 @@
+import { Readable } from "node:stream";
+import { generateIdentity, identityToRecipient } from "age-encryption";
+import { HoldfastError } from "../errors.js";
+import type { StorageBackend } from "../storage/backend.js";
+import type { AgeKeys } from "../pipeline/age.js";
+import { openWithPassphrase, sealWithPassphrase } from "../pipeline/passphrase.js";
+import { BACKUPS_PREFIX, CONFIG_KEY, KEY_FILE_KEY, MANIFEST_NAME, backupIdOf, backupPrefix, manifestKey } from "./layout.js";
+import { manifestSchema, type Manifest } from "./manifest.js";
+import { REPOSITORY_FORMAT_VERSION, repoConfigSchema, type RepoConfig } from "./repo-config.js";
+import { compareBackupIds } from "./backup-id.js";
+import { readAllText } from "./read-text.js";
+
+export interface InitOptions {
+  encryption: "none" | "passphrase" | "recipients";
+  passphrase?: string;
+  recipients?: string[];
+  /** scrypt log2 work factor for the key file (default 18, as `age -p`). */
+  scryptWorkFactor?: number;
+  holdfastVersion: string;
+}
+
+export interface Secrets {
+  passphrase?: string;
+  /** AGE-SECRET-KEY-1… lines from an identity file (recipients mode). */
+  identities?: string[];
+}
+
+export interface Catalog {
+  /** Complete backups (manifest present and valid), oldest first. */
+  backups: Manifest[];
+  /** Ids with stored data but no manifest: interrupted backups, invisible to every command. */
+  incomplete: string[];
+}
+
+/** A repository: its config, its keys and its catalog of backups, on any storage backend. */
+export class Repository {
+  private constructor(readonly backend: StorageBackend, readonly config: RepoConfig) {}
+
+  static async init(backend: StorageBackend, options: InitOptions): Promise<Repository> {
+    for await (const existing of backend.list("")) {
+      throw new HoldfastError("REPO_NOT_EMPTY", `${backend.location} is not empty (found ${existing.key})`, {
+        hint: "choose an empty folder or bucket prefix; an existing repository needs no init",
+      });
+    }
+    let encryption: RepoConfig["encryption"];
+    if (options.encryption === "passphrase") {
+      if (!options.passphrase) throw new HoldfastError("USAGE", "--encryption age needs a passphrase (--passphrase-file or HOLDFAST_PASSPHRASE_FILE) or --recipient");
+      const identity = await generateIdentity();
+      const sealed = await sealWithPassphrase(identity + "\n", options.passphrase, options.scryptWorkFactor);
+      await backend.put(KEY_FILE_KEY, Readable.from([sealed]));
+      encryption = { mode: "passphrase", recipients: [await identityToRecipient(identity)], keyFile: KEY_FILE_KEY };
+    } else if (options.encryption === "recipients") {
+      const recipients = options.recipients ?? [];
+      if (recipients.length === 0 || recipients.some((r) => !/^age1[0-9a-z]+$/.test(r))) {
+        throw new HoldfastError("USAGE", "--recipient must be an age public key (age1…)");
+      }
+      encryption = { mode: "recipients", recipients };
+    } else {
+      encryption = { mode: "none" };
+    }
+    const config: RepoConfig = {
+      formatVersion: REPOSITORY_FORMAT_VERSION,
+      createdAt: new Date().toISOString(),
+      createdBy: `holdfast ${options.holdfastVersion}`,
+      encryption,
+    };
+    // The config is written last: a repository exists once holdfast.json does.
+    await backend.put(CONFIG_KEY, Readable.from([Buffer.from(JSON.stringify(config, null, 2) + "\n")]));
+    return new Repository(backend, config);
+  }
+
+  static async open(backend: StorageBackend): Promise<Repository> {
+    const stat = await backend.stat(CONFIG_KEY);
+    if (!stat) {
+      throw new HoldfastError("REPO_NOT_INITIALISED", `no Holdfast repository at ${backend.location}`, {
+        hint: "create one with `holdfast repo init <location>` or check --repo / HOLDFAST_REPO",
+      });
+    }
+    const text = await readAllText(await backend.get(CONFIG_KEY));
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new HoldfastError("CORRUPTED", `${backend.location}/${CONFIG_KEY} is not valid JSON`);
+    }
+    const version = (parsed as { formatVersion?: unknown })?.formatVersion;
+    if (typeof version === "number" && version > REPOSITORY_FORMAT_VERSION) {
+      throw new HoldfastError("CONFIG_INVALID", `repository format ${version} is newer than this Holdfast understands (${REPOSITORY_FORMAT_VERSION})`, { hint: "upgrade Holdfast" });
+    }
+    const result = repoConfigSchema.safeParse(parsed);
+    if (!result.success) throw new HoldfastError("CORRUPTED", `${backend.location}/${CONFIG_KEY} is invalid: ${result.error.issues[0]?.message}`);
+    return new Repository(backend, result.data);
+  }
+
+  get encrypted(): boolean {
+    return this.config.encryption.mode !== "none";
+  }
+
+  /** Recipients new files are encrypted to, or undefined for a plaintext repository. */
+  get recipients(): string[] | undefined {
+    return this.config.encryption.mode === "none" ? undefined : this.config.encryption.recipients;
+  }
+
+  /**
+   * The keys to read (and write) this repository. A passphrase repository opens its key file
+   * once (one scrypt); a wrong passphrase fails here, before any data is touched.
+   */
+  async unlock(secrets: Secrets): Promise<AgeKeys | undefined> {
+    const enc = this.config.encryption;
+    if (enc.mode === "none") return undefined;
+    if (enc.mode === "recipients") return { recipients: enc.recipients, identities: secrets.identities ?? [] };
+    if (!secrets.passphrase) {
+      throw new HoldfastError("WRONG_KEY", `the repository at ${this.backend.location} is encrypted and no passphrase was given`, {
+        hint: "use --passphrase-file, HOLDFAST_PASSPHRASE_FILE or HOLDFAST_PASSPHRASE",
+      });
+    }
+    const sealed = await readAllBuffer(await this.backend.get(enc.keyFile).catch(() => {
+      throw new HoldfastError("CORRUPTED", `repository key file missing: ${this.backend.location}/${enc.keyFile}`);
+    }));
+    const identity = (await openWithPassphrase(sealed, secrets.passphrase, `${this.backend.location}/${enc.keyFile}`)).trim();
+    return { recipients: enc.recipients, identities: [identity] };
+  }
+
+  async catalog(): Promise<Catalog> {
+    const withManifest = new Set<string>();
+    const seen = new Set<string>();
+    for await (const obj of this.backend.list(BACKUPS_PREFIX)) {
+      const id = backupIdOf(obj.key);
+      if (!id) continue;
+      seen.add(id);
+      if (obj.key === manifestKey(id)) withManifest.add(id);
+    }
+    const ids = [...withManifest].sort(compareBackupIds);
+    const backups = await Promise.all(ids.map((id) => this.readManifest(id)));
+    const incomplete = [...seen].filter((id) => !withManifest.has(id)).sort(compareBackupIds);
+    return { backups, incomplete };
+  }
+
+  async readManifest(id: string): Promise<Manifest> {
+    const key = manifestKey(id);
+    let text: string;
+    try {
+      text = await readAllText(await this.backend.get(key));
+    } catch (err) {
+      if (err instanceof HoldfastError && err.code === "NOT_FOUND") {
+        const hasData = await hasAny(this.backend, backupPrefix(id));
+        if (hasData) {
+          throw new HoldfastError("MANIFEST_MISSING", `backup ${id} has no manifest in ${this.backend.location}`, {
+            hint: "it was interrupted or damaged and cannot be trusted; `holdfast prune` removes it",
+          });
+        }
+        throw new HoldfastError("BACKUP_NOT_FOUND", `no backup ${id} in ${this.backend.location}`, { hint: "see `holdfast list`" });
+      }
+      throw err;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      throw new HoldfastError("CORRUPTED", `manifest of backup ${id} is not valid JSON (${this.backend.location}/${key})`);
+    }
+    const result = manifestSchema.safeParse(parsed);
+    if (!result.success) {
+      const issue = result.error.issues[0];
+      throw new HoldfastError("CORRUPTED", `manifest of backup ${id} is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
+    }
+    return result.data;
+  }
+
+  /** "latest", an exact id, or a unique id prefix; optionally restricted to one engine/source. */
+  async resolve(ref: string, filter: (m: Manifest) => boolean = () => true): Promise<Manifest> {
+    if (ref !== "latest" && !ref.includes("/")) {
+      const exact = await this.backend.stat(manifestKey(ref));
+      if (exact) return this.readManifest(ref);
+    }
+    const { backups } = await this.catalog();
+    const eligible = backups.filter(filter);
+    if (ref === "latest") {
+      const last = eligible.at(-1);
+      if (!last) throw new HoldfastError("BACKUP_NOT_FOUND", `no backups in ${this.backend.location}`, { hint: "take one with `holdfast backup`" });
+      return last;
+    }
+    const matches = eligible.filter((m) => m.id.startsWith(ref));
+    if (matches.length === 1) return matches[0]!;
+    if (matches.length > 1) throw new HoldfastError("USAGE", `backup id "${ref}" is ambiguous (${matches.length} match)`);
+    return this.readManifest(ref); // raises MANIFEST_MISSING or BACKUP_NOT_FOUND precisely
+  }
+
+  /** The commit point: once this put completes, the backup exists. */
+  async commit(manifest: Manifest): Promise<void> {
+    const checked = manifestSchema.parse(manifest);
+    await this.backend.put(manifestKey(manifest.id), Readable.from([Buffer.from(JSON.stringify(checked, null, 2) + "\n")]));
+  }
+
+  /** Remove a backup: manifest first (so it stops existing at once), then its files. */
+  async deleteBackup(id: string): Promise<void> {
+    await this.backend.delete(manifestKey(id));
+    const keys: string[] = [];
+    for await (const obj of this.backend.list(backupPrefix(id))) keys.push(obj.key);
+    for (const key of keys) if (!key.endsWith(MANIFEST_NAME)) await this.backend.delete(key);
+  }
+}
+
+async function hasAny(backend: StorageBackend, prefix: string): Promise<boolean> {
+  for await (const _ of backend.list(prefix)) return true;
+  return false;
+}
+
+async function readAllBuffer(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const c of stream) chunks.push(c as Buffer);
+  return Buffer.concat(chunks);
+}

@@ -1,0 +1,60 @@
+import type { Readable } from "node:stream";
+
+export interface StoredObject {
+  key: string;
+  size: number;
+  modifiedAt: Date;
+}
+
+export interface ByteRange {
+  /** First byte, inclusive. */
+  start: number;
+  /** Last byte, inclusive; omitted means to the end. */
+  end?: number;
+}
+
+export interface OperationOptions {
+  signal?: AbortSignal;
+}
+
+/**
+ * Where repository objects live. Keys are "/"-separated relative paths.
+ * Every implementation passes test/storage/conformance.ts unchanged.
+ */
+export interface StorageBackend {
+  /** Human-readable location for messages (never contains credentials). */
+  readonly location: string;
+  /**
+   * Store the whole stream under key. The object becomes visible (stat/list/get) only once all
+   * bytes are durably written; a failed or aborted put leaves nothing visible under key and
+   * leaves any earlier object under key unchanged. Resolves with the stored size.
+   */
+  put(key: string, body: Readable, options?: OperationOptions): Promise<StoredObject>;
+  /** A stream of the object's bytes (or a range of them). Rejects with NOT_FOUND if absent. */
+  get(key: string, range?: ByteRange, options?: OperationOptions): Promise<Readable>;
+  /** undefined when absent; never throws for a missing key. */
+  stat(key: string, options?: OperationOptions): Promise<StoredObject | undefined>;
+  /** Every object whose key starts with prefix, complete (no partial uploads), in key order. */
+  list(prefix: string, options?: OperationOptions): AsyncIterable<StoredObject>;
+  /** Idempotent: deleting an absent key succeeds. */
+  delete(key: string, options?: OperationOptions): Promise<void>;
+}
+
+/**
+ * Optional capability: create an object only if the key is absent, atomically. Used for locks.
+ * Resolves false when the key already exists.
+ */
+export interface ExclusiveCreate {
+  createExclusive(key: string, body: Buffer, options?: OperationOptions): Promise<boolean>;
+}
+
+export function supportsExclusiveCreate(backend: StorageBackend): backend is StorageBackend & ExclusiveCreate {
+  return typeof (backend as Partial<ExclusiveCreate>).createExclusive === "function";
+}
+
+/** Keys must stay inside the repository: no absolute paths, no "..", no empty segments. */
+export function assertSafeKey(key: string): void {
+  if (key.length === 0 || key.startsWith("/") || key.split("/").some((s) => s === "" || s === "." || s === "..")) {
+    throw new Error(`invalid storage key "${key}"`);
+  }
+}
