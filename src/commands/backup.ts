@@ -15,6 +15,8 @@ export interface BackupRequest {
   source: string;
   settings: Settings;
   labels?: Record<string, string>;
+  /** Engine-specific options (see each engine); validated by the engine. */
+  engineOptions?: Record<string, unknown>;
 }
 
 /**
@@ -31,7 +33,7 @@ export async function backup(req: BackupRequest, ctx: CommandContext): Promise<M
   try {
     id = await freeId(repo, started);
     ctx.log.info({ id, source: sourceUri, repo: repo.backend.location }, "backup started");
-    const snapshot = await engine.snapshot(ref, { tempDir: req.settings.tmpDir, signal: ctx.signal });
+    const snapshot = await engine.snapshot(ref, { tempDir: req.settings.tmpDir, signal: ctx.signal, options: req.engineOptions });
     const files: StoredFileRecord[] = [];
     try {
       for await (const file of snapshot.files) {

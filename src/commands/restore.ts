@@ -16,6 +16,8 @@ export interface RestoreRequest {
   to?: string;
   inPlace: boolean;
   settings: Settings;
+  /** Engine-specific options (jobs, clean, no-owner, role, …). */
+  engineOptions?: Record<string, unknown>;
 }
 
 export interface RestoreResult extends RestoreOutcome {
@@ -36,6 +38,7 @@ export async function restore(req: RestoreRequest, ctx: CommandContext): Promise
     inPlace: req.inPlace,
     tempDir: req.settings.tmpDir,
     signal: ctx.signal,
+    options: req.engineOptions,
   });
   const durationMs = Date.now() - started;
   ctx.log.info({ id: manifest.id, target: outcome.target, safetyCopy: outcome.safetyCopy, durationMs }, "restore complete");

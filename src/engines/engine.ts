@@ -46,6 +46,8 @@ export interface RestoreOutcome {
 export interface OperationContext {
   signal?: AbortSignal;
   tempDir: string;
+  /** Engine-specific options from flags/config (pg_dump format, jobs, filters, …); engines validate them. */
+  options?: Record<string, unknown>;
   onProgress?: (stage: string, done: number, total?: number) => void;
 }
 
