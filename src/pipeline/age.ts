@@ -161,7 +161,7 @@ export class AgeDecryptStream extends Transform {
     try {
       return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG)), decipher.final()]);
     } catch {
-      throw this.corrupt(`authentication failed in chunk ${this.counter - 1}`);
+      throw this.corrupt(`damaged: authentication failed in chunk ${this.counter - 1} (the stored bytes differ from what was written)`);
     }
   }
 

@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
@@ -13,6 +13,23 @@ import { restoreSqlite } from "./restore.js";
 
 export interface SqliteRef {
   path: string;
+}
+
+const SNAPSHOT_PREFIX = "holdfast-snapshot-";
+
+/** Snapshot folders of runs that were killed (kill -9, power loss) are removed by the next run. */
+async function sweepAbandonedSnapshots(tempDir: string): Promise<void> {
+  for (const name of await readdir(tempDir).catch(() => [] as string[])) {
+    const pid = Number(/^holdfast-snapshot-(\d+)-/.exec(name)?.[1]);
+    if (!pid || pid === process.pid) continue;
+    let alive = true;
+    try {
+      process.kill(pid, 0);
+    } catch (err) {
+      alive = (err as NodeJS.ErrnoException).code === "EPERM";
+    }
+    if (!alive) await rm(join(tempDir, name), { recursive: true, force: true });
+  }
 }
 
 type WorkerMessage =
@@ -51,7 +68,8 @@ export const sqliteEngine: Engine<SqliteRef> = {
 
   async snapshot(ref: SqliteRef, ctx: OperationContext): Promise<Snapshot> {
     await assertSqliteFile(ref.path);
-    const dir = await mkdtemp(join(ctx.tempDir, "holdfast-snapshot-"));
+    await sweepAbandonedSnapshots(ctx.tempDir);
+    const dir = await mkdtemp(join(ctx.tempDir, `${SNAPSHOT_PREFIX}${process.pid}-`));
     const target = join(dir, "snapshot.sqlite");
     const worker = new Worker(new URL("./snapshot-worker.js", import.meta.url), { workerData: { source: ref.path, target } });
     let resolveCopied!: (v: { version: string; sizeBytes: number }) => void;
