@@ -7,7 +7,10 @@ import { backupIdFor, nextFreeId } from "../repository/backup-id.js";
 import { backupPrefix, dataKey } from "../repository/layout.js";
 import { acquireLock, scopeFor } from "../repository/lock.js";
 import { MANIFEST_FORMAT_VERSION, type Manifest } from "../repository/manifest.js";
-import type { Repository } from "../repository/repository.js";
+import { Repository } from "../repository/repository.js";
+import { openBackend } from "../storage/open.js";
+import { copyToSecondaries } from "./copy.js";
+import { sweepStaleUploads } from "./check.js";
 import { HOLDFAST_VERSION, HOST, type CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 
@@ -24,9 +27,19 @@ export interface BackupRequest {
  * written nothing is visible; on any failure the files written so far are removed.
  */
 export async function backup(req: BackupRequest, ctx: CommandContext): Promise<Manifest> {
+  await sweepStaleUploads(req.settings, ctx);
+  const manifest = await backupOnce(req, ctx);
+  // After the lock is released: the backup is complete whatever happens to its offsite copies.
+  if (req.settings.copyTo?.length) await copyToSecondaries(await Repository.open(openBackend(req.settings.repo, { s3: req.settings.s3 })), manifest, req.settings, ctx);
+  return manifest;
+}
+
+async function backupOnce(req: BackupRequest, ctx: CommandContext): Promise<Manifest> {
   const { engine, ref } = engineForSource(req.source);
   const sourceUri = engine.describe(ref);
-  const { repo, keys } = await openRepository(req.settings, "required");
+  // Writing needs only the repository's public key: no passphrase, no scrypt (and its 256 MB).
+  const { repo } = await openRepository(req.settings, "no");
+  const recipients = repo.recipients;
   const lock = await acquireLock(repo.backend, scopeFor(sourceUri), `backup of ${sourceUri}`, { waitMs: req.settings.lockWaitMs, signal: ctx.signal });
   const started = new Date();
   let id: string | undefined;
@@ -37,13 +50,13 @@ export async function backup(req: BackupRequest, ctx: CommandContext): Promise<M
     const files: StoredFileRecord[] = [];
     try {
       for await (const file of snapshot.files) {
-        const storedName = `${file.name}${file.extension}${FILE_EXTENSION[req.settings.compression.algorithm]}${keys ? ".age" : ""}`;
+        const storedName = `${file.name}${file.extension}${FILE_EXTENSION[req.settings.compression.algorithm]}${recipients ? ".age" : ""}`;
         const bar = ctx.progress(`backup ${file.name}`);
         try {
           files.push(
             await storeStream(file.stream, repo.backend, file.name, dataKey(id, storedName), {
               compression: req.settings.compression,
-              recipients: keys?.recipients,
+              recipients,
               signal: ctx.signal,
               onProgress: (n) => bar.update(n),
             }),

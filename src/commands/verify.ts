@@ -9,7 +9,10 @@ import { checkStoredBytes, discard, openStoredFile } from "../pipeline/assemble.
 import type { Manifest } from "../repository/manifest.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
+import { recordVerification } from "../repository/verification.js";
 import { fileOpener } from "./restore.js";
+import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
+import { assertBackupWal } from "./wal-verify.js";
 
 export interface VerifyRequest {
   /** Backup refs ("latest", ids); ignored with all. */
@@ -68,6 +71,7 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
           throw err;
         }
       }
+      if (manifest.engine === PHYSICAL_ENGINE) await assertBackupWal(repo, keys, manifest);
       if (req.deep) verdict.deep = await deepCheck(manifest, req.settings, fileOpener(repo, manifest, keys, ctx), ctx);
       if (verdict.deep && !verdict.deep.ok) {
         verdict.ok = false;
@@ -80,6 +84,10 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
       verdict.error = { code: e.code, message: `backup ${manifest.id}: ${e.message}` };
     }
     ctx.log.info({ id: manifest.id, ok: verdict.ok, error: verdict.error?.message }, "verified");
+    // Retention and the daemon rely on this record; failing to write it must not hide the verdict.
+    await recordVerification(repo.backend, { formatVersion: 1, backupId: manifest.id, verifiedAt: new Date().toISOString(), ok: verdict.ok, deep: req.deep, error: verdict.error?.message }).catch((err: unknown) =>
+      ctx.log.warn({ id: manifest.id, error: (err as Error).message }, "could not record the verification result"),
+    );
   }
   return { ok: verdicts.every((v) => v.ok), backups: verdicts };
 }
@@ -90,7 +98,7 @@ async function deepCheck(manifest: Manifest, settings: Settings, open: ReturnTyp
   try {
     const target = await engine.scratch(manifest, scratch, { server: settings.scratchServer });
     try {
-      const outcome = await engine.restore(open, manifest, target.ref, { inPlace: false, tempDir: scratch, signal: ctx.signal });
+      const outcome = await engine.restore(open, manifest, target.ref, { inPlace: false, reportOnly: true, tempDir: scratch, signal: ctx.signal });
       return outcome.check;
     } catch (err) {
       if (err instanceof HoldfastError && err.code === "RESTORE_FAILED") {

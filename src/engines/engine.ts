@@ -53,6 +53,8 @@ export interface OperationContext {
 
 export interface RestoreOptions extends OperationContext {
   inPlace: boolean;
+  /** Scratch restores for deep verify: finish and return the failed checks instead of refusing. */
+  reportOnly?: boolean;
 }
 
 /**

@@ -51,8 +51,8 @@ async function newHeader(recipients: string[]): Promise<{ header: Buffer; fileKe
 }
 
 export class AgeEncryptStream extends Transform {
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** Plaintext not yet sealed: at most one chunk, copied so it never pins a large parent buffer. */
+  private carry: Buffer = Buffer.alloc(0);
   private counter = 0;
   private key: Buffer | undefined;
 
@@ -73,22 +73,17 @@ export class AgeEncryptStream extends Transform {
     return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
   }
 
-  private takePending(n: number): Buffer {
-    const all = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
-    const head = all.subarray(0, n);
-    const rest = all.subarray(n);
-    this.pending = rest.length ? [rest] : [];
-    this.pendingBytes = rest.length;
-    return head;
-  }
-
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     const go = async (): Promise<void> => {
       if (!this.key) await this.start();
-      this.pending.push(chunk);
-      this.pendingBytes += chunk.length;
+      const data = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
+      let offset = 0;
       // Keep at least one byte back: only the final chunk may carry the "last" flag.
-      while (this.pendingBytes > CHUNK) this.push(this.seal(this.takePending(CHUNK), false));
+      while (data.length - offset > CHUNK) {
+        this.push(this.seal(data.subarray(offset, offset + CHUNK), false));
+        offset += CHUNK;
+      }
+      this.carry = Buffer.from(data.subarray(offset));
     };
     go().then(() => done(), done);
   }
@@ -96,7 +91,7 @@ export class AgeEncryptStream extends Transform {
   override _flush(done: TransformCallback): void {
     const go = async (): Promise<void> => {
       if (!this.key) await this.start();
-      this.push(this.seal(this.takePending(this.pendingBytes), true));
+      this.push(this.seal(this.carry, true));
     };
     go().then(() => done(), done);
   }
@@ -171,10 +166,12 @@ export class AgeDecryptStream extends Transform {
       if (!this.headerDone && !(await this.openHeader())) return;
       if (this.finished && this.buffered.length) throw this.corrupt("data after the final chunk");
       // A full chunk is known not to be last only when more bytes follow it.
-      while (this.buffered.length > CHUNK + TAG) {
-        this.push(this.open(this.buffered.subarray(0, CHUNK + TAG), false));
-        this.buffered = this.buffered.subarray(CHUNK + TAG);
+      let offset = 0;
+      while (this.buffered.length - offset > CHUNK + TAG) {
+        this.push(this.open(this.buffered.subarray(offset, offset + CHUNK + TAG), false));
+        offset += CHUNK + TAG;
       }
+      if (offset > 0) this.buffered = Buffer.from(this.buffered.subarray(offset));
     };
     go().then(() => done(), done);
   }

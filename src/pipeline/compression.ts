@@ -37,6 +37,8 @@ export function compressor(settings: CompressionSettings): Duplex {
         // Multi-threaded zstd overlaps compression with reading; the frame stays standard.
         nbWorkers: settings.threads ?? Math.min(availableParallelism(), 4),
         checksumFlag: true,
+        // Small jobs keep multi-threaded memory bounded (default jobs are 4× the window each).
+        jobSize: 1 << 20,
       });
     case "gzip":
       return createGzip({ level, chunkSize: 1 << 16 });

@@ -130,6 +130,41 @@ describe("sqlite backup → list → show → verify → restore", () => {
     expect(countRows(result.safetyCopy, "tags")).toBe(0);
   });
 
+  it("an in-place restore that cannot complete leaves the live database exactly as it was", async () => {
+    const dir = join(ws.dir, "blocked");
+    await (await import("node:fs/promises")).mkdir(dir);
+    const live = join(dir, "live.db");
+    createDatabase(live, 50);
+    const b = await runCli(["backup", `sqlite:${live}`, "--json"], { env: ws.env });
+    const id = JSON.parse(b.stdout).id;
+    const conn = new Database(live);
+    conn.exec("INSERT INTO items (body, n) VALUES ('newer', 1)");
+    conn.close();
+    const before = dumpTable(live, "items");
+    // A file where the safety folder must go: the restore cannot keep a safety copy, so it must not proceed.
+    await writeFile(join(dir, ".holdfast-safety"), "in the way");
+    const r = await runCli(["restore", id, "--in-place"], { env: ws.env });
+    expect(r.code).toBe(17);
+    expect(r.stderr).toContain(`in-place restore of ${live} failed and was rolled back`);
+    expect(dumpTable(live, "items")).toEqual(before);
+    expect(integrity(live)).toBe("ok");
+    expect((await readdir(dir)).filter((n) => n.includes("holdfast-restore"))).toEqual([]);
+  });
+
+  it("deep verify names the table whose row count differs from the manifest (exit 16)", async () => {
+    const b = await runCli(["backup", `sqlite:${db}`, "--json"], { env: ws.env });
+    const m = JSON.parse(b.stdout);
+    const manifestPath = join(ws.repo, "backups", m.id, "manifest.json");
+    const edited = { ...m, tables: m.tables.map((t: { name: string; rows: number }) => (t.name === "tags" ? { ...t, rows: t.rows + 1 } : t)) };
+    await writeFile(manifestPath, JSON.stringify(edited));
+    const v = await runCli(["verify", m.id, "--deep"], { env: ws.env });
+    expect(v.code).toBe(16);
+    expect(v.stderr).toContain(`backup ${m.id}: table tags has 200 rows, expected 201`);
+    expect(v.stdout).toMatch(/tags\s+expected 201 rows, found 200/);
+    const shallow = await runCli(["verify", m.id], { env: ws.env });
+    expect(shallow.code).toBe(0);
+  });
+
   it("settings come from holdfast.yaml, and environment variables override it", async () => {
     const configPath = join(ws.dir, "holdfast.yaml");
     await writeFile(configPath, `repo: ${ws.repo}\npassphrase_file: ${ws.passphraseFile}\ncompression:\n  algorithm: gzip\n  level: 2\nlabels:\n  team: ops\n`);

@@ -49,7 +49,7 @@ export async function restoreSqlite(
     await fsync(temp);
     const report = check(temp);
     await removeSides(temp); // a read-only open of a WAL-mode file leaves empty -wal/-shm behind
-    if (!report.ok) {
+    if (!report.ok && !options.reportOnly) {
       throw new HoldfastError("RESTORE_FAILED", `restored copy of ${manifest.id} failed its checks: ${report.problems.join("; ")}`, { hint: "the target was not touched" });
     }
     if (!options.inPlace || !targetExists) {
@@ -88,9 +88,9 @@ async function swapInPlace(restored: string, live: string): Promise<string> {
   }
   const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\.\d+Z$/, "Z");
   const safetyDir = join(dirname(live), `.holdfast-safety`, `${basename(live)}-${stamp}`);
-  await mkdir(safetyDir, { recursive: true, mode: 0o700 });
   const moved: [string, string][] = [];
   try {
+    await mkdir(safetyDir, { recursive: true, mode: 0o700 });
     for (const suffix of ["", ...SIDE_FILES]) {
       const from = live + suffix;
       if (await exists(from)) {

@@ -12,6 +12,7 @@ const { source, target } = workerData as { source: string; target: string };
 async function run(): Promise<void> {
   const db = new Database(source, { readonly: true, fileMustExist: true });
   db.pragma("busy_timeout = 10000");
+  db.pragma("cache_size = -4000"); // 4 MB: memory stays flat whatever the database size
   try {
     // Copy in one step: a progress callback returning a huge page count never restarts on writers
     // in WAL mode, and returning 0 would never finish (better-sqlite3 semantics).
@@ -20,6 +21,7 @@ async function run(): Promise<void> {
     db.close();
   }
   const snap = new Database(target, { readonly: true, fileMustExist: true });
+  snap.pragma("cache_size = -4000");
   try {
     const details = sqliteDetails(snap);
     const version = sqliteVersion(snap);
