@@ -15,6 +15,8 @@ export interface SnapshotFile {
   /** Suffix describing the content before compression (".sqlite", ".pgdump", …). */
   extension: string;
   stream: Readable;
+  /** Content size when known in advance (for progress and ETA). */
+  size?: number;
 }
 
 export interface Snapshot {

@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { mkdtemp, readdir, rm } from "node:fs/promises";
+import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
@@ -109,8 +109,9 @@ export const sqliteEngine: Engine<SqliteRef> = {
       await dispose();
       throw err;
     }
+    const size = (await stat(target)).size;
     async function* files() {
-      yield { name: "database", extension: ".sqlite", stream: createReadStream(target, { highWaterMark: 1 << 20 }) };
+      yield { name: "database", extension: ".sqlite", size, stream: createReadStream(target, { highWaterMark: 1 << 20 }) };
     }
     return { files: files(), facts, dispose };
   },
