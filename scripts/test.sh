@@ -28,6 +28,10 @@ if [ "${#need[@]}" -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
 fi
 
+# moto's standalone S3 server (the S3 suite's second server: it implements multipart-upload
+# listing, which s3rver lacks). Preinstalled on some images; otherwise from PyPI.
+python3 -c 'import moto.server' 2>/dev/null || python3 -m pip install --quiet 'moto[server]'
+
 # better-sqlite3 and zstd-napi compile from source against Node's own headers.
 export npm_config_nodedir="${npm_config_nodedir:-$(dirname "$(dirname "$(command -v node)")")}"
 npm ci --no-audit --no-fund

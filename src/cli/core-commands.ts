@@ -6,6 +6,9 @@ import { listBackups, showBackup } from "../commands/catalog.js";
 import { verify } from "../commands/verify.js";
 import { restore } from "../commands/restore.js";
 import { runDemo } from "../commands/demo.js";
+import { physicalBackup } from "../commands/physical-backup.js";
+import { physicalRestore } from "../commands/physical-restore.js";
+import { formatPhysicalRestore } from "./wal-commands.js";
 import { collect, prepare, print, printJson } from "./program.js";
 import { formatList, formatManifest, formatRestore, formatVerify } from "./format.js";
 
@@ -29,6 +32,7 @@ repoCmd
         passphrase: settings.passphrase,
         recipients: opts.recipient as string[] | undefined,
         scryptWorkFactor: Number(opts.scryptWorkFactor),
+        s3: settings.s3,
       },
       ctx,
     );
@@ -43,9 +47,24 @@ program
   .option("--label <key=value>", "label the backup (repeatable)", collect)
   .option("--lock-wait <duration>", "wait this long for another backup of the same source (e.g. 30s)")
   .option("--json", "print the manifest as JSON")
+  .addOption(new Option("--format <format>", "PostgreSQL: pg_dump format, custom (streamed) or directory").choices(["custom", "directory"]))
+  .option("--jobs <n>", "PostgreSQL: parallel pg_dump jobs (with --format directory)")
+  .option("--schema-only", "PostgreSQL: definitions only")
+  .option("--data-only", "PostgreSQL: data only")
+  .option("--table <pattern>", "PostgreSQL: only these tables (repeatable, pg_dump patterns)", collect)
+  .option("--exclude-table <pattern>", "PostgreSQL: leave these tables out (repeatable)", collect)
+  .addOption(new Option("--type <type>", "PostgreSQL: logical (pg_dump) or physical (base backup for point-in-time recovery)").choices(["logical", "physical"]))
+  .option("--wal-wait <seconds>", "physical: how long to wait for the backup's WAL to be archived", "120")
   .action(async (source: string, _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
-    const m = await backup({ source, settings }, ctx);
+    if (opts.type === "physical") {
+      const pm = await physicalBackup({ source, settings, walWaitMs: Number(opts.walWait) * 1000 }, ctx);
+      if (opts.json) printJson(pm);
+      else print(`backup ${pm.id} complete: base backup ${String(pm.details.startLsn)} → ${String(pm.details.stopLsn)} on timeline ${String(pm.details.timeline)}, WAL ${String(pm.details.walStart)} … ${String(pm.details.walStop)} archived (${pm.files[0]!.storedBytes} bytes stored)`);
+      return;
+    }
+    const engineOptions = { format: opts.format, jobs: opts.jobs, schemaOnly: opts.schemaOnly, dataOnly: opts.dataOnly, tables: opts.table, excludeTables: opts.excludeTable };
+    const m = await backup({ source, settings, engineOptions }, ctx);
     if (opts.json) printJson(m);
     else print(`backup ${m.id} complete: ${m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ")}`);
   });
@@ -88,14 +107,49 @@ program
   });
 
 program
-  .command("restore <backup>")
+  .command("restore [backup]")
   .description("restore a backup (id or latest) to a new target, or --in-place with a safety copy")
   .option("--to <target>", "where to restore (a new file for SQLite)")
   .option("--in-place", "replace the live database (default target: the backup's source); the original is kept and put back on failure")
+  .option("--jobs <n>", "PostgreSQL: parallel pg_restore jobs")
+  .option("--clean", "PostgreSQL: restore into an existing database, dropping the objects the backup holds first")
+  .option("--no-owner", "PostgreSQL: do not restore object ownership")
+  .option("--role <role>", "PostgreSQL: restore as this role (SET ROLE)")
+  .option("--checksums", "PostgreSQL: also compare per-table content checksums after restoring (always on for --in-place)")
+  .option("--terminate-timeout <seconds>", "PostgreSQL --in-place: wait this long for connections to close before terminating them", "30")
+  .addOption(new Option("--type <type>", "physical: point-in-time restore of a base backup + archived WAL into a new data directory").choices(["logical", "physical"]))
+  .option("--target-time <timestamp>", "physical: recover up to this moment (with time zone, e.g. \"2026-11-22 10:15:00+00\")")
+  .option("--target-lsn <lsn>", "physical: recover up to this WAL location")
+  .option("--target-xid <xid>", "physical: recover up to this transaction")
+  .option("--target-name <name>", "physical: recover up to this restore point (pg_create_restore_point)")
+  .option("--replace", "physical: move a non-empty target directory aside (kept as a safety copy)")
+  .option("--recovery-timeout <seconds>", "physical: give up if recovery takes longer", "86400")
   .option("--json", "JSON report")
-  .action(async (ref: string, _o, cmd: Command) => {
+  .action(async (refArg: string | undefined, _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
-    const result = await restore({ ref, to: opts.to as string | undefined, inPlace: Boolean(opts.inPlace), settings }, ctx);
+    if (opts.type === "physical") {
+      if (!opts.to) throw new HoldfastError("USAGE", "say where to restore: --to <new data directory>");
+      const pr = await physicalRestore({
+        to: String(opts.to),
+        backup: refArg && refArg !== "latest" ? refArg : undefined,
+        replace: Boolean(opts.replace),
+        targetTime: opts.targetTime as string | undefined,
+        targetLsn: opts.targetLsn as string | undefined,
+        targetXid: opts.targetXid as string | undefined,
+        targetName: opts.targetName as string | undefined,
+        settings,
+        passphraseFile: (opts.passphraseFile as string | undefined) ?? process.env.HOLDFAST_PASSPHRASE_FILE,
+        identityFile: (opts.identityFile as string | undefined) ?? process.env.HOLDFAST_IDENTITY_FILE,
+        recoveryTimeoutSeconds: Number(opts.recoveryTimeout),
+      }, ctx);
+      if (opts.json) printJson(pr);
+      else print(formatPhysicalRestore(pr));
+      return;
+    }
+    if (!refArg) throw new HoldfastError("USAGE", "say which backup to restore: an id or latest");
+    const ref = refArg;
+    const engineOptions = { jobs: opts.jobs, clean: opts.clean, noOwner: opts.owner === false, role: opts.role, terminateTimeout: opts.terminateTimeout, checksums: opts.checksums };
+    const result = await restore({ ref, to: opts.to as string | undefined, inPlace: Boolean(opts.inPlace), settings, engineOptions }, ctx);
     if (opts.json) printJson(result);
     else print(formatRestore(result));
   });

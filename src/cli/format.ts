@@ -35,8 +35,10 @@ export function formatList(result: ListResult): string {
     bytes(totalStoredBytes(m)),
     seconds(m.durationMs),
     Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(","),
+    ...(result.copies ? [["primary", ...result.copies.filter((c) => c.ids.includes(m.id)).map((c) => c.location)].join(", ")] : []),
   ]);
-  let out = table(["ID", "ENGINE", "SOURCE", "SIZE", "STORED", "DURATION", "LABELS"], rows);
+  let out = table(["ID", "ENGINE", "SOURCE", "SIZE", "STORED", "DURATION", "LABELS", ...(result.copies ? ["STORED IN"] : [])], rows);
+  for (const c of result.copies ?? []) if (c.error) out += `\n(offsite copy ${c.location} could not be read: ${c.error})`;
   if (result.incomplete.length) out += `\n(${result.incomplete.length} incomplete backup(s) without a manifest ignored: ${result.incomplete.join(", ")}; \`holdfast prune\` removes them)`;
   return out;
 }
@@ -81,6 +83,7 @@ export function formatVerify(report: VerifyReport): string {
 
 export function formatRestore(r: RestoreResult): string {
   const lines = [`restored ${r.backupId} to ${r.target} in ${seconds(r.durationMs)}`];
+  if (r.fallback) lines.push(`restored from the offsite copy ${r.fallback.location} because the primary failed: ${r.fallback.primaryError}`);
   if (r.safetyCopy) lines.push(`previous database kept at ${r.safetyCopy}`);
   lines.push(`checks: ${r.check.ok ? "ok" : r.check.problems.join("; ")}; ${r.check.tables.map((t) => `${t.name}=${t.actualRows}`).join(", ")}`);
   return lines.join("\n");

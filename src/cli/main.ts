@@ -1,8 +1,14 @@
 #!/usr/bin/env node
 import { createProgram, installSignalHandlers, runProgram } from "./program.js";
 import { registerCoreCommands } from "./core-commands.js";
+import { registerOpsCommands } from "./ops-commands.js";
+import { registerWalCommands } from "./wal-commands.js";
+import { registerStorageCommands } from "./storage-commands.js";
 
 const program = createProgram();
 registerCoreCommands(program);
+registerOpsCommands(program);
+registerWalCommands(program);
+registerStorageCommands(program);
 installSignalHandlers();
 runProgram(program);

@@ -51,7 +51,7 @@ async function backupOnce(req: BackupRequest, ctx: CommandContext): Promise<Mani
     try {
       for await (const file of snapshot.files) {
         const storedName = `${file.name}${file.extension}${FILE_EXTENSION[req.settings.compression.algorithm]}${recipients ? ".age" : ""}`;
-        const bar = ctx.progress(`backup ${file.name}`);
+        const bar = ctx.progress(`backup ${file.name}`, file.size);
         try {
           files.push(
             await storeStream(file.stream, repo.backend, file.name, dataKey(id, storedName), {

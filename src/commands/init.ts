@@ -1,6 +1,7 @@
 import { HoldfastError } from "../errors.js";
 import { Repository } from "../repository/repository.js";
 import { openBackend } from "../storage/open.js";
+import type { S3Settings } from "../storage/s3-settings.js";
 import { HOLDFAST_VERSION, type CommandContext } from "./context.js";
 
 export interface InitRequest {
@@ -9,10 +10,12 @@ export interface InitRequest {
   passphrase?: string;
   recipients?: string[];
   scryptWorkFactor?: number;
+  /** Options for s3:// locations. */
+  s3?: S3Settings;
 }
 
 export async function initRepository(req: InitRequest, ctx: CommandContext): Promise<{ location: string; encryption: string }> {
-  const backend = openBackend(req.location);
+  const backend = openBackend(req.location, { s3: req.s3 });
   let mode: "none" | "passphrase" | "recipients";
   if (req.encryption === "none") mode = "none";
   else if (req.recipients && req.recipients.length > 0) mode = "recipients";

@@ -4,8 +4,8 @@ import { Repository } from "../repository/repository.js";
 import { openBackend } from "../storage/open.js";
 
 /** Open the configured repository and, when asked, unlock its keys (one scrypt at most). */
-export async function openRepository(settings: Pick<Settings, "repo" | "passphrase" | "identities">, unlock: "required" | "if-possible" | "no"): Promise<{ repo: Repository; keys?: AgeKeys }> {
-  const repo = await Repository.open(openBackend(settings.repo));
+export async function openRepository(settings: Pick<Settings, "repo" | "passphrase" | "identities"> & Partial<Pick<Settings, "s3">>, unlock: "required" | "if-possible" | "no"): Promise<{ repo: Repository; keys?: AgeKeys }> {
+  const repo = await Repository.open(openBackend(settings.repo, { s3: settings.s3 }));
   if (unlock === "no" || !repo.encrypted) return { repo };
   const haveSecret = settings.passphrase !== undefined || (settings.identities?.length ?? 0) > 0;
   if (unlock === "if-possible" && !haveSecret) return { repo };

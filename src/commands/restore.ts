@@ -9,6 +9,8 @@ import type { AgeKeys } from "../pipeline/age.js";
 import { assertEngine } from "./backup.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
+import { withSecondaryFallback, type Fallback } from "./secondary.js";
+import { safetyBackup } from "./safety-backup.js";
 
 export interface RestoreRequest {
   ref: string;
@@ -23,9 +25,16 @@ export interface RestoreRequest {
 export interface RestoreResult extends RestoreOutcome {
   backupId: string;
   durationMs: number;
+  /** Set when the primary failed and an offsite copy served the restore. */
+  fallback?: Fallback;
 }
 
+/** Restore from the repository, or from a copy_to secondary when the primary fails (see secondary.ts). */
 export async function restore(req: RestoreRequest, ctx: CommandContext): Promise<RestoreResult> {
+  return withSecondaryFallback(req.settings, ctx, (settings) => restoreFrom({ ...req, settings }, ctx));
+}
+
+async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<RestoreResult> {
   const { repo, keys } = await openRepository(req.settings, "required");
   const manifest = await repo.resolve(req.ref);
   const targetText = req.to ?? (req.inPlace ? manifest.source.uri : undefined);
@@ -34,11 +43,13 @@ export async function restore(req: RestoreRequest, ctx: CommandContext): Promise
   assertEngine(manifest, engine.name);
   const started = Date.now();
   ctx.log.info({ id: manifest.id, target: engine.describe(ref), inPlace: req.inPlace }, "restore started");
+  // Databases on a server get a safety backup in the repository first (SQLite keeps a safety file itself).
+  const safetyBackupId = req.inPlace && engine.name === "postgres" ? await safetyBackup(targetText, manifest.id, req.settings, ctx) : undefined;
   const outcome = await engine.restore(fileOpener(repo, manifest, keys, ctx), manifest, ref, {
     inPlace: req.inPlace,
     tempDir: req.settings.tmpDir,
     signal: ctx.signal,
-    options: req.engineOptions,
+    options: safetyBackupId ? { ...req.engineOptions, safetyBackupId } : req.engineOptions,
   });
   const durationMs = Date.now() - started;
   ctx.log.info({ id: manifest.id, target: outcome.target, safetyCopy: outcome.safetyCopy, durationMs }, "restore complete");

@@ -5,6 +5,7 @@ import { parse as parseYaml } from "yaml";
 import { HoldfastError, registerSecret } from "../errors.js";
 import { defaultLevel, levelRange, COMPRESSIONS, type Compression } from "../pipeline/compression.js";
 import { fileConfigSchema, parseDuration, type FileConfig } from "./schema.js";
+import type { S3Settings } from "../storage/s3-settings.js";
 
 /** Everything a command needs to know, merged: flags > environment > holdfast.yaml > defaults. */
 export interface Settings {
@@ -21,6 +22,12 @@ export interface Settings {
   configPath?: string;
   /** Server for deep-verify scratch databases (PostgreSQL); defaults to the backup's own server. */
   scratchServer?: string;
+  /** Options for s3:// repositories (never credentials). */
+  s3?: S3Settings;
+  /** Offsite copies (holdfast.yaml copy_to): each new backup is copied there. */
+  copyTo?: string[];
+  /** Operations sections of holdfast.yaml (retention, daemon HTTP, alerts); see config/ops-schema.ts. */
+  ops?: Pick<FileConfig, "retention" | "timezone" | "http" | "alerts" | "run_missed_on_start" | "state_dir">;
 }
 
 export interface FlagSettings {
@@ -35,6 +42,8 @@ export interface FlagSettings {
   logLevel?: string;
   lockWait?: string;
   scratch?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
 }
 
 export async function loadSettings(flags: FlagSettings, env: NodeJS.ProcessEnv = process.env): Promise<Settings> {
@@ -94,6 +103,25 @@ export async function loadSettings(flags: FlagSettings, env: NodeJS.ProcessEnv =
     databases: file.databases ?? {},
     configPath,
     scratchServer: flags.scratch ?? env.HOLDFAST_SCRATCH_SERVER,
+    s3: s3Settings(flags, env, file.s3),
+    ops: { retention: file.retention, timezone: file.timezone, http: file.http, alerts: file.alerts, run_missed_on_start: file.run_missed_on_start, state_dir: relative(file.state_dir) },
+    copyTo: (Array.isArray(file.copy_to) ? file.copy_to : file.copy_to ? [file.copy_to] : []).map((l) => relative(l)!),
+  };
+}
+
+function s3Settings(flags: FlagSettings, env: NodeJS.ProcessEnv, file: FileConfig["s3"] = {}): S3Settings {
+  const pathStyle = env.HOLDFAST_S3_PATH_STYLE;
+  return {
+    // Empty environment values count as unset.
+    endpoint: flags.s3Endpoint ?? (env.HOLDFAST_S3_ENDPOINT || env.AWS_ENDPOINT_URL_S3 || env.AWS_ENDPOINT_URL || file.endpoint),
+    region: flags.s3Region ?? (env.AWS_REGION || env.AWS_DEFAULT_REGION || file.region),
+    pathStyle: pathStyle !== undefined ? pathStyle === "true" || pathStyle === "1" : file.path_style,
+    storageClass: file.storage_class,
+    sse: file.sse,
+    kmsKeyId: file.kms_key_id,
+    tags: file.tags,
+    partSizeMiB: file.part_size_mib,
+    queueSize: file.queue_size,
   };
 }
 

@@ -125,5 +125,7 @@ function wrapDecompressErrors(stage: Duplex, where: string): Duplex {
 
 function isPrematureClose(err: unknown): boolean {
   const code = (err as NodeJS.ErrnoException)?.code;
-  return code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ERR_STREAM_DESTROYED";
+  // ABORT_ERR: an async-iterator stage whose stream was destroyed because storage failed (a user's
+  // abort shows in the put's own error as well).
+  return code === "ERR_STREAM_PREMATURE_CLOSE" || code === "ERR_STREAM_DESTROYED" || code === "ABORT_ERR";
 }

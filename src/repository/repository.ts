@@ -2,6 +2,7 @@ import { Readable } from "node:stream";
 import { generateIdentity, identityToRecipient } from "age-encryption";
 import { HoldfastError } from "../errors.js";
 import type { StorageBackend } from "../storage/backend.js";
+import { replayable } from "../storage/retry.js";
 import type { AgeKeys } from "../pipeline/age.js";
 import { openWithPassphrase, sealWithPassphrase } from "../pipeline/passphrase.js";
 import { BACKUPS_PREFIX, CONFIG_KEY, KEY_FILE_KEY, MANIFEST_NAME, backupIdOf, backupPrefix, manifestKey } from "./layout.js";
@@ -189,7 +190,9 @@ export class Repository {
   /** The commit point: once this put completes, the backup exists. */
   async commit(manifest: Manifest): Promise<void> {
     const checked = manifestSchema.parse(manifest);
-    await this.backend.put(manifestKey(manifest.id), Readable.from([Buffer.from(JSON.stringify(checked, null, 2) + "\n")]));
+    const bytes = Buffer.from(JSON.stringify(checked, null, 2) + "\n");
+    // Replayable: a transient storage fault on the commit is retried (storage/retry.ts).
+    await this.backend.put(manifestKey(manifest.id), replayable(() => Readable.from([bytes])));
   }
 
   /** Remove a backup: manifest first (so it stops existing at once), then its files. */

@@ -52,6 +52,19 @@ export function supportsExclusiveCreate(backend: StorageBackend): backend is Sto
   return typeof (backend as Partial<ExclusiveCreate>).createExclusive === "function";
 }
 
+/**
+ * Optional capability: remove what interrupted puts left behind and nobody can see (local
+ * temporaries, S3 multipart uploads) when older than maxAgeMs. Returns how many were removed, or
+ * "unsupported" when the server offers no way to find them.
+ */
+export interface IncompleteUploadSweeper {
+  sweepIncomplete(maxAgeMs: number, options?: OperationOptions): Promise<number | "unsupported">;
+}
+
+export function supportsSweep(backend: StorageBackend): backend is StorageBackend & IncompleteUploadSweeper {
+  return typeof (backend as Partial<IncompleteUploadSweeper>).sweepIncomplete === "function";
+}
+
 /** Keys must stay inside the repository: no absolute paths, no "..", no empty segments. */
 export function assertSafeKey(key: string): void {
   if (key.length === 0 || key.startsWith("/") || key.split("/").some((s) => s === "" || s === "." || s === "..")) {

@@ -5,7 +5,7 @@ import { randomBytes } from "node:crypto";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HoldfastError, fromSystemError } from "../errors.js";
-import type { ByteRange, ExclusiveCreate, OperationOptions, StorageBackend, StoredObject } from "./backend.js";
+import type { ByteRange, ExclusiveCreate, IncompleteUploadSweeper, OperationOptions, StorageBackend, StoredObject } from "./backend.js";
 import { assertSafeKey } from "./backend.js";
 
 const FILE_MODE = 0o600;
@@ -17,7 +17,7 @@ export const TEMP_PREFIX = ".tmp-";
  * A repository in a local folder. Atomic visibility: write to a temporary name in the same
  * folder, fsync the file, rename over the final name, fsync the folder.
  */
-export class LocalBackend implements StorageBackend, ExclusiveCreate {
+export class LocalBackend implements StorageBackend, ExclusiveCreate, IncompleteUploadSweeper {
   readonly location: string;
 
   constructor(readonly root: string) {
@@ -128,6 +128,10 @@ export class LocalBackend implements StorageBackend, ExclusiveCreate {
       throw fromSystemError(err, `${this.location}/${key}`);
     }
     await this.removeEmptyParents(dirname(path));
+  }
+
+  sweepIncomplete(maxAgeMs: number): Promise<number> {
+    return this.sweepTemporaries(maxAgeMs);
   }
 
   /** Remove leftover temporary files older than maxAgeMs (from a killed put). */

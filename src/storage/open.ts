@@ -2,14 +2,26 @@ import { resolve } from "node:path";
 import { HoldfastError } from "../errors.js";
 import type { StorageBackend } from "./backend.js";
 import { LocalBackend } from "./local.js";
+import { RetryBackend } from "./retry.js";
+import { S3Backend } from "./s3.js";
+import { createS3Client, parseS3Location, type S3Settings } from "./s3-settings.js";
+
+export interface BackendOptions {
+  /** Endpoint, region and server-side options for s3:// locations. */
+  s3?: S3Settings;
+}
 
 /**
  * The one place backends are chosen from a location string and wrappers are stacked.
- * Local folders: a path or file:///path.
+ * Local folders: a path or file:///path. S3: s3://bucket/prefix, wrapped in RetryBackend.
  */
-export function openBackend(location: string | undefined): StorageBackend {
+export function openBackend(location: string | undefined, options: BackendOptions = {}): StorageBackend {
   if (!location) {
     throw new HoldfastError("USAGE", "no repository given", { hint: "use --repo <path> or set HOLDFAST_REPO" });
+  }
+  if (location.startsWith("s3://")) {
+    const s3 = options.s3 ?? {};
+    return new RetryBackend(new S3Backend(createS3Client(s3), parseS3Location(location), s3));
   }
   if (location.startsWith("file://")) return new LocalBackend(resolve(location.slice("file://".length)));
   if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {

@@ -1,0 +1,115 @@
+import { Command } from "commander";
+import { HoldfastError } from "../errors.js";
+import { parseInstant, policyFromConfig, prune } from "../commands/prune.js";
+import { sourceUriOf, status } from "../commands/status.js";
+import { parseDuration } from "../config/schema.js";
+import { Daemon } from "../daemon/daemon.js";
+import { isValidTimeZone, type RetentionPolicy } from "../repository/retention.js";
+import { collect, prepare, print, printJson } from "./program.js";
+import { formatPrune, formatStatus } from "./ops-format.js";
+
+const KEEP_FLAGS = [
+  ["keepLast", "--keep-last <n>", "keep the newest n backups"],
+  ["keepHourly", "--keep-hourly <n>", "keep the newest backup of each of the last n hours"],
+  ["keepDaily", "--keep-daily <n>", "… of each of the last n days"],
+  ["keepWeekly", "--keep-weekly <n>", "… of each of the last n ISO weeks"],
+  ["keepMonthly", "--keep-monthly <n>", "… of each of the last n months"],
+  ["keepYearly", "--keep-yearly <n>", "… of each of the last n years"],
+] as const;
+
+/** prune, status, daemon. */
+export function registerOpsCommands(program: Command): void {
+  const pruneCmd = program
+    .command("prune")
+    .description("apply the retention policy (flags, else holdfast.yaml retention:, else 7 daily / 4 weekly / 12 monthly); removes interrupted backups and unneeded WAL")
+    .option("--dry-run", "print what would be kept and removed, and why; delete nothing")
+    .option("--keep-within <duration>", "keep everything newer than this (e.g. 30d)")
+    .option("--min-verified <n>", "always keep at least n verified backups per source")
+    .option("--database <name>", "only this configured database (repeatable)", collect)
+    .option("--timezone <zone>", "time zone for days, weeks, months (default: holdfast.yaml timezone, else UTC)")
+    .option("--json", "the plan as JSON");
+  for (const [, flag, help] of KEEP_FLAGS) pruneCmd.option(flag, help);
+  pruneCmd.action(async (_o, cmd: Command) => {
+    const { settings, ctx, opts } = await prepare(cmd);
+    const names = (opts.database as string[] | undefined) ?? [];
+    for (const n of names) {
+      if (!settings.databases[n]) throw new HoldfastError("USAGE", `unknown database "${n}" (configured: ${Object.keys(settings.databases).join(", ") || "none"})`);
+    }
+    const perDb = names.length === 1 ? settings.databases[names[0]!] : undefined;
+    const timeZone = (opts.timezone as string | undefined) ?? perDb?.timezone ?? settings.ops?.timezone ?? "UTC";
+    if (!isValidTimeZone(timeZone)) throw new HoldfastError("USAGE", `--timezone: unknown time zone "${timeZone}"`);
+    const now = process.env.HOLDFAST_NOW ? parseInstant(process.env.HOLDFAST_NOW, "HOLDFAST_NOW") : undefined;
+    const result = await prune(
+      {
+        settings,
+        policy: policyFromFlags(opts, policyFromConfig(settings.ops?.retention, perDb?.retention)),
+        timeZone,
+        sources: names.length ? names.map((n) => sourceUriOf(settings.databases[n]!.source)) : undefined,
+        dryRun: Boolean(opts.dryRun),
+        now,
+      },
+      ctx,
+    );
+    if (opts.json) printJson(result);
+    else print(formatPrune(result));
+  });
+
+  program
+    .command("status [databases...]")
+    .description("one screen for every configured database: last backup, age, size, last verify, next run")
+    .option("--json", "JSON output")
+    .action(async (names: string[], _o, cmd: Command) => {
+      const { settings, ctx, opts } = await prepare(cmd);
+      const report = await status(settings, names, ctx);
+      if (opts.json) printJson(report);
+      else print(formatStatus(report));
+    });
+
+  program
+    .command("daemon")
+    .description("run the schedules in holdfast.yaml, serve /metrics and /health, send alerts (SIGHUP reloads the config)")
+    .action(async (_o, cmd: Command) => {
+      const { settings, ctx } = await prepare(cmd);
+      if (!settings.configPath) throw new HoldfastError("USAGE", "the daemon needs a config file: holdfast daemon --config holdfast.yaml");
+      // The daemon's own shutdown replaces the CLI's abort-and-exit: wait for running jobs first.
+      process.removeAllListeners("SIGINT");
+      process.removeAllListeners("SIGTERM");
+      const daemon = await Daemon.start(settings.configPath, ctx.log);
+      print(`holdfast daemon listening on ${daemon.address}`);
+      process.on("SIGHUP", () => void daemon.reload());
+      await new Promise<void>((resolve) => {
+        let signals = 0;
+        const onSignal = (signal: NodeJS.Signals) => {
+          signals++;
+          if (signals === 1) {
+            ctx.log.info({ signal }, "shutting down (send again to interrupt running jobs)");
+            void daemon.stop().then(resolve);
+          } else daemon.abortRunning();
+        };
+        process.on("SIGINT", onSignal);
+        process.on("SIGTERM", onSignal);
+      });
+    });
+}
+
+function policyFromFlags(opts: Record<string, unknown>, fromConfig: RetentionPolicy): RetentionPolicy {
+  const given = KEEP_FLAGS.some(([key]) => opts[key] !== undefined) || opts.keepWithin !== undefined;
+  // Like restic: any keep flag replaces the configured policy rather than adding to it.
+  const policy: RetentionPolicy = given ? { keepLast: 0, keepHourly: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, keepYearly: 0, keepWithinMs: 0, minVerified: fromConfig.minVerified } : { ...fromConfig };
+  for (const [key, flag] of KEEP_FLAGS) if (opts[key] !== undefined) policy[key] = count(opts[key], flag);
+  if (opts.minVerified !== undefined) policy.minVerified = count(opts.minVerified, "--min-verified");
+  if (opts.keepWithin !== undefined) {
+    try {
+      policy.keepWithinMs = parseDuration(String(opts.keepWithin));
+    } catch {
+      throw new HoldfastError("USAGE", `--keep-within expects a duration such as 12h or 30d, got "${String(opts.keepWithin)}"`);
+    }
+  }
+  return policy;
+}
+
+function count(value: unknown, flag: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(String(value)) || !Number.isSafeInteger(n)) throw new HoldfastError("USAGE", `${flag.split(" ")[0]} expects a whole number ≥ 0, got "${String(value)}"`);
+  return n;
+}

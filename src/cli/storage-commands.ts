@@ -1,0 +1,66 @@
+import type { Command } from "commander";
+import { HoldfastError } from "../errors.js";
+import { parseDuration } from "../config/schema.js";
+import { copyBackups, type CopyResult } from "../commands/copy.js";
+import { checkRepository, parseSubset, type CheckResult } from "../commands/check.js";
+import { prepare, print, printJson } from "./program.js";
+import { bytes } from "./format.js";
+
+/** copy (offsite copies) and check (repository health, --read-data). */
+export function registerStorageCommands(program: Command): void {
+  program
+    .command("copy [backups...]")
+    .description("copy backups (default latest) to another repository and verify them there")
+    .requiredOption("--to <location>", "destination: a folder or s3://bucket/prefix (receives this repository's config and key file)")
+    .option("--all", "every backup")
+    .option("--json", "JSON output")
+    .action(async (refs: string[], _o, cmd: Command) => {
+      const { settings, ctx, opts } = await prepare(cmd);
+      const result = await copyBackups({ refs, all: Boolean(opts.all), to: String(opts.to), settings }, ctx);
+      if (opts.json) printJson(result);
+      else print(formatCopy(result));
+    });
+
+  program
+    .command("check")
+    .description("check the repository: structure, interrupted backups, orphans; --read-data re-downloads and proves stored data")
+    .option("--read-data", "re-download stored files and check their SHA-256 (and, with the key, decrypt and decompress)")
+    .option("--subset <percent>", "with --read-data, read only this share of the files, e.g. 10%")
+    .option("--stale-after <duration>", "abort incomplete uploads older than this (default 24h)")
+    .option("--json", "JSON output")
+    .action(async (_o, cmd: Command) => {
+      const { settings, ctx, opts } = await prepare(cmd);
+      if (opts.subset !== undefined && !opts.readData) throw new HoldfastError("USAGE", "--subset needs --read-data");
+      let staleUploadAgeMs: number | undefined;
+      if (opts.staleAfter !== undefined) {
+        try {
+          staleUploadAgeMs = parseDuration(String(opts.staleAfter));
+        } catch {
+          throw new HoldfastError("USAGE", `--stale-after expects a duration such as 24h, got "${String(opts.staleAfter)}"`);
+        }
+      }
+      const subset = opts.subset === undefined ? undefined : parseSubset(String(opts.subset));
+      const result = await checkRepository({ settings, readData: Boolean(opts.readData), subset, staleUploadAgeMs }, ctx);
+      if (opts.json) printJson(result);
+      else print(formatCheck(result));
+      if (!result.ok) throw new HoldfastError("VERIFY_FAILED", `check of ${result.repository} found ${result.problems.length} problem(s)`);
+    });
+}
+
+function formatCopy(r: CopyResult): string {
+  const lines = r.copied.map((c) => `copied ${c.id} to ${r.destination} (${c.files} file(s), ${bytes(c.storedBytes)}, checksums verified there)`);
+  for (const id of r.skipped) lines.push(`${id} already in ${r.destination}`);
+  if (lines.length === 0) lines.push("nothing to copy");
+  return lines.join("\n");
+}
+
+function formatCheck(r: CheckResult): string {
+  const lines = [`repository ${r.repository}: ${r.backups} backup(s), ${r.files} file(s)`];
+  if (r.filesRead > 0) lines.push(`read ${r.filesRead} file(s), ${bytes(r.bytesRead)} (${r.level === "content" ? "decrypted, decompressed, both hashes checked" : "stored bytes only: no key given"})`);
+  for (const p of r.problems) lines.push(`FAILED ${p.id}: ${p.message}`);
+  if (r.incomplete.length) lines.push(`incomplete backup(s) without a manifest: ${r.incomplete.join(", ")} (\`holdfast prune\` removes them)`);
+  if (r.orphans.length) lines.push(`orphan object(s) not listed in their manifest: ${r.orphans.join(", ")}`);
+  if (typeof r.staleUploadsRemoved === "number" && r.staleUploadsRemoved > 0) lines.push(`removed ${r.staleUploadsRemoved} stale incomplete upload(s)`);
+  lines.push(r.ok ? "no errors found" : `${r.problems.length} problem(s) found`);
+  return lines.join("\n");
+}

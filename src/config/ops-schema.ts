@@ -1,0 +1,74 @@
+import { Cron } from "croner";
+import { z } from "zod";
+import { isValidTimeZone } from "../repository/retention.js";
+
+/**
+ * holdfast.yaml sections for operations (retention, schedules, the daemon's HTTP endpoint and
+ * alerts). Kept apart from schema.ts so that file stays a readable list of top-level keys.
+ */
+const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration such as 30s, 5m, 25h or 7d");
+
+export const timeZoneSchema = z.string().refine(isValidTimeZone, { message: "unknown time zone (use an IANA name such as Europe/Berlin or UTC)" });
+
+/** Cron with optional seconds (6 fields), checked by the scheduler's own parser. */
+export const cronSchema = z.string().superRefine((pattern, ctx) => {
+  try {
+    new Cron(pattern, { paused: true }).stop();
+  } catch (err) {
+    ctx.addIssue({ code: "custom", message: `invalid cron "${pattern}" (${(err as Error).message})` });
+  }
+});
+
+const count = z.number().int().min(0).max(100_000);
+
+export const retentionSchema = z.strictObject({
+  keep_last: count.optional(),
+  keep_hourly: count.optional(),
+  keep_daily: count.optional(),
+  keep_weekly: count.optional(),
+  keep_monthly: count.optional(),
+  keep_yearly: count.optional(),
+  keep_within: duration.optional(),
+  min_verified: count.optional(),
+});
+
+export const scheduleSchema = z.strictObject({
+  backup: cronSchema.optional(),
+  verify: cronSchema.optional(),
+  deep_verify: cronSchema.optional(),
+  prune: cronSchema.optional(),
+  /** Copy this database's backups to every copy_to repository (those not there yet). */
+  copy: cronSchema.optional(),
+});
+
+/** Keys added to each entry of `databases:`. */
+export const databaseOpsKeys = {
+  schedule: scheduleSchema.optional(),
+  timezone: timeZoneSchema.optional(),
+  /** /health/backup turns 503 and a staleness alert fires when the newest backup is older. */
+  stale_after: duration.optional(),
+  retention: retentionSchema.optional(),
+};
+
+/** Top-level keys for the daemon. */
+export const daemonOpsKeys = {
+  retention: retentionSchema.optional(),
+  timezone: timeZoneSchema.optional(),
+  http: z
+    .strictObject({
+      listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port such as 127.0.0.1:9187").optional(),
+      token_file: z.string().min(1).optional(),
+    })
+    .optional(),
+  alerts: z
+    .strictObject({
+      webhooks: z.array(z.string().url()).optional(),
+      /** Argument array; the JSON payload arrives on stdin. */
+      command: z.array(z.string().min(1)).min(1).optional(),
+      repeat_after: duration.optional(),
+    })
+    .optional(),
+  run_missed_on_start: z.boolean().optional(),
+  /** Where the daemon keeps its small state file (last runs); default next to the config file. */
+  state_dir: z.string().min(1).optional(),
+};
