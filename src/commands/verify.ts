@@ -13,6 +13,7 @@ import { recordVerification } from "../repository/verification.js";
 import { fileOpener } from "./restore.js";
 import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
 import { assertBackupWal } from "./wal-verify.js";
+import { deepCheckPhysical } from "./physical-deep-verify.js";
 
 export interface VerifyRequest {
   /** Backup refs ("latest", ids); ignored with all. */
@@ -72,7 +73,8 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
         }
       }
       if (manifest.engine === PHYSICAL_ENGINE) await assertBackupWal(repo, keys, manifest);
-      if (req.deep) verdict.deep = await deepCheck(manifest, req.settings, fileOpener(repo, manifest, keys, ctx), ctx);
+      if (req.deep && manifest.engine === PHYSICAL_ENGINE) verdict.deep = await deepCheckPhysical(manifest, req.settings, ctx);
+      else if (req.deep) verdict.deep = await deepCheck(manifest, req.settings, fileOpener(repo, manifest, keys, ctx), ctx);
       if (verdict.deep && !verdict.deep.ok) {
         verdict.ok = false;
         verdict.error = { code: "VERIFY_FAILED", message: `backup ${manifest.id}: ${verdict.deep.problems.join("; ")}` };

@@ -1,8 +1,9 @@
 import { HoldfastError } from "../errors.js";
 import type { Engine } from "./engine.js";
 import { sqliteEngine } from "./sqlite/engine.js";
+import { postgresEngine } from "./postgres/logical.js";
 
-const ENGINES: Engine<unknown>[] = [sqliteEngine as Engine<unknown>];
+const ENGINES: Engine<unknown>[] = [sqliteEngine as Engine<unknown>, postgresEngine as Engine<unknown>];
 
 export function engineByName(name: string): Engine<unknown> {
   const engine = ENGINES.find((e) => e.name === name);

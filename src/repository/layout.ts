@@ -7,6 +7,19 @@ export const KEY_FILE_KEY = "keys/repository.key.age";
 export const BACKUPS_PREFIX = "backups/";
 export const LOCKS_PREFIX = "locks/";
 export const MANIFEST_NAME = "manifest.json";
+/** Archived PostgreSQL WAL: wal/<timeline>/<file>.zst.age plus wal/<timeline>/<file>.json (its record). */
+export const WAL_PREFIX = "wal/";
+export const WAL_RECORD_SUFFIX = ".json";
+
+/** e.g. wal/00000001/000000010000000000000003.zst.age */
+export function walDataKey(timelineHex: string, fileName: string, storedSuffix: string): string {
+  return `${WAL_PREFIX}${timelineHex}/${fileName}${storedSuffix}`;
+}
+
+/** The record whose presence means the WAL file is archived (written after its data). */
+export function walRecordKey(timelineHex: string, fileName: string): string {
+  return `${WAL_PREFIX}${timelineHex}/${fileName}${WAL_RECORD_SUFFIX}`;
+}
 
 export function backupPrefix(id: string): string {
   return `${BACKUPS_PREFIX}${id}/`;

@@ -1,0 +1,180 @@
+/**
+ * Physical backups and WAL archiving: Holdfast vs pg_basebackup (server-side zstd) vs pgBackRest.
+ *   npx tsx bench/pitr.ts
+ * Sizes (defaults are the issue's ≈ 2 GB cluster and 200 segments; smaller runs are labelled):
+ *   PITR_BENCH_SCALE=50  PITR_BENCH_TEXT_MB=1024  PITR_BENCH_SEGMENTS=200  PITR_BENCH_PGBACKREST=1
+ * Prints `name: value` lines, `ratio` lines and peak RSS (from /usr/bin/time) for every process.
+ */
+import { spawn } from "node:child_process";
+import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
+import { switchAndWaitArchived } from "../test/support/pitr.js";
+
+const CLI = resolve(import.meta.dirname, "../dist/cli/main.js");
+const SCALE = Number(process.env.PITR_BENCH_SCALE ?? 50);
+const TEXT_MB = Number(process.env.PITR_BENCH_TEXT_MB ?? 1024);
+const SEGMENTS = Number(process.env.PITR_BENCH_SEGMENTS ?? 200);
+const WITH_PGBACKREST = process.env.PITR_BENCH_PGBACKREST !== "0";
+const asRoot = process.getuid?.() === 0;
+
+interface Timed { seconds: number; rssMb: number; out: string }
+
+/** Run argv (as the postgres user when asked and we are root) under /usr/bin/time. */
+function timed(argv: string[], options: { asPostgres?: boolean; env?: Record<string, string> } = {}): Promise<Timed> {
+  const inner = ["/usr/bin/time", "-f", "@@TIME %e %M", ...argv];
+  const full = options.asPostgres && asRoot ? ["runuser", "-u", "postgres", "--", "/usr/bin/env", ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`), ...inner] : inner;
+  return new Promise((res, rej) => {
+    const child = spawn(full[0]!, full.slice(1), { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"], cwd: "/" });
+    let out = "";
+    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
+    child.on("close", (code) => {
+      const m = /@@TIME ([\d.]+) (\d+)/.exec(out);
+      if (code !== 0 || !m) return rej(new Error(`${argv.join(" ")} failed (${code}): ${out.slice(-2000)}`));
+      res({ seconds: Number(m[1]), rssMb: Number(m[2]) / 1024, out });
+    });
+  });
+}
+
+function line(name: string, t: Timed, extra = ""): void {
+  console.log(`${name}: ${t.seconds.toFixed(2)} s, peak RSS ${t.rssMb.toFixed(0)} MiB${extra}`);
+}
+
+async function ownedDir(base: string, name: string): Promise<string> {
+  const dir = join(base, name);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  if (asRoot) await chown(dir, await uidOf("postgres"), await gidOf("postgres"));
+  return dir;
+}
+const uidOf = async (u: string) => Number((await timed(["id", "-u", u])).out.split("\n")[0]);
+const gidOf = async (u: string) => Number((await timed(["id", "-g", u])).out.split("\n")[0]);
+
+async function fill(c: PgCluster): Promise<void> {
+  await timed([join(c.binDir, "pgbench"), "-h", c.socketDir, "-p", String(c.port), "-U", c.superuser, "-i", "-q", "-s", String(SCALE), "postgres"], { asPostgres: true });
+  const rows = Math.round((TEXT_MB * 1024 * 1024) / 1000);
+  await c.query(`CREATE TABLE text_blob AS SELECT g AS id, (SELECT string_agg(md5(random()::text || i), '') FROM generate_series(1, 31) i WHERE g > 0) AS body FROM generate_series(1, ${rows}) g`);
+  await c.query("CHECKPOINT");
+}
+
+function pgbackrestConf(dir: string, c: PgCluster, stanza: string, compress: string): string {
+  return [
+    "[global]", `repo1-path=${dir}/repo`, `log-path=${dir}/log`, `lock-path=${dir}/lock`, `spool-path=${dir}/spool`,
+    `compress-type=${compress}`, "compress-level=3", "process-max=2", "start-fast=y", "archive-check=n", "log-level-console=warn", "log-level-file=off",
+    `[${stanza}]`, `pg1-path=${c.dataDir}`, `pg1-socket-path=${c.socketDir}`, `pg1-port=${c.port}`, `pg1-user=${c.superuser}`, "",
+  ].join("\n");
+}
+
+async function pgbackrest(base: string, c: PgCluster, stanza: string, compress: string): Promise<{ conf: string; dir: string }> {
+  const dir = await ownedDir(base, `pgbr-${stanza}-${compress}`);
+  for (const sub of ["repo", "log", "lock", "spool"]) await ownedDir(dir, sub);
+  const conf = join(dir, "pgbackrest.conf");
+  await writeFile(conf, pgbackrestConf(dir, c, stanza, compress), { mode: 0o644 });
+  await timed(["pgbackrest", `--config=${conf}`, `--stanza=${stanza}`, "stanza-create"], { asPostgres: true });
+  return { conf, dir };
+}
+
+async function main(): Promise<void> {
+  const base = await mkdtemp(join(tmpdir(), "holdfast-bench-pitr-"));
+  await chmod(base, 0o755);
+  const work = await ownedDir(base, "work");
+  const repo = join(work, "repo");
+  const pass = join(work, "passphrase");
+  await writeFile(pass, "bench passphrase\n", { mode: 0o600 });
+  const env = { HOLDFAST_REPO: repo, HOLDFAST_PASSPHRASE_FILE: pass, HOLDFAST_TMPDIR: work, HOLDFAST_LOG_LEVEL: "warn" };
+  await timed(["node", CLI, "repo", "init", repo], { env });
+  await timed(["chown", "-R", "postgres:postgres", work]);
+  const archive = `'"${process.execPath}" "${CLI}" wal-push "%p" --repo "${repo}"'`;
+  const cluster = await startCluster({ conf: { wal_level: "replica", archive_mode: "on", archive_command: archive, max_wal_senders: "4", shared_buffers: "256MB", max_wal_size: "4GB" } });
+  const label = SCALE === 50 && TEXT_MB === 1024 ? "" : " (SMALLER THAN THE ISSUE'S 2 GB: set by env)";
+  try {
+    console.log(`dataset: pgbench scale ${SCALE} + ${TEXT_MB} MiB random text${label}`);
+    await fill(cluster);
+    const [size] = await cluster.query<{ s: string }>("SELECT pg_size_pretty(sum(pg_database_size(oid))) AS s FROM pg_database");
+    console.log(`cluster size: ${size!.s}`);
+    // Loading made gigabytes of WAL: let the archiver catch up first, or every tool that waits for
+    // archiving (pg_basebackup -X none inside holdfast, pgBackRest's backup stop) pays for the backlog.
+    const tc = Date.now();
+    await switchAndWaitArchived((sql) => cluster.query(sql), 3_600_000);
+    console.log(`archive catch-up after loading (holdfast wal-push as archive_command): ${((Date.now() - tc) / 1000).toFixed(1)} s`);
+
+    const hf = await timed(["node", CLI, "backup", "--type", "physical", cluster.url()], { env });
+    line("holdfast backup --type physical (zstd-3 + age)", hf);
+    const pgb = await timed([join(cluster.binDir, "pg_basebackup"), "-h", cluster.socketDir, "-p", String(cluster.port), "-U", cluster.superuser, "-D", await ownedDir(base, "pgbb"), "-Ft", "--compress=server-zstd:level=3,workers=2", "-c", "fast"], { asPostgres: true });
+    line("pg_basebackup -Ft server-zstd:3 workers=2", pgb);
+    console.log(`ratio holdfast/pg_basebackup backup: ${(hf.seconds / pgb.seconds).toFixed(2)} (target ≤ 1.2)`);
+    let brLz4: Timed | undefined;
+    if (WITH_PGBACKREST) {
+      for (const compress of ["lz4", "zst"]) {
+        const br = await pgbackrest(base, cluster, "bench", compress);
+        const t = await timed(["pgbackrest", `--config=${br.conf}`, "--stanza=bench", "--type=full", "backup"], { asPostgres: true });
+        line(`pgbackrest backup --type=full ${compress} process-max=2`, t);
+        console.log(`ratio holdfast/pgbackrest-${compress} backup: ${(hf.seconds / t.seconds).toFixed(2)}${compress === "lz4" ? " (target ≤ 1.0)" : ""}`);
+        if (compress === "lz4") brLz4 = t;
+        if (compress === "zst") {
+          const target = await ownedDir(base, "pgbr-restored");
+          const r = await timed(["pgbackrest", `--config=${br.conf}`, "--stanza=bench", `--pg1-path=${target}`, "restore"], { asPostgres: true });
+          line("pgbackrest restore (files + recovery settings; no WAL replay)", r);
+          await rm(target, { recursive: true, force: true });
+          const hr = await timed(["node", CLI, "restore", "--type", "physical", "--to", join(work, "restored"), "--json"], { env });
+          const result = JSON.parse(hr.out.slice(0, hr.out.lastIndexOf("@@TIME")));
+          line("holdfast restore --type physical (unpack + PostgreSQL recovery + promote + stop)", hr, `, recovery log ${result.serverLog}`);
+          console.log(`ratio holdfast/pgbackrest restore: ${(hr.seconds / r.seconds).toFixed(2)} (target ≤ 1.2; holdfast also replays WAL and promotes)`);
+          await rm(join(work, "restored"), { recursive: true, force: true });
+        }
+      }
+    }
+    void brLz4;
+    await walPushBench(base, cluster, env);
+  } finally {
+    await cluster.destroy();
+    await rm(base, { recursive: true, force: true });
+  }
+}
+
+/** 16 MiB segments of real WAL (inserts of random text), pushed one process per segment as PostgreSQL does. */
+async function walPushBench(base: string, source: PgCluster, env: Record<string, string>): Promise<void> {
+  const stash = await ownedDir(base, "wal-stash");
+  await source.query(`ALTER SYSTEM SET archive_command = 'cp %p ${stash}/%f'`);
+  await source.query("SELECT pg_reload_conf()");
+  await new Promise((r) => setTimeout(r, 1000));
+  const segs = async () => (await readdir(stash)).filter((n) => /^[0-9A-F]{24}$/.test(n)).sort();
+  await source.query("CREATE TABLE IF NOT EXISTS wal_gen (body text)");
+  while ((await segs()).length < SEGMENTS) {
+    await source.query("INSERT INTO wal_gen SELECT (SELECT string_agg(md5(random()::text || i), '') FROM generate_series(1, 8) i WHERE g > 0) FROM generate_series(1, 60000) g");
+  }
+  const files = (await segs()).slice(0, SEGMENTS);
+  const label = SEGMENTS === 200 ? "" : ` (${SEGMENTS} segments: set by env)`;
+  const pushEnv = { ...env, HOLDFAST_REPO: join(base, "wal-bench-repo") };
+  await timed(["node", CLI, "repo", "init", pushEnv.HOLDFAST_REPO], { env: pushEnv });
+  let peak = 0;
+  const t0 = Date.now();
+  for (const f of files) peak = Math.max(peak, (await timed(["node", CLI, "wal-push", join(stash, f)], { env: pushEnv })).rssMb);
+  const fullRate = files.length / ((Date.now() - t0) / 1000);
+  console.log(`holdfast wal-push (full CLI): ${fullRate.toFixed(2)} segments/s over ${files.length} × 16 MiB segments${label}, peak RSS ${peak.toFixed(0)} MiB`);
+  await rm(join(pushEnv.HOLDFAST_REPO, "wal"), { recursive: true, force: true });
+  const lean = join(resolve(import.meta.dirname, "../dist/cli"), "wal-push-main.js");
+  peak = 0;
+  const t2 = Date.now();
+  for (const f of files) peak = Math.max(peak, (await timed(["node", lean, join(stash, f)], { env: pushEnv })).rssMb);
+  const hfRate = files.length / ((Date.now() - t2) / 1000);
+  console.log(`holdfast wal-push-main.js (lean archive_command): ${hfRate.toFixed(2)} segments/s, peak RSS ${peak.toFixed(0)} MiB`);
+  const restoreDir = await ownedDir(base, "fetch-check");
+  const tf = Date.now();
+  for (const f of files.slice(0, Math.min(files.length, 32))) await timed(["node", CLI, "wal-fetch", f, join(restoreDir, "RECOVERYXLOG")], { env: pushEnv });
+  console.log(`holdfast wal-fetch (scrypt 2^18 once per 9 segments thanks to prefetch 8): ${(Math.min(files.length, 32) / ((Date.now() - tf) / 1000)).toFixed(2)} segments/s`);
+  if (!WITH_PGBACKREST) return;
+  const br = await pgbackrest(base, source, "walbench", "zst");
+  let brPeak = 0;
+  const t1 = Date.now();
+  for (const f of files) brPeak = Math.max(brPeak, (await timed(["pgbackrest", `--config=${br.conf}`, "--stanza=walbench", "archive-push", join(stash, f)], { asPostgres: true })).rssMb);
+  const brRate = files.length / ((Date.now() - t1) / 1000);
+  console.log(`pgbackrest archive-push (zst-3): ${brRate.toFixed(2)} segments/s, peak RSS ${brPeak.toFixed(0)} MiB`);
+  console.log(`ratio holdfast/pgbackrest wal-push throughput: ${(hfRate / brRate).toFixed(2)} (higher is better)`);
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});

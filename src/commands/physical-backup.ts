@@ -1,0 +1,145 @@
+import { setTimeout as sleep } from "node:timers/promises";
+import { HoldfastError, isHoldfastError } from "../errors.js";
+import type { Settings } from "../config/load.js";
+import { describePg, parsePgUrl } from "../engines/postgres/connection.js";
+import { PHYSICAL_ENGINE, assertArchiving, probePhysical, startBaseBackup } from "../engines/postgres/physical/basebackup.js";
+import { backupHistoryName, formatLsn, segmentName, segmentOfLsn } from "../engines/postgres/physical/wal-names.js";
+import { FILE_EXTENSION } from "../pipeline/compression.js";
+import { storeStream } from "../pipeline/assemble.js";
+import { backupIdFor } from "../repository/backup-id.js";
+import { backupPrefix, dataKey } from "../repository/layout.js";
+import { acquireLock, scopeFor } from "../repository/lock.js";
+import { MANIFEST_FORMAT_VERSION, type Manifest } from "../repository/manifest.js";
+import { WalArchive } from "../repository/wal-archive.js";
+import { HOLDFAST_VERSION, HOST, type CommandContext } from "./context.js";
+import { openRepository } from "./open-repository.js";
+
+export interface PhysicalBackupRequest {
+  source: string;
+  settings: Settings;
+  labels?: Record<string, string>;
+  /** How long to wait for the backup's WAL to reach the repository (default 120 s). */
+  walWaitMs?: number;
+}
+
+/**
+ * A base backup: pg_basebackup's tar streamed through the usual pipeline, then — before the
+ * manifest makes it exist — proof that every WAL segment needed to make it consistent (start to
+ * stop segment, and the .backup history file) has been archived into this repository.
+ */
+export async function physicalBackup(req: PhysicalBackupRequest, ctx: CommandContext): Promise<Manifest> {
+  const ref = parsePgUrl(req.source);
+  const sourceUri = describePg(ref);
+  // No key needed: data is encrypted to the public recipients and the WAL range comes from the tar.
+  const { repo } = await openRepository(req.settings, "no");
+  const facts = await probePhysical(ref);
+  assertArchiving(facts, sourceUri);
+  const lock = await acquireLock(repo.backend, scopeFor(`physical:${sourceUri}`), `physical backup of ${sourceUri}`, { waitMs: req.settings.lockWaitMs, signal: ctx.signal });
+  const started = new Date();
+  const id = await freeId(repo.backend, started);
+  try {
+    ctx.log.info({ id, source: sourceUri, repo: repo.backend.location }, "base backup started");
+    const running = await startBaseBackup(ref, { tempDir: req.settings.tmpDir, label: `holdfast ${id}`, signal: ctx.signal });
+    const bar = ctx.progress("base backup");
+    let file;
+    try {
+      const storedName = `base.tar${FILE_EXTENSION[req.settings.compression.algorithm]}${repo.recipients ? ".age" : ""}`;
+      const storing = storeStream(running.stream, repo.backend, "base", dataKey(id, storedName), {
+        compression: req.settings.compression,
+        recipients: repo.recipients,
+        signal: ctx.signal,
+        onProgress: (n) => bar.update(n),
+      });
+      // A pg_basebackup failure explains a short stream better than the pipeline does.
+      const [stored, range] = await Promise.allSettled([storing, running.done]);
+      // …unless storage itself failed (disk full, interrupted): then pg_basebackup only saw a broken pipe.
+      if (stored.status === "rejected" && isHoldfastError(stored.reason) && ["NO_SPACE", "STORAGE_FAILED", "INTERRUPTED"].includes(stored.reason.code)) throw stored.reason;
+      if (range.status === "rejected") throw range.reason;
+      if (stored.status === "rejected") throw stored.reason;
+      file = { stored: stored.value, range: running.walRange() };
+    } finally {
+      bar.stop();
+      await running.cleanup();
+    }
+    const consistentAt = new Date();
+    const { startLsn, stopLsn, timeline } = file.range;
+    const seg = facts.walSegmentSize;
+    const historyFile = backupHistoryName(timeline, startLsn, seg);
+    const needed = [historyFile];
+    for (let n = segmentOfLsn(startLsn, seg); n <= segmentOfLsn(Math.max(startLsn, stopLsn - 1), seg); n++) needed.push(segmentName(timeline, n, seg));
+    const archive = new WalArchive(repo.backend);
+    await waitForWal(archive, needed, req.walWaitMs ?? 120_000, sourceUri, ctx);
+    const finished = new Date();
+    const manifest: Manifest = {
+      formatVersion: MANIFEST_FORMAT_VERSION,
+      id,
+      engine: PHYSICAL_ENGINE,
+      source: { uri: sourceUri, version: facts.version, sizeBytes: facts.sizeBytes },
+      labels: { ...req.settings.labels, ...req.labels },
+      startedAt: started.toISOString(),
+      finishedAt: finished.toISOString(),
+      durationMs: finished.getTime() - started.getTime(),
+      holdfast: { version: HOLDFAST_VERSION },
+      host: HOST,
+      files: [file.stored],
+      tables: [],
+      details: {
+        systemIdentifier: facts.systemIdentifier,
+        timeline,
+        startLsn: formatLsn(startLsn),
+        stopLsn: formatLsn(stopLsn),
+        walSegmentSize: seg,
+        walStart: needed[1],
+        walStop: needed.at(-1),
+        backupHistoryFile: historyFile,
+        /** Taken after pg_basebackup returned: every moment from here on can be a recovery target. */
+        consistentAt: consistentAt.toISOString(),
+      },
+    };
+    await repo.commit(manifest);
+    ctx.log.info({ id, startLsn: formatLsn(startLsn), stopLsn: formatLsn(stopLsn), timeline, storedBytes: file.stored.storedBytes }, "base backup complete");
+    return manifest;
+  } catch (err) {
+    await removePartial(repo.backend, id);
+    throw err;
+  } finally {
+    await lock.release().catch(() => undefined);
+  }
+}
+
+async function waitForWal(archive: WalArchive, names: string[], timeoutMs: number, where: string, ctx: CommandContext): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const pending = new Set(names);
+  for (;;) {
+    for (const name of [...pending]) if (await archive.record(name)) pending.delete(name);
+    if (pending.size === 0) return;
+    if (Date.now() >= deadline) {
+      throw new HoldfastError("SOURCE_INVALID", `the WAL this base backup needs has not reached the repository within ${Math.round(timeoutMs / 1000)} s (missing ${[...pending].slice(0, 3).join(", ")}${pending.size > 3 ? ", …" : ""})`, {
+        hint: `check archiving on ${where}: holdfast setup-archiving <url> shows pg_stat_archiver's failures; the backup was not committed`,
+      });
+    }
+    ctx.log.debug({ pending: [...pending] }, "waiting for WAL to be archived");
+    await sleep(300, undefined, { signal: ctx.signal });
+  }
+}
+
+async function freeId(backend: WalArchive["backend"], at: Date): Promise<string> {
+  const base = backupIdFor(at);
+  for (let n = 1; ; n++) {
+    const candidate = n === 1 ? base : `${base}-${n}`;
+    let used = false;
+    for await (const _ of backend.list(backupPrefix(candidate))) {
+      used = true;
+      break;
+    }
+    if (!used) return candidate;
+  }
+}
+
+async function removePartial(backend: WalArchive["backend"], id: string): Promise<void> {
+  try {
+    for await (const obj of backend.list(backupPrefix(id))) await backend.delete(obj.key);
+  } catch {
+    // Best effort: without a manifest the data is invisible anyway; prune removes it.
+  }
+}

@@ -1,0 +1,101 @@
+import { readFile } from "node:fs/promises";
+import { dirname, resolve } from "node:path";
+import { loadSettings, type Settings } from "../config/load.js";
+import { parseDuration } from "../config/schema.js";
+import { HoldfastError, registerSecret } from "../errors.js";
+import { policyFromConfig } from "../commands/prune.js";
+import { DEFAULT_STALE_AFTER, JOB_KINDS, sourceUriOf, type JobKind } from "../commands/status.js";
+import type { RetentionPolicy } from "../repository/retention.js";
+
+export interface DatabaseJobs {
+  name: string;
+  /** The source string from the config (what backup() takes). */
+  source: string;
+  /** The source as manifests record it. */
+  sourceUri: string;
+  labels: Record<string, string>;
+  timeZone?: string;
+  staleAfterMs: number;
+  schedule: Partial<Record<JobKind, string>>;
+  policy: RetentionPolicy;
+}
+
+export interface DaemonConfig {
+  path: string;
+  settings: Settings;
+  databases: DatabaseJobs[];
+  http: { host: string; port: number; token?: string };
+  alerts: { webhooks: string[]; command?: string[]; repeatAfterMs: number };
+  runMissedOnStart: boolean;
+  stateDir: string;
+}
+
+export const DEFAULT_LISTEN = "127.0.0.1:9187";
+
+/**
+ * Load and check everything the daemon needs before it starts (or before a reload replaces the
+ * running config): schema (bad cron, time zone and durations are reported with their key path by
+ * the schema), then what the schema cannot know — database kinds, the token file, the repository.
+ */
+export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = process.env): Promise<DaemonConfig> {
+  const settings = await loadSettings({ config: path }, env);
+  const bad = (key: string, message: string) => new HoldfastError("CONFIG_INVALID", `${path}: ${key}: ${message}`);
+  const names = Object.keys(settings.databases);
+  if (names.length === 0) throw bad("databases", "no databases configured; the daemon has nothing to do");
+  if (!settings.repo) throw bad("repo", "no repository configured");
+  const databases = names.map((name): DatabaseJobs => {
+    const db = settings.databases[name]!;
+    let sourceUri: string;
+    try {
+      sourceUri = sourceUriOf(db.source);
+    } catch (err) {
+      throw bad(`databases.${name}.source`, (err as Error).message);
+    }
+    return {
+      name,
+      source: db.source,
+      sourceUri,
+      labels: db.labels ?? {},
+      timeZone: db.timezone ?? settings.ops?.timezone,
+      staleAfterMs: parseDuration(db.stale_after ?? DEFAULT_STALE_AFTER),
+      schedule: Object.fromEntries(JOB_KINDS.filter((k) => db.schedule?.[k]).map((k) => [k, db.schedule![k]!])),
+      policy: policyFromConfig(settings.ops?.retention, db.retention),
+    };
+  });
+  for (const d of databases) {
+    if (d.schedule.copy && !settings.copyTo?.length) throw bad(`databases.${d.name}.schedule.copy`, "needs copy_to: (the offsite repositories) at the top level");
+  }
+  const seen = new Map<string, string>();
+  for (const d of databases) {
+    const other = seen.get(d.sourceUri);
+    if (other) throw bad(`databases.${d.name}.source`, `the same source as databases.${other} (${d.sourceUri})`);
+    seen.set(d.sourceUri, d.name);
+  }
+  const listen = settings.ops?.http?.listen ?? DEFAULT_LISTEN;
+  const colon = listen.lastIndexOf(":");
+  const port = Number(listen.slice(colon + 1));
+  if (!Number.isInteger(port) || port > 65535) throw bad("http.listen", `bad port in "${listen}"`);
+  let token: string | undefined;
+  const tokenFile = settings.ops?.http?.token_file;
+  if (tokenFile) {
+    const where = resolve(dirname(resolve(path)), tokenFile);
+    token = (await readFile(where, "utf8").catch(() => {
+      throw bad("http.token_file", `cannot read ${where}`);
+    })).trim();
+    if (token.length < 16) throw bad("http.token_file", `the token in ${where} is shorter than 16 characters`);
+    registerSecret(token);
+  }
+  return {
+    path,
+    settings,
+    databases,
+    http: { host: listen.slice(0, colon).replace(/^\[|\]$/g, ""), port, token },
+    alerts: {
+      webhooks: settings.ops?.alerts?.webhooks ?? [],
+      command: settings.ops?.alerts?.command,
+      repeatAfterMs: parseDuration(settings.ops?.alerts?.repeat_after ?? "1h"),
+    },
+    runMissedOnStart: settings.ops?.run_missed_on_start ?? true,
+    stateDir: settings.ops?.state_dir ?? dirname(resolve(path)),
+  };
+}

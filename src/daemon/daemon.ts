@@ -1,0 +1,248 @@
+import { statfs } from "node:fs/promises";
+import { hostname } from "node:os";
+import type { FastifyInstance } from "fastify";
+import type { Logger } from "pino";
+import type { CommandContext, ProgressHandle } from "../commands/context.js";
+import { openRepository } from "../commands/open-repository.js";
+import { databaseStatus, type DatabaseStatus, type JobKind } from "../commands/status.js";
+import { HoldfastError } from "../errors.js";
+import { WAL_PREFIX } from "../repository/layout.js";
+import { readVerifications } from "../repository/verification.js";
+import { Alerter, type AlertCondition } from "./alerts.js";
+import { loadDaemonConfig, type DaemonConfig } from "./config.js";
+import { startHttp, type HealthVerdict } from "./http.js";
+import { runJob, type JobOutcome } from "./jobs.js";
+import { DaemonMetrics } from "./metrics.js";
+import { DatabaseQueue, Scheduler } from "./scheduler.js";
+import { StateFile, jobKey } from "./state.js";
+
+const NO_PROGRESS: ProgressHandle = { update: () => undefined, stop: () => undefined };
+const REFRESH_EVERY_MS = 60_000;
+const EVALUATE_EVERY_MS = 1_000;
+
+/**
+ * The long-running door onto commands/: cron schedules per database, one job at a time per
+ * database, metrics and health over HTTP, alerts on failure and staleness, reload on demand.
+ * Signals are wired by cli/ (reload(), stop(), abortRunning()).
+ */
+export class Daemon {
+  private readonly queues = new Map<string, DatabaseQueue>();
+  private readonly scheduler = new Scheduler((database, kind) => this.trigger(database, kind, "schedule"));
+  private readonly metrics = new DaemonMetrics();
+  private readonly statuses = new Map<string, DatabaseStatus>();
+  private readonly outcomes = new Map<string, JobOutcome>();
+  private readonly abort = new AbortController();
+  private readonly alerter: Alerter;
+  private readonly state: StateFile;
+  private http?: FastifyInstance;
+  private timers: NodeJS.Timeout[] = [];
+  private evaluating: Promise<void> = Promise.resolve();
+  private stopping = false;
+  address = "";
+
+  private constructor(private config: DaemonConfig, private readonly log: Logger) {
+    this.alerter = new Alerter(config.alerts, log, hostname());
+    this.state = new StateFile(config.stateDir);
+  }
+
+  static async start(configPath: string, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+    const daemon = new Daemon(await loadDaemonConfig(configPath, env), log);
+    await daemon.begin();
+    return daemon;
+  }
+
+  private async begin(): Promise<void> {
+    // Fail at start, not at 2 a.m.: the repository must exist and the key must open it.
+    await openRepository(this.config.settings, "if-possible");
+    await this.state.load();
+    await this.refresh();
+    const { host, port, token } = this.config.http;
+    const { server, address } = await startHttp(host, port, token, {
+      metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
+      backupHealth: (database) => this.backupHealth(database),
+    }).catch((err: unknown) => {
+      throw new HoldfastError("CONFIG_INVALID", `${this.config.path}: http.listen: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
+        hint: "another process uses the port, or the address is not on this host",
+        cause: err,
+      });
+    });
+    this.http = server;
+    this.address = address;
+    this.apply();
+    this.timers.push(setInterval(() => void this.refresh().then(() => this.evaluate()), REFRESH_EVERY_MS));
+    this.timers.push(setInterval(() => void this.evaluate(), EVALUATE_EVERY_MS));
+    this.log.info({ address, databases: this.config.databases.map((d) => d.name), state: this.state.path }, "daemon started");
+    if (this.config.runMissedOnStart) this.runMissed();
+    await this.evaluate();
+  }
+
+  /** Schedules and per-database metrics for the current config. */
+  private apply(): void {
+    for (const db of this.config.databases) {
+      if (!this.queues.has(db.name)) this.queues.set(db.name, new DatabaseQueue());
+      this.metrics.declare(db.name);
+    }
+    this.scheduler.start(this.config.databases);
+  }
+
+  /** A schedule that came due while the daemon was down runs once now. */
+  private runMissed(): void {
+    for (const db of this.config.databases) {
+      for (const kind of Object.keys(db.schedule) as JobKind[]) {
+        const due = this.scheduler.previousDue(db.name, kind);
+        const record = this.state.get(jobKey(db.name, kind));
+        let lastRun = record ? Date.parse(record.lastRunAt) : undefined;
+        if (kind === "backup" && lastRun === undefined) {
+          const newest = this.statuses.get(db.name)?.newest;
+          lastRun = newest ? Date.parse(newest.startedAt) : 0;
+        }
+        if (due && lastRun !== undefined && lastRun < due.getTime()) this.trigger(db.name, kind, "missed while down");
+      }
+    }
+  }
+
+  private trigger(database: string, kind: JobKind, why: string): void {
+    if (this.stopping) return;
+    const queue = this.queues.get(database);
+    const queued = queue?.enqueue(kind, () => this.execute(database, kind));
+    if (queued === false) this.log.warn({ database, job: kind }, "job still waiting from its previous tick; skipped");
+    else this.log.debug({ database, job: kind, why }, "job queued");
+  }
+
+  private async execute(database: string, kind: JobKind): Promise<void> {
+    const db = this.config.databases.find((d) => d.name === database);
+    if (!db || !db.schedule[kind] || this.stopping) return;
+    const log = this.log.child({ database, job: kind });
+    const ctx: CommandContext = { log, progress: () => NO_PROGRESS, signal: this.abort.signal };
+    log.info("job started");
+    const outcome = await runJob(kind, db, this.config.settings, ctx);
+    this.outcomes.set(jobKey(database, kind), outcome);
+    this.metrics.observeJob(outcome);
+    if (outcome.result === "failure") log.error({ code: outcome.error?.code, durationMs: outcome.durationMs }, `job failed: ${outcome.error?.message}`);
+    else log.info({ result: outcome.result, durationMs: outcome.durationMs, note: outcome.note, id: outcome.manifest?.id }, "job finished");
+    await this.state
+      .record(jobKey(database, kind), { lastRunAt: outcome.startedAt.toISOString(), ok: outcome.result !== "failure", error: outcome.error?.message })
+      .catch((err: unknown) => log.error({ error: (err as Error).message, state: this.state.path }, "could not write the daemon state file"));
+    await this.refresh();
+    await this.evaluate();
+  }
+
+  /** Re-read the catalog: newest backups, sizes, verifications; volume space and WAL archive age. */
+  private async refresh(): Promise<void> {
+    const { settings, databases } = this.config;
+    try {
+      const { repo } = await openRepository(settings, "no");
+      const { backups } = await repo.catalog();
+      const verifications = await readVerifications(repo.backend, backups.map((m) => m.id));
+      const now = new Date();
+      for (const db of databases) {
+        const s = databaseStatus(db.name, settings, backups, verifications, now);
+        this.statuses.set(db.name, s);
+        this.metrics.observeDatabase(s);
+      }
+      if (settings.repo && !/^[a-z0-9]+:\/\//.test(settings.repo)) {
+        const fs = await statfs(settings.repo);
+        this.metrics.observeVolume(repo.backend.location, fs.bavail * fs.bsize, fs.blocks * fs.bsize);
+      }
+      let newestWal = 0;
+      let walFiles = 0;
+      for await (const obj of repo.backend.list(WAL_PREFIX)) {
+        walFiles++;
+        newestWal = Math.max(newestWal, obj.modifiedAt.getTime());
+      }
+      if (walFiles > 0) this.metrics.observeWal(repo.backend.location, newestWal, walFiles);
+    } catch (err) {
+      this.log.error({ error: (err as Error).message }, "could not read the repository");
+    }
+  }
+
+  private conditions(now: Date): AlertCondition[] {
+    const out: AlertCondition[] = [];
+    for (const db of this.config.databases) {
+      const stale = this.staleness(db.name, now);
+      if (stale) out.push({ key: `${db.name}/backup_stale`, database: db.name, alert: "backup_stale", message: `${db.name}: ${stale}` });
+      for (const kind of Object.keys(db.schedule) as JobKind[]) {
+        const o = this.outcomes.get(jobKey(db.name, kind));
+        if (o?.result === "failure") out.push({ key: `${db.name}/${kind}_failed`, database: db.name, alert: `${kind}_failed`, message: `${db.name}: ${kind} failed: ${o.error?.message}` });
+      }
+    }
+    return out;
+  }
+
+  private staleness(database: string, now: Date): string | undefined {
+    const s = this.statuses.get(database);
+    const db = this.config.databases.find((d) => d.name === database);
+    if (!s || !db) return undefined;
+    if (!s.newest) return "no backup yet";
+    const age = now.getTime() - Date.parse(s.newest.finishedAt);
+    return age > db.staleAfterMs ? `newest backup ${s.newest.id} is ${Math.round(age / 1000)} s old (stale after ${Math.round(db.staleAfterMs / 1000)} s)` : undefined;
+  }
+
+  /** Serialised so two evaluations never race on the alert state. */
+  private evaluate(): Promise<void> {
+    this.evaluating = this.evaluating.then(() => this.alerter.evaluate(this.conditions(new Date()))).catch((err: unknown) => this.log.error({ error: (err as Error).message }, "alert evaluation failed"));
+    return this.evaluating;
+  }
+
+  backupHealth(database?: string): HealthVerdict | undefined {
+    const now = new Date();
+    const selected = this.config.databases.filter((d) => database === undefined || d.name === database);
+    if (selected.length === 0) return undefined;
+    const databases = selected.map((db) => {
+      const reasons: string[] = [];
+      const stale = this.staleness(db.name, now);
+      if (stale) reasons.push(stale);
+      const last = this.outcomes.get(jobKey(db.name, "backup"));
+      if (last?.result === "failure") reasons.push(`last backup failed at ${last.startedAt.toISOString()}: ${last.error?.message}`);
+      const newest = this.statuses.get(db.name)?.newest;
+      return { name: db.name, ok: reasons.length === 0, reasons, newestBackup: newest?.id, ageSeconds: newest ? Math.round((now.getTime() - Date.parse(newest.finishedAt)) / 1000) : undefined };
+    });
+    return { ok: databases.every((d) => d.ok), databases };
+  }
+
+  /** Load the config again; a bad one leaves the running config in place and says why. */
+  async reload(): Promise<{ ok: true } | { ok: false; error: string }> {
+    let next: DaemonConfig;
+    try {
+      next = await loadDaemonConfig(this.config.path);
+    } catch (err) {
+      const error = (err as Error).message;
+      this.log.error({ error }, "reload refused: keeping the running config");
+      return { ok: false, error };
+    }
+    if (next.http.host !== this.config.http.host || next.http.port !== this.config.http.port) {
+      this.log.warn("http.listen changed: restart the daemon to move the endpoint");
+    }
+    const names = new Set(next.databases.map((d) => d.name));
+    for (const old of this.config.databases) if (!names.has(old.name)) this.metrics.forget(old.name);
+    for (const key of [...this.outcomes.keys()]) if (!names.has(key.split("/")[0]!)) this.outcomes.delete(key);
+    this.alerter.configure(next.alerts);
+    this.alerter.retain(names);
+    this.config = next;
+    this.apply();
+    await this.refresh();
+    this.log.info({ databases: [...names] }, "config reloaded");
+    return { ok: true };
+  }
+
+  /** Stop scheduling, wait for running jobs to finish, close the endpoint. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.scheduler.stop();
+    for (const t of this.timers) clearInterval(t);
+    this.log.info({ running: [...this.queues.entries()].filter(([, q]) => q.running).map(([n, q]) => `${n}/${q.running}`) }, "stopping: waiting for running jobs");
+    await Promise.all([...this.queues.values()].map((q) => q.idle()));
+    await this.evaluating;
+    await this.http?.close();
+    this.log.info("daemon stopped");
+  }
+
+  /** Interrupt running jobs (a second signal): they clean up and fail as interrupted. */
+  abortRunning(): void {
+    this.abort.abort();
+  }
+
+  nextRun(database: string, kind: JobKind): Date | undefined {
+    return this.scheduler.nextRun(database, kind);
+  }
+}

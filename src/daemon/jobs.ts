@@ -1,0 +1,71 @@
+import { backup } from "../commands/backup.js";
+import type { CommandContext } from "../commands/context.js";
+import { openRepository } from "../commands/open-repository.js";
+import { copyManifests } from "../commands/copy.js";
+import { prune } from "../commands/prune.js";
+import { openBackend } from "../storage/open.js";
+import type { JobKind } from "../commands/status.js";
+import { verify } from "../commands/verify.js";
+import type { Settings } from "../config/load.js";
+import { HoldfastError } from "../errors.js";
+import type { Manifest } from "../repository/manifest.js";
+import type { DatabaseJobs } from "./config.js";
+
+export type JobResult = "success" | "failure" | "skipped";
+
+export interface JobOutcome {
+  database: string;
+  kind: JobKind;
+  result: JobResult;
+  startedAt: Date;
+  durationMs: number;
+  /** Set for a successful backup job. */
+  manifest?: Manifest;
+  error?: { code: string; message: string };
+  /** Why a job did nothing (e.g. nothing to verify yet). */
+  note?: string;
+}
+
+/** Run one scheduled job through the same library functions the CLI calls. Never throws. */
+export async function runJob(kind: JobKind, db: DatabaseJobs, settings: Settings, ctx: CommandContext): Promise<JobOutcome> {
+  const startedAt = new Date();
+  const done = (result: JobResult, extra: Partial<JobOutcome> = {}): JobOutcome => ({ database: db.name, kind, result, startedAt, durationMs: Date.now() - startedAt.getTime(), ...extra });
+  try {
+    switch (kind) {
+      case "backup": {
+        const manifest = await backup({ source: db.source, settings, labels: { ...db.labels, scheduled: "daemon" } }, ctx);
+        return done("success", { manifest });
+      }
+      case "verify":
+      case "deep_verify": {
+        const latest = await latestOf(db, settings);
+        if (!latest) return done("skipped", { note: `no backup of ${db.sourceUri} yet` });
+        const report = await verify({ refs: [latest.id], all: false, deep: kind === "deep_verify", settings }, ctx);
+        const failed = report.backups.find((b) => !b.ok);
+        return failed ? done("failure", { error: { code: failed.error?.code ?? "VERIFY_FAILED", message: failed.error?.message ?? `backup ${failed.id} failed verification` } }) : done("success");
+      }
+      case "prune": {
+        // Prune holds one repository-wide lock; other databases' prunes may be due at the same minute.
+        const patient = { ...settings, lockWaitMs: Math.max(settings.lockWaitMs, 15 * 60_000) };
+        const result = await prune({ settings: patient, policy: db.policy, timeZone: db.timeZone ?? "UTC", sources: [db.sourceUri], dryRun: false }, ctx);
+        return done("success", { note: `removed ${result.removed.length} backup(s)` });
+      }
+      case "copy": {
+        const { repo } = await openRepository(settings, "no");
+        const mine = (await repo.catalog()).backups.filter((m) => m.source.uri === db.sourceUri);
+        let copied = 0;
+        for (const to of settings.copyTo ?? []) copied += (await copyManifests(repo, mine, openBackend(to, { s3: settings.s3 }), ctx)).copied.length;
+        return done("success", { note: `copied ${copied} backup(s)` });
+      }
+    }
+  } catch (err) {
+    const e = err instanceof HoldfastError ? err : new HoldfastError("INTERNAL", (err as Error)?.message ?? String(err));
+    return done("failure", { error: { code: e.code, message: e.message } });
+  }
+}
+
+async function latestOf(db: DatabaseJobs, settings: Settings): Promise<Manifest | undefined> {
+  const { repo } = await openRepository(settings, "no");
+  const { backups } = await repo.catalog();
+  return backups.filter((m) => m.source.uri === db.sourceUri).at(-1);
+}

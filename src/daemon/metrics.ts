@@ -1,0 +1,88 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { DatabaseStatus } from "../commands/status.js";
+import type { JobOutcome } from "./jobs.js";
+
+/**
+ * The daemon's Prometheus metrics. Counters and the histogram count what this process ran; gauges
+ * mirror the repository (newest backup, sizes, last verify) and are refreshed from its catalog,
+ * so they are right from the first scrape after a restart.
+ */
+export class DaemonMetrics {
+  readonly registry = new Registry();
+  private readonly backups = new Counter({ name: "holdfast_backups_total", help: "Backup jobs run, by result", labelNames: ["database", "result"], registers: [this.registry] });
+  private readonly jobs = new Counter({ name: "holdfast_jobs_total", help: "Scheduled jobs run, by kind and result", labelNames: ["database", "job", "result"], registers: [this.registry] });
+  private readonly duration = new Histogram({
+    name: "holdfast_backup_duration_seconds",
+    help: "Duration of backup jobs",
+    labelNames: ["database"],
+    buckets: [1, 5, 15, 60, 300, 900, 1800, 3600, 7200, 14400],
+    registers: [this.registry],
+  });
+  private readonly size = new Gauge({ name: "holdfast_backup_size_bytes", help: "Stored size of the newest backup", labelNames: ["database"], registers: [this.registry] });
+  private readonly lastSuccess = new Gauge({ name: "holdfast_last_success_timestamp_seconds", help: "When the newest complete backup finished (Unix time)", labelNames: ["database"], registers: [this.registry] });
+  private readonly lastVerify = new Gauge({ name: "holdfast_last_verify_success", help: "1 when the latest verification passed, 0 when it failed", labelNames: ["database"], registers: [this.registry] });
+  private readonly lastJobFailed = new Gauge({ name: "holdfast_last_job_failed", help: "1 when the latest run of this job failed", labelNames: ["database", "job"], registers: [this.registry] });
+  private readonly repoBytes = new Gauge({ name: "holdfast_repository_bytes", help: "Stored bytes of all backups of this database", labelNames: ["database"], registers: [this.registry] });
+  private readonly backupCount = new Gauge({ name: "holdfast_backups", help: "Complete backups of this database in the repository", labelNames: ["database"], registers: [this.registry] });
+  private readonly stale = new Gauge({ name: "holdfast_backup_stale", help: "1 when the newest backup is older than stale_after", labelNames: ["database"], registers: [this.registry] });
+  private readonly freeBytes = new Gauge({ name: "holdfast_repository_free_bytes", help: "Free bytes on the volume of a local repository", labelNames: ["repository"], registers: [this.registry] });
+  private readonly capacityBytes = new Gauge({ name: "holdfast_repository_capacity_bytes", help: "Size of the volume of a local repository", labelNames: ["repository"], registers: [this.registry] });
+  private readonly walArchived = new Gauge({ name: "holdfast_wal_last_archived_timestamp_seconds", help: "When the newest WAL file reached the archive (Unix time)", labelNames: ["repository"], registers: [this.registry] });
+  private readonly walFiles = new Gauge({ name: "holdfast_wal_archived_files", help: "WAL files in the archive", labelNames: ["repository"], registers: [this.registry] });
+
+  constructor() {
+    collectDefaultMetrics({ register: this.registry, prefix: "holdfast_process_" });
+  }
+
+  observeJob(outcome: JobOutcome): void {
+    const labels = { database: outcome.database, job: outcome.kind, result: outcome.result };
+    this.jobs.inc(labels);
+    if (outcome.result !== "skipped") this.lastJobFailed.set({ database: outcome.database, job: outcome.kind }, outcome.result === "failure" ? 1 : 0);
+    if (outcome.kind === "backup") {
+      this.backups.inc({ database: outcome.database, result: outcome.result });
+      this.duration.observe({ database: outcome.database }, outcome.durationMs / 1000);
+    }
+    if (outcome.kind === "verify" || outcome.kind === "deep_verify") {
+      if (outcome.result !== "skipped") this.lastVerify.set({ database: outcome.database }, outcome.result === "success" ? 1 : 0);
+    }
+  }
+
+  /** Zero every per-database series so a database shows up before its first job. */
+  declare(database: string): void {
+    for (const result of ["success", "failure"]) this.backups.inc({ database, result }, 0);
+  }
+
+  observeDatabase(s: DatabaseStatus): void {
+    const labels = { database: s.name };
+    this.repoBytes.set(labels, s.storedBytes);
+    this.backupCount.set(labels, s.backups);
+    this.stale.set(labels, s.stale ? 1 : 0);
+    if (s.newest) {
+      this.size.set(labels, s.newest.storedBytes);
+      this.lastSuccess.set(labels, Date.parse(s.newest.finishedAt) / 1000);
+    }
+    if (s.lastVerify) this.lastVerify.set(labels, s.lastVerify.ok ? 1 : 0);
+  }
+
+  observeVolume(repository: string, free: number, capacity: number): void {
+    this.freeBytes.set({ repository }, free);
+    this.capacityBytes.set({ repository }, capacity);
+  }
+
+  observeWal(repository: string, newestMs: number, files: number): void {
+    this.walArchived.set({ repository }, newestMs / 1000);
+    this.walFiles.set({ repository }, files);
+  }
+
+  forget(database: string): void {
+    for (const metric of [this.size, this.lastSuccess, this.lastVerify, this.repoBytes, this.backupCount, this.stale]) metric.remove({ database });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}

@@ -1,0 +1,102 @@
+import type { Readable } from "node:stream";
+import { HoldfastError } from "../../../errors.js";
+import { connect, describePg, toolEnvironment, type PgRef } from "../connection.js";
+import { startTool, toolFailure } from "../tools.js";
+import { findServerTool } from "./server-tools.js";
+import { parseBackupLabel, parseLsn } from "./wal-names.js";
+import { BackupTarTap } from "./tar-tap.js";
+
+export const PHYSICAL_ENGINE = "postgres-physical";
+
+/** What the server says about itself and its archiving, before a base backup. */
+export interface PhysicalFacts {
+  version: string;
+  sizeBytes: number;
+  systemIdentifier: string;
+  walSegmentSize: number;
+  walLevel: string;
+  archiveMode: string;
+  archiveCommand: string;
+  inRecovery: boolean;
+}
+
+export async function probePhysical(ref: PgRef): Promise<PhysicalFacts> {
+  const client = await connect(ref, "physical backup");
+  try {
+    const one = async (sql: string): Promise<Record<string, unknown>> => (await client.query(sql)).rows[0] as Record<string, unknown>;
+    const settings = await one(`SELECT current_setting('server_version') AS version,
+        current_setting('wal_level') AS wal_level, current_setting('archive_mode') AS archive_mode,
+        current_setting('archive_command') AS archive_command,
+        (SELECT setting::bigint FROM pg_settings WHERE name = 'wal_segment_size') AS seg,
+        pg_is_in_recovery() AS in_recovery,
+        (SELECT sum(pg_database_size(oid))::bigint FROM pg_database) AS size`);
+    const system = await one("SELECT system_identifier::text AS id FROM pg_control_system()").catch(() => ({ id: "unknown" }));
+    return {
+      version: String(settings.version),
+      sizeBytes: Number(settings.size),
+      systemIdentifier: String(system.id),
+      walSegmentSize: Number(settings.seg),
+      walLevel: String(settings.wal_level),
+      archiveMode: String(settings.archive_mode),
+      archiveCommand: String(settings.archive_command),
+      inRecovery: Boolean(settings.in_recovery),
+    };
+  } catch (err) {
+    if (err instanceof HoldfastError) throw err;
+    throw new HoldfastError("SOURCE_INVALID", `cannot read the settings of ${describePg(ref)}: ${(err as Error).message}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+/** Refuse a base backup that could never be restored: WAL is only kept if it is archived. */
+export function assertArchiving(facts: PhysicalFacts, where: string): void {
+  if (facts.walLevel === "minimal") {
+    throw new HoldfastError("SOURCE_INVALID", `${where} has wal_level = minimal: base backups and WAL archiving need replica or logical`, { hint: "see `holdfast setup-archiving`" });
+  }
+  if (facts.archiveMode === "off" || !/wal-push/.test(facts.archiveCommand)) {
+    throw new HoldfastError("SOURCE_INVALID", `${where} does not archive its WAL with holdfast (archive_mode = ${facts.archiveMode}, archive_command = '${facts.archiveCommand}')`, {
+      hint: "a base backup without its WAL cannot be restored; `holdfast setup-archiving <url>` shows the settings",
+    });
+  }
+}
+
+export interface RunningBaseBackup {
+  /** The tar stream of the base backup (one tablespace; WAL comes from the archive). */
+  stream: Readable;
+  /** Settles when pg_basebackup has exited successfully. */
+  done: Promise<void>;
+  /** Once the stream has been consumed: the WAL range (backup_label, backup_manifest's WAL-Ranges). */
+  walRange(): { startLsn: number; stopLsn: number; timeline: number };
+  cleanup(): Promise<void>;
+}
+
+/**
+ * pg_basebackup -D - -Ft -X none: one tar on stdout through the replication protocol. With -X none
+ * the server waits until the last segment of the backup is archived before pg_basebackup ends.
+ */
+export async function startBaseBackup(ref: PgRef, options: { tempDir: string; label: string; signal?: AbortSignal }): Promise<RunningBaseBackup> {
+  const tool = findServerTool("pg_basebackup");
+  const { env, cleanup } = await toolEnvironment(ref, options.tempDir);
+  const args = ["-D", "-", "-F", "t", "-X", "none", "-c", "fast", "-l", options.label];
+  const running = startTool(tool, args, { env, signal: options.signal });
+  const where = describePg(ref);
+  const tap = new BackupTarTap();
+  running.child.stdout!.pipe(tap);
+  running.child.stdout!.on("error", (err) => tap.destroy(err));
+  const done = running.done.then(({ code, stderr }) => {
+    if (code !== 0) throw toolFailure("pg_basebackup", code, stderr, where);
+  });
+  done.catch(() => undefined); // observed by the caller
+  const walRange = () => {
+    const label = parseBackupLabel(tap.backupLabel ?? "");
+    const start = /^([0-9A-F]+\/[0-9A-F]+)/.exec(label["START WAL LOCATION"] ?? "")?.[1];
+    const timeline = Number(label["START TIMELINE"]);
+    const end = tap.walRanges().at(-1)?.endLsn;
+    if (!start || !timeline || !end) {
+      throw new HoldfastError("SOURCE_INVALID", `the base backup of ${where} lacks ${!start || !timeline ? "a readable backup_label" : "a backup_manifest with WAL-Ranges"}`);
+    }
+    return { startLsn: parseLsn(start), stopLsn: parseLsn(end), timeline };
+  };
+  return { stream: tap, done, walRange, cleanup };
+}

@@ -1,0 +1,115 @@
+import { execFile, spawn } from "node:child_process";
+import { readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { promisify } from "node:util";
+import { setTimeout as sleep } from "node:timers/promises";
+import { HoldfastError } from "../../../errors.js";
+import { findServerTool } from "./server-tools.js";
+import { isLsn, parseLsn } from "./wal-names.js";
+
+const run = promisify(execFile);
+
+export const RECOVERY_LOG = "holdfast-recovery.log";
+
+/** What the server log says recovery did. */
+export interface RecoveryOutcome {
+  /** "recovery stopping before commit of transaction 745, time …" when a target was hit. */
+  stoppedAt?: string;
+  /** LSN of the last record replayed ("redo done at …"). */
+  redoDoneLsn?: string;
+  /** "last completed transaction was at log time …". */
+  lastTransactionTime?: string;
+  newTimeline?: number;
+  log: string;
+}
+
+/**
+ * Run PostgreSQL on the restored directory until recovery has finished and the server promoted,
+ * then stop it. hot_standby=off makes `pg_ctl start -w` return only once the server is out of
+ * recovery; a recovery that cannot reach its target ends the server with FATAL, and we read why.
+ * Listens on a unix socket inside the data directory only, so it cannot collide with anything.
+ */
+export async function runRecovery(dir: string, owner: { uid: number }, options: { timeoutSeconds: number; archiving?: boolean }): Promise<RecoveryOutcome> {
+  const major = Number((await readFile(join(dir, "PG_VERSION"), "utf8")).trim());
+  const pgCtl = findServerTool("pg_ctl", major);
+  const asOwner = await ownerPrefix(owner.uid);
+  const port = 40000 + Math.floor(Math.random() * 20000);
+  const serverOptions = [
+    "-c listen_addresses=''",
+    `-c unix_socket_directories='${dir.replace(/'/g, "")}'`,
+    `-c port=${port}`,
+    "-c hot_standby=off",
+    "-c logging_collector=off",
+    "-c log_destination=stderr",
+    // A scratch restore (deep verify) must not archive a new timeline into the repository.
+    ...(options.archiving === false ? ["-c archive_mode=off"] : []),
+  ].join(" ");
+  const logPath = join(dir, RECOVERY_LOG);
+  const start = await exec([...asOwner, pgCtl, "-D", dir, "-l", logPath, "-o", serverOptions, "-w", "-t", String(options.timeoutSeconds), "start"]);
+  const promoted = start.code === 0 && (await waitForProduction(dir, major, asOwner, pgCtl, options.timeoutSeconds));
+  const log = await readFile(logPath, "utf8").catch(() => "");
+  if (!promoted) {
+    await exec([...asOwner, pgCtl, "-D", dir, "-m", "immediate", "-w", "stop"]);
+    const fatal = log.split("\n").filter((l) => /FATAL|PANIC/.test(l)).map((l) => l.replace(/^.*?(FATAL|PANIC):\s*/, "")).join("; ");
+    throw new HoldfastError("RESTORE_FAILED", `PostgreSQL recovery did not complete${fatal ? `: ${fatal}` : ` (pg_ctl: ${start.stderr.trim() || start.stdout.trim()})`}`);
+  }
+  const stop = await exec([...asOwner, pgCtl, "-D", dir, "-m", "fast", "-w", "-t", "120", "stop"]);
+  if (stop.code !== 0) throw new HoldfastError("RESTORE_FAILED", `the recovered server in ${dir} did not stop cleanly: ${stop.stderr.trim()}`);
+  const fullLog = await readFile(logPath, "utf8").catch(() => log);
+  return parseRecoveryLog(fullLog);
+}
+
+/**
+ * pg_ctl -w may return as soon as the server runs (even with hot_standby off): recovery is over
+ * only when pg_control says "in production". false when the server died (or time ran out) first.
+ */
+async function waitForProduction(dir: string, major: number, asOwner: string[], pgCtl: string, timeoutSeconds: number): Promise<boolean> {
+  const controldata = findServerTool("pg_controldata", major);
+  const deadline = Date.now() + timeoutSeconds * 1000;
+  while (Date.now() < deadline) {
+    const state = /Database cluster state:\s*(.+)/.exec((await exec([...asOwner, controldata, "-D", dir])).stdout)?.[1]?.trim();
+    if (state === "in production") return true;
+    const status = await exec([...asOwner, pgCtl, "-D", dir, "status"]);
+    if (status.code === 3) return false; // not running: it ended with FATAL
+    await sleep(250);
+  }
+  return false;
+}
+
+export function parseRecoveryLog(log: string): RecoveryOutcome {
+  const pick = (re: RegExp): string | undefined => re.exec(log)?.[1];
+  const redo = pick(/redo done at ([0-9A-F]+\/[0-9A-F]+)/);
+  const timeline = pick(/selected new timeline ID: (\d+)/);
+  return {
+    stoppedAt: pick(/LOG:\s+(recovery stopping [^\n]*)/),
+    redoDoneLsn: redo && isLsn(redo) ? redo : undefined,
+    lastTransactionTime: pick(/last completed transaction was at log time ([^\n]+)/)?.trim(),
+    newTimeline: timeline ? Number(timeline) : undefined,
+    log,
+  };
+}
+
+export function redoDoneAt(outcome: RecoveryOutcome): number | undefined {
+  return outcome.redoDoneLsn ? parseLsn(outcome.redoDoneLsn) : undefined;
+}
+
+/** PostgreSQL refuses to run as root: when we are root, run its tools as the data directory's owner. */
+async function ownerPrefix(uid: number): Promise<string[]> {
+  if (process.getuid?.() !== 0 || uid === 0) return [];
+  const { stdout } = await run("id", ["-nu", String(uid)]).catch(() => {
+    throw new HoldfastError("RESTORE_FAILED", `the restored files belong to uid ${uid}, which has no user name to run PostgreSQL as`);
+  });
+  return ["runuser", "-u", stdout.trim(), "--"];
+}
+
+function exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: "/" });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
+    child.on("error", (err) => resolve({ code: 127, stdout, stderr: stderr + err.message }));
+    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}

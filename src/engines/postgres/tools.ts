@@ -1,0 +1,102 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync, readdirSync } from "node:fs";
+import { delimiter, join } from "node:path";
+import { HoldfastError } from "../../errors.js";
+
+export type PgTool = "pg_dump" | "pg_restore";
+
+/**
+ * Where the client tools come from: HOLDFAST_PG_BIN when set (and nothing else), otherwise the
+ * newest Debian /usr/lib/postgresql/<major>/bin, otherwise PATH. Newest first because pg_dump
+ * must be at least as new as the server and pg_restore at least as new as the dump.
+ */
+export function findTool(tool: PgTool): string {
+  const pinned = process.env.HOLDFAST_PG_BIN;
+  const candidates: string[] = [];
+  if (pinned) candidates.push(join(pinned, tool));
+  else {
+    const root = "/usr/lib/postgresql";
+    if (existsSync(root)) {
+      const majors = readdirSync(root).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
+      for (const m of majors) candidates.push(join(root, m, "bin", tool));
+    }
+    for (const dir of (process.env.PATH ?? "").split(delimiter)) if (dir) candidates.push(join(dir, tool));
+  }
+  const found = candidates.find((c) => existsSync(c));
+  if (!found) {
+    throw new HoldfastError("TOOL_MISSING", `${tool} not found${pinned ? ` in HOLDFAST_PG_BIN=${pinned}` : " (looked in /usr/lib/postgresql/*/bin and PATH)"}`, {
+      hint: "install the PostgreSQL client tools (apt-get install postgresql-client)",
+    });
+  }
+  return found;
+}
+
+export interface ToolVersion {
+  text: string;
+  major: number;
+}
+
+/** "pg_dump (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)" → 15.18 / 15. */
+export async function toolVersion(path: string): Promise<ToolVersion> {
+  const { stdout, code } = await runTool(path, ["--version"], { env: process.env });
+  const match = /\(PostgreSQL\)\s+(\d+)(?:\.(\d+))?/.exec(stdout);
+  if (code !== 0 || !match) throw new HoldfastError("TOOL_MISSING", `cannot run ${path} --version`);
+  return { text: match[2] === undefined ? match[1]! : `${match[1]}.${match[2]}`, major: Number(match[1]) };
+}
+
+export function majorOf(version: string): number {
+  return Number(/^(\d+)/.exec(version)?.[1] ?? 0);
+}
+
+/** A running tool: argument array (no shell), stderr collected (bounded), killed on abort. */
+export interface RunningTool {
+  child: ChildProcess;
+  /** Resolves with the exit code and the tail of stderr once the process has exited. */
+  done: Promise<{ code: number; stderr: string }>;
+}
+
+export function startTool(path: string, args: string[], options: { env: NodeJS.ProcessEnv; signal?: AbortSignal; stdin?: "pipe" | "ignore" }): RunningTool {
+  const child = spawn(path, args, { env: options.env, stdio: [options.stdin ?? "ignore", "pipe", "pipe"] });
+  let stderr = "";
+  child.stderr!.on("data", (d: Buffer) => {
+    stderr += d.toString();
+    if (stderr.length > 64_000) stderr = stderr.slice(-32_000);
+  });
+  const kill = (): void => {
+    child.kill("SIGTERM");
+  };
+  options.signal?.addEventListener("abort", kill, { once: true });
+  const done = new Promise<{ code: number; stderr: string }>((resolve) => {
+    child.on("error", (err) => resolve({ code: 127, stderr: stderr + err.message }));
+    child.on("close", (code, signal) => {
+      options.signal?.removeEventListener("abort", kill);
+      resolve({ code: code ?? (signal ? 128 : 1), stderr });
+    });
+  });
+  return { child, done };
+}
+
+export async function runTool(path: string, args: string[], options: { env: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<{ code: number; stdout: string; stderr: string }> {
+  const tool = startTool(path, args, options);
+  let stdout = "";
+  tool.child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  const { code, stderr } = await tool.done;
+  return { code, stdout, stderr };
+}
+
+/** Turn a failed tool's stderr into the error family (first meaningful lines only). */
+export function toolFailure(tool: string, code: number, stderr: string, where: string): HoldfastError {
+  const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);
+  const summary = lines.filter((l) => /error|fatal|could not|failed/i.test(l)).slice(0, 3).join(" | ") || lines.slice(-2).join(" | ") || `exit code ${code}`;
+  if (/No space left on device|could not extend file|disk full/i.test(stderr)) {
+    return new HoldfastError("NO_SPACE", `${tool} ran out of disk space for ${where}: ${summary}`, { hint: "free space or set HOLDFAST_TMPDIR to a larger volume" });
+  }
+  if (/password authentication failed|no password supplied/i.test(stderr)) return new HoldfastError("AUTH_FAILED", `${tool}: authentication failed for ${where}`);
+  if (/server version mismatch|aborting because of server version mismatch/i.test(stderr)) {
+    return new HoldfastError("TOOL_VERSION", `${tool} is older than the server of ${where}: ${summary}`);
+  }
+  if (/unsupported version .* in file header/i.test(stderr)) {
+    return new HoldfastError("TOOL_VERSION", `${tool} is too old for this dump: ${summary}`);
+  }
+  return new HoldfastError(tool === "pg_restore" ? "RESTORE_FAILED" : "SOURCE_INVALID", `${tool} failed for ${where}: ${summary}`);
+}

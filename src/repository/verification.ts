@@ -1,0 +1,58 @@
+import { Readable } from "node:stream";
+import { z } from "zod";
+import { HoldfastError } from "../errors.js";
+import type { StorageBackend } from "../storage/backend.js";
+import { backupPrefix } from "./layout.js";
+import { readAllText } from "./read-text.js";
+
+/**
+ * The latest verification of a backup, kept beside it (backups/<id>/verify.json) so that it
+ * leaves with the backup. Retention reads it to keep a minimum of verified backups; the daemon
+ * and `holdfast status` report it. Absent means "never verified".
+ */
+export const verificationSchema = z.strictObject({
+  formatVersion: z.literal(1),
+  backupId: z.string(),
+  verifiedAt: z.iso.datetime(),
+  ok: z.boolean(),
+  deep: z.boolean(),
+  error: z.string().optional(),
+});
+
+export type VerificationRecord = z.infer<typeof verificationSchema>;
+
+export const VERIFICATION_NAME = "verify.json";
+
+export function verificationKey(id: string): string {
+  return `${backupPrefix(id)}${VERIFICATION_NAME}`;
+}
+
+export async function recordVerification(backend: StorageBackend, record: VerificationRecord): Promise<void> {
+  const checked = verificationSchema.parse(record);
+  await backend.put(verificationKey(record.backupId), Readable.from([Buffer.from(JSON.stringify(checked, null, 2) + "\n")]));
+}
+
+/** undefined when never verified; an unreadable record counts as never verified. */
+export async function readVerification(backend: StorageBackend, id: string): Promise<VerificationRecord | undefined> {
+  let text: string;
+  try {
+    text = await readAllText(await backend.get(verificationKey(id)));
+  } catch (err) {
+    if (err instanceof HoldfastError && err.code === "NOT_FOUND") return undefined;
+    throw err;
+  }
+  try {
+    const parsed = verificationSchema.safeParse(JSON.parse(text));
+    return parsed.success ? parsed.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** The records of many backups at once, by id (missing ids were never verified). */
+export async function readVerifications(backend: StorageBackend, ids: readonly string[]): Promise<Map<string, VerificationRecord>> {
+  const out = new Map<string, VerificationRecord>();
+  const records = await Promise.all(ids.map((id) => readVerification(backend, id)));
+  records.forEach((r, i) => r && out.set(ids[i]!, r));
+  return out;
+}
