@@ -12,4 +12,6 @@ export default tseslint.config(
     },
   },
   { files: ["test/**", "bench/**"], rules: { "no-console": "off" } },
+  // Plain Node scripts (child processes started by tests) run with Node's globals.
+  { files: ["**/*.mjs"], languageOptions: { globals: { process: "readonly", setImmediate: "readonly", console: "readonly", Buffer: "readonly" } } },
 );

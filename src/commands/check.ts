@@ -8,6 +8,7 @@ import { supportsSweep } from "../storage/backend.js";
 import { openBackend } from "../storage/open.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
+import { verificationKey } from "../repository/verification.js";
 
 /** Multipart uploads / temporaries older than this are certainly dead (no put runs a day). */
 export const STALE_UPLOAD_AGE_MS = 24 * 3_600_000;
@@ -71,7 +72,7 @@ export async function checkRepository(req: CheckRequest, ctx: CommandContext): P
   }
   for (const key of listed.keys()) {
     const id = backupIdOf(key);
-    if (!id || !complete.has(id) || key === manifestKey(id)) continue;
+    if (!id || !complete.has(id) || key === manifestKey(id) || key === verificationKey(id)) continue; // verify.json: see repository/verification.ts
     if (!backups.find((m) => m.id === id)!.files.some((f) => f.key === key)) orphans.push(key);
   }
 

@@ -37,6 +37,9 @@ export async function restore(req: RestoreRequest, ctx: CommandContext): Promise
 async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<RestoreResult> {
   const { repo, keys } = await openRepository(req.settings, "required");
   const manifest = await repo.resolve(req.ref);
+  if (manifest.engine === "postgres-physical") {
+    throw new HoldfastError("USAGE", `backup ${manifest.id} is a physical base backup`, { hint: `restore it with: holdfast restore ${manifest.id} --type physical --to <new data directory> [--target-time …]` });
+  }
   const targetText = req.to ?? (req.inPlace ? manifest.source.uri : undefined);
   if (!targetText) throw new HoldfastError("USAGE", "say where to restore: --to <target> (or --in-place to replace the backed-up database)");
   const { engine, ref } = engineForSource(manifest.engine === "sqlite" && !targetText.includes(":") ? `sqlite:${targetText}` : targetText);

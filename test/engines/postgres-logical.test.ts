@@ -53,6 +53,7 @@ describe("postgres logical backup → list/show → verify --deep → restore", 
     for (const f of await readdir(stored)) expect((await stat(join(stored, f))).mode & 0o777, f).toBe(0o600);
 
     const list = await runCli(["list", "--json"], { env: ws.env });
+    expect(list.code, list.stderr).toBe(0);
     expect(JSON.parse(list.stdout).backups.map((b: { id: string }) => b.id)).toContain(m.id);
     const show = await runCli(["show", m.id], { env: ws.env });
     expect(show.code).toBe(0);

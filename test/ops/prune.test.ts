@@ -59,6 +59,10 @@ describe("holdfast prune", () => {
   it("records verification results beside the backup", async () => {
     const record = JSON.parse(await readFile(join(ws.repo, "backups", ids[0]!, "verify.json"), "utf8"));
     expect(record).toMatchObject({ formatVersion: 1, backupId: ids[0], ok: true, deep: false });
+    // It is not part of the backup, and `holdfast check` knows it is no orphan.
+    const check = await runCli(["check", "--json"], { env: ws.env });
+    expect(check.code, check.stderr).toBe(0);
+    expect(JSON.parse(check.stdout).orphans).toEqual([]);
   });
 
   it("--dry-run prints the plan with reasons and deletes nothing", async () => {

@@ -104,7 +104,10 @@ async function ownerPrefix(uid: number): Promise<string[]> {
 
 function exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: "/" });
+    // The server (and the restore_command it runs) must not inherit a passphrase from our environment.
+    const env = { ...process.env };
+    delete env.HOLDFAST_PASSPHRASE;
+    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: "/", env });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
