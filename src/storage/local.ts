@@ -42,6 +42,7 @@ export class LocalBackend implements StorageBackend, ExclusiveCreate, Incomplete
       return { key, size: s.size, modifiedAt: s.mtime };
     } catch (err) {
       await rm(temp, { force: true });
+      await this.removeEmptyParents(dirname(target)); // leave no empty backups/<id>/ behind
       throw fromSystemError(err, `${this.location}/${key}`);
     }
   }
@@ -176,7 +177,8 @@ export class LocalBackend implements StorageBackend, ExclusiveCreate, Incomplete
   }
 }
 
-async function fsyncPath(path: string): Promise<void> {
+/** Flush a file or folder to disk (a rename is durable only once its folder is fsynced). */
+export async function fsyncPath(path: string): Promise<void> {
   const handle = await open(path, "r");
   try {
     await handle.sync();

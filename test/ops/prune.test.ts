@@ -69,7 +69,7 @@ describe("holdfast prune", () => {
     const env = { ...ws.env, HOLDFAST_NOW: NOW };
     const r = await runCli(["prune", "--dry-run", "--keep-daily", "2", "--min-verified", "1"], { env });
     expect(r.code, r.stderr).toBe(0);
-    const line = (id: string) => r.stdout.split("\n").find((l) => l.includes(id)) ?? "";
+    const line = (id: string) => r.stdout.split("\n").find((l) => l.split(/\s+/).includes(id)) ?? "";
     expect(line(ids[4]!)).toMatch(/^\s+keep\s.*\(newest, daily \d{4}-\d\d-\d\d\)/);
     expect(line(ids[3]!)).toMatch(/^\s+keep\s.*\(daily /);
     expect(line(ids[0]!)).toMatch(/^\s+keep\s.*verified\s+\(verified \(keep at least 1\)\)/);

@@ -1,10 +1,11 @@
 import { createWriteStream } from "node:fs";
-import { mkdir, open, rename, rm, stat } from "node:fs/promises";
+import { mkdir, rename, rm, stat } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import Database from "better-sqlite3";
 import { HoldfastError, fromSystemError } from "../../errors.js";
+import { fsyncPath } from "../../storage/local.js";
 import type { Manifest } from "../../repository/manifest.js";
 import type { CheckReport, OpenBackupFile, RestoreOptions, RestoreOutcome } from "../engine.js";
 
@@ -12,15 +13,6 @@ const SIDE_FILES = ["-wal", "-shm", "-journal"];
 
 async function exists(path: string): Promise<boolean> {
   return stat(path).then(() => true, () => false);
-}
-
-async function fsync(path: string): Promise<void> {
-  const h = await open(path, "r");
-  try {
-    await h.sync();
-  } finally {
-    await h.close();
-  }
 }
 
 /**
@@ -46,7 +38,7 @@ export async function restoreSqlite(
   const temp = join(dir, `.${basename(targetPath)}.holdfast-restore-${randomBytes(4).toString("hex")}`);
   try {
     await pipeline(await openFile("database"), createWriteStream(temp, { mode: 0o600, flags: "wx" }), { signal: options.signal });
-    await fsync(temp);
+    await fsyncPath(temp);
     const report = check(temp);
     await removeSides(temp); // a read-only open of a WAL-mode file leaves empty -wal/-shm behind
     if (!report.ok && !options.reportOnly) {
@@ -54,7 +46,7 @@ export async function restoreSqlite(
     }
     if (!options.inPlace || !targetExists) {
       await rename(temp, targetPath);
-      await fsync(dir);
+      await fsyncPath(dir);
       return { target: targetPath, check: report };
     }
     const safetyCopy = await swapInPlace(temp, targetPath);
@@ -100,7 +92,7 @@ async function swapInPlace(restored: string, live: string): Promise<string> {
       }
     }
     await rename(restored, live);
-    await fsync(dirname(live));
+    await fsyncPath(dirname(live));
     return join(safetyDir, basename(live));
   } catch (err) {
     // Put the original back exactly as it was.
