@@ -6,12 +6,12 @@ import { storeStream, type StoredFileRecord } from "../pipeline/assemble.js";
 import { backupIdFor, nextFreeId } from "../repository/backup-id.js";
 import { backupPrefix, dataKey } from "../repository/layout.js";
 import { acquireLock, scopeFor } from "../repository/lock.js";
-import { MANIFEST_FORMAT_VERSION, type Manifest } from "../repository/manifest.js";
+import type { Manifest } from "../repository/manifest.js";
 import { Repository } from "../repository/repository.js";
 import { openBackend } from "../storage/open.js";
 import { copyToSecondaries } from "./copy.js";
 import { sweepStaleUploads } from "./check.js";
-import { HOLDFAST_VERSION, HOST, type CommandContext } from "./context.js";
+import { manifestEnvelope, type CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 
 export interface BackupRequest {
@@ -68,16 +68,14 @@ async function backupOnce(req: BackupRequest, ctx: CommandContext): Promise<Mani
       const facts = await snapshot.facts;
       const finished = new Date();
       const manifest: Manifest = {
-        formatVersion: MANIFEST_FORMAT_VERSION,
-        id,
-        engine: engine.name,
-        source: { uri: sourceUri, version: facts.version, sizeBytes: facts.sizeBytes },
-        labels: { ...req.settings.labels, ...req.labels },
-        startedAt: started.toISOString(),
-        finishedAt: finished.toISOString(),
-        durationMs: finished.getTime() - started.getTime(),
-        holdfast: { version: HOLDFAST_VERSION },
-        host: HOST,
+        ...manifestEnvelope({
+          id,
+          engine: engine.name,
+          source: { uri: sourceUri, version: facts.version, sizeBytes: facts.sizeBytes },
+          labels: { ...req.settings.labels, ...req.labels },
+          started,
+          finished,
+        }),
         files,
         tables: facts.tables,
         details: facts.details,

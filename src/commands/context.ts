@@ -1,6 +1,7 @@
 import { hostname } from "node:os";
 import { readFileSync } from "node:fs";
 import pino, { type Logger } from "pino";
+import { MANIFEST_FORMAT_VERSION } from "../repository/manifest.js";
 
 export interface ProgressHandle {
   update(done: number): void;
@@ -32,3 +33,19 @@ export const HOLDFAST_VERSION: string = (() => {
 })();
 
 export const HOST = { hostname: hostname(), platform: `${process.platform}-${process.arch}` };
+
+/** The fields every manifest shares, filled in the same way for every kind of backup. */
+export function manifestEnvelope(args: { id: string; engine: string; source: { uri: string; version: string; sizeBytes: number }; labels: Record<string, string>; started: Date; finished: Date }) {
+  return {
+    formatVersion: MANIFEST_FORMAT_VERSION,
+    id: args.id,
+    engine: args.engine,
+    source: args.source,
+    labels: args.labels,
+    startedAt: args.started.toISOString(),
+    finishedAt: args.finished.toISOString(),
+    durationMs: args.finished.getTime() - args.started.getTime(),
+    holdfast: { version: HOLDFAST_VERSION },
+    host: HOST,
+  };
+}

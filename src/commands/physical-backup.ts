@@ -9,9 +9,9 @@ import { storeStream } from "../pipeline/assemble.js";
 import { backupIdFor } from "../repository/backup-id.js";
 import { backupPrefix, dataKey } from "../repository/layout.js";
 import { acquireLock, scopeFor } from "../repository/lock.js";
-import { MANIFEST_FORMAT_VERSION, type Manifest } from "../repository/manifest.js";
+import type { Manifest } from "../repository/manifest.js";
 import { WalArchive } from "../repository/wal-archive.js";
-import { HOLDFAST_VERSION, HOST, type CommandContext } from "./context.js";
+import { manifestEnvelope, type CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 
 export interface PhysicalBackupRequest {
@@ -71,16 +71,14 @@ export async function physicalBackup(req: PhysicalBackupRequest, ctx: CommandCon
     await waitForWal(archive, needed, req.walWaitMs ?? 120_000, sourceUri, ctx);
     const finished = new Date();
     const manifest: Manifest = {
-      formatVersion: MANIFEST_FORMAT_VERSION,
-      id,
-      engine: PHYSICAL_ENGINE,
-      source: { uri: sourceUri, version: facts.version, sizeBytes: facts.sizeBytes },
-      labels: { ...req.settings.labels, ...req.labels },
-      startedAt: started.toISOString(),
-      finishedAt: finished.toISOString(),
-      durationMs: finished.getTime() - started.getTime(),
-      holdfast: { version: HOLDFAST_VERSION },
-      host: HOST,
+      ...manifestEnvelope({
+        id,
+        engine: PHYSICAL_ENGINE,
+        source: { uri: sourceUri, version: facts.version, sizeBytes: facts.sizeBytes },
+        labels: { ...req.settings.labels, ...req.labels },
+        started,
+        finished,
+      }),
       files: [file.stored],
       tables: [],
       details: {

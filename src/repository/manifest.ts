@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { COMPRESSIONS } from "../pipeline/compression.js";
 
-export const MANIFEST_FORMAT_VERSION = 1;
+export const MANIFEST_FORMAT_VERSION = 1 as const;
 
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/);
 

@@ -6,29 +6,35 @@ import { HoldfastError } from "../../errors.js";
 export type PgTool = "pg_dump" | "pg_restore";
 
 /**
- * Where the client tools come from: HOLDFAST_PG_BIN when set (and nothing else), otherwise the
- * newest Debian /usr/lib/postgresql/<major>/bin, otherwise PATH. Newest first because pg_dump
- * must be at least as new as the server and pg_restore at least as new as the dump.
+ * Where PostgreSQL binaries come from: HOLDFAST_PG_BIN when set (and nothing else), otherwise
+ * Debian's /usr/lib/postgresql/<major>/bin — only `major` when given (pg_ctl must match a data
+ * directory's PG_VERSION), else newest first because pg_dump must be at least as new as the server
+ * and pg_restore at least as new as the dump — otherwise PATH.
  */
-export function findTool(tool: PgTool): string {
+export function findPostgresBinary(tool: string, options: { major?: number; hint: string }): string {
   const pinned = process.env.HOLDFAST_PG_BIN;
   const candidates: string[] = [];
   if (pinned) candidates.push(join(pinned, tool));
   else {
     const root = "/usr/lib/postgresql";
     if (existsSync(root)) {
-      const majors = readdirSync(root).filter((d) => /^\d+$/.test(d)).sort((a, b) => Number(b) - Number(a));
+      const majors = readdirSync(root)
+        .filter((d) => /^\d+$/.test(d) && (options.major === undefined || Number(d) === options.major))
+        .sort((a, b) => Number(b) - Number(a));
       for (const m of majors) candidates.push(join(root, m, "bin", tool));
     }
     for (const dir of (process.env.PATH ?? "").split(delimiter)) if (dir) candidates.push(join(dir, tool));
   }
   const found = candidates.find((c) => existsSync(c));
   if (!found) {
-    throw new HoldfastError("TOOL_MISSING", `${tool} not found${pinned ? ` in HOLDFAST_PG_BIN=${pinned}` : " (looked in /usr/lib/postgresql/*/bin and PATH)"}`, {
-      hint: "install the PostgreSQL client tools (apt-get install postgresql-client)",
-    });
+    const which = `${tool}${options.major ? ` for PostgreSQL ${options.major}` : ""}`;
+    throw new HoldfastError("TOOL_MISSING", `${which} not found${pinned ? ` in HOLDFAST_PG_BIN=${pinned}` : " (looked in /usr/lib/postgresql/*/bin and PATH)"}`, { hint: options.hint });
   }
   return found;
+}
+
+export function findTool(tool: PgTool): string {
+  return findPostgresBinary(tool, { hint: "install the PostgreSQL client tools (apt-get install postgresql-client)" });
 }
 
 export interface ToolVersion {
