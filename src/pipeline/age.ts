@@ -51,8 +51,9 @@ async function newHeader(recipients: string[]): Promise<{ header: Buffer; fileKe
 }
 
 export class AgeEncryptStream extends Transform {
-  /** Plaintext not yet sealed: at most one chunk, copied so it never pins a large parent buffer. */
-  private carry: Buffer = Buffer.alloc(0);
+  /** Plaintext of the chunk being filled; sealed once full and more bytes are known to follow. */
+  private readonly chunk = Buffer.allocUnsafe(CHUNK);
+  private filled = 0;
   private counter = 0;
   private key: Buffer | undefined;
 
@@ -73,27 +74,46 @@ export class AgeEncryptStream extends Transform {
     return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
   }
 
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    const go = async (): Promise<void> => {
-      if (!this.key) await this.start();
-      const data = this.carry.length ? Buffer.concat([this.carry, chunk]) : chunk;
-      let offset = 0;
-      // Keep at least one byte back: only the final chunk may carry the "last" flag.
-      while (data.length - offset > CHUNK) {
+  /** Synchronous once the header is out: small input pieces are copied, whole chunks sealed in place. */
+  private absorb(data: Buffer): void {
+    let offset = 0;
+    while (offset < data.length) {
+      // Only the final chunk may carry the "last" flag, so a full chunk is sealed when more bytes come.
+      if (this.filled === CHUNK) {
+        this.push(this.seal(this.chunk, false));
+        this.filled = 0;
+      }
+      if (this.filled === 0 && data.length - offset > CHUNK) {
         this.push(this.seal(data.subarray(offset, offset + CHUNK), false));
         offset += CHUNK;
+        continue;
       }
-      this.carry = Buffer.from(data.subarray(offset));
-    };
-    go().then(() => done(), done);
+      const n = Math.min(CHUNK - this.filled, data.length - offset);
+      data.copy(this.chunk, this.filled, offset, offset + n);
+      this.filled += n;
+      offset += n;
+    }
+  }
+
+  override _transform(data: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    if (this.key) {
+      this.absorb(data);
+      done();
+      return;
+    }
+    this.start().then(() => {
+      this.absorb(data);
+      done();
+    }, done);
   }
 
   override _flush(done: TransformCallback): void {
-    const go = async (): Promise<void> => {
-      if (!this.key) await this.start();
-      this.push(this.seal(this.carry, true));
+    const finish = (): void => {
+      this.push(this.seal(this.chunk.subarray(0, this.filled), true));
+      done();
     };
-    go().then(() => done(), done);
+    if (this.key) finish();
+    else this.start().then(finish, done);
   }
 }
 

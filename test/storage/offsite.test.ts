@@ -67,7 +67,7 @@ describe("offsite copies (local primary, S3 secondary)", () => {
     const target = join(ws.dir, "restored.db");
     const r = await runCli(["restore", id, "--to", target], { env });
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toMatch(/restored from the offsite copy s3:\/\/offsite\/copies\/app because the primary failed: .*(sha256|checksum|corrupt|differ)/i);
+    expect(r.stdout).toMatch(/restored from the offsite copy s3:\/\/offsite\/copies\/app because the primary failed: .*(sha-?256|checksum|corrupt|differ)/i);
     expect(countRows(target, "items")).toBe(4000);
     expect(dumpTable(target, "items")).toEqual(dumpTable(db, "items"));
     // Primary gone altogether (unmounted disk): the copy serves the restore too.
