@@ -9,7 +9,7 @@ import { runDemo } from "../commands/demo.js";
 import { physicalBackup } from "../commands/physical-backup.js";
 import { physicalRestore } from "../commands/physical-restore.js";
 import { formatPhysicalRestore } from "./wal-commands.js";
-import { collect, prepare, print, printJson } from "./program.js";
+import { collect, prepare, print, printJson, printResult } from "./program.js";
 import { formatList, formatManifest, formatRestore, formatVerify } from "./format.js";
 
 /** repo init, backup, list, show, verify, restore, demo. */
@@ -76,8 +76,7 @@ program
   .action(async (_o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
     const result = await listBackups(settings, ctx);
-    if (opts.json) printJson(result);
-    else print(formatList(result));
+    printResult(opts, result, formatList);
   });
 
 program
@@ -100,8 +99,7 @@ program
   .action(async (refs: string[], _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
     const report = await verify({ refs, all: Boolean(opts.all), deep: Boolean(opts.deep), settings }, ctx);
-    if (opts.json) printJson(report);
-    else print(formatVerify(report));
+    printResult(opts, report, formatVerify);
     const failed = report.backups.find((b) => !b.ok);
     if (failed?.error) throw new HoldfastError(failed.error.code, failed.error.message);
   });
@@ -142,16 +140,14 @@ program
         identityFile: (opts.identityFile as string | undefined) ?? process.env.HOLDFAST_IDENTITY_FILE,
         recoveryTimeoutSeconds: Number(opts.recoveryTimeout),
       }, ctx);
-      if (opts.json) printJson(pr);
-      else print(formatPhysicalRestore(pr));
+      printResult(opts, pr, formatPhysicalRestore);
       return;
     }
     if (!refArg) throw new HoldfastError("USAGE", "say which backup to restore: an id or latest");
     const ref = refArg;
     const engineOptions = { jobs: opts.jobs, clean: opts.clean, noOwner: opts.owner === false, role: opts.role, terminateTimeout: opts.terminateTimeout, checksums: opts.checksums };
     const result = await restore({ ref, to: opts.to as string | undefined, inPlace: Boolean(opts.inPlace), settings, engineOptions }, ctx);
-    if (opts.json) printJson(result);
-    else print(formatRestore(result));
+    printResult(opts, result, formatRestore);
   });
 
 program

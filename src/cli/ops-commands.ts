@@ -5,7 +5,7 @@ import { sourceUriOf, status } from "../commands/status.js";
 import { parseDuration } from "../config/schema.js";
 import { Daemon } from "../daemon/daemon.js";
 import { isValidTimeZone, type RetentionPolicy } from "../repository/retention.js";
-import { collect, prepare, print, printJson } from "./program.js";
+import { collect, prepare, print, printResult } from "./program.js";
 import { formatPrune, formatStatus } from "./ops-format.js";
 
 const KEEP_FLAGS = [
@@ -50,8 +50,7 @@ export function registerOpsCommands(program: Command): void {
       },
       ctx,
     );
-    if (opts.json) printJson(result);
-    else print(formatPrune(result));
+    printResult(opts, result, formatPrune);
   });
 
   program
@@ -61,8 +60,7 @@ export function registerOpsCommands(program: Command): void {
     .action(async (names: string[], _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const report = await status(settings, names, ctx);
-      if (opts.json) printJson(report);
-      else print(formatStatus(report));
+      printResult(opts, report, formatStatus);
     });
 
   program

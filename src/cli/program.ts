@@ -16,6 +16,12 @@ export function printJson(value: unknown): void {
   print(JSON.stringify(value, null, 2));
 }
 
+/** A command's result: as JSON with --json, otherwise in its human format. */
+export function printResult<T>(opts: { json?: boolean }, result: T, format: (result: T) => string): void {
+  if (opts.json) printJson(result);
+  else print(format(result));
+}
+
 /** Collects a repeatable option into an array. */
 export function collect(value: string, previous: string[] = []): string[] {
   return [...previous, value];

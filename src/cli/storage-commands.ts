@@ -3,7 +3,7 @@ import { HoldfastError } from "../errors.js";
 import { parseDuration } from "../config/schema.js";
 import { copyBackups, type CopyResult } from "../commands/copy.js";
 import { checkRepository, parseSubset, type CheckResult } from "../commands/check.js";
-import { prepare, print, printJson } from "./program.js";
+import { prepare, printResult } from "./program.js";
 import { bytes } from "./format.js";
 
 /** copy (offsite copies) and check (repository health, --read-data). */
@@ -17,8 +17,7 @@ export function registerStorageCommands(program: Command): void {
     .action(async (refs: string[], _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const result = await copyBackups({ refs, all: Boolean(opts.all), to: String(opts.to), settings }, ctx);
-      if (opts.json) printJson(result);
-      else print(formatCopy(result));
+      printResult(opts, result, formatCopy);
     });
 
   program
@@ -41,8 +40,7 @@ export function registerStorageCommands(program: Command): void {
       }
       const subset = opts.subset === undefined ? undefined : parseSubset(String(opts.subset));
       const result = await checkRepository({ settings, readData: Boolean(opts.readData), subset, staleUploadAgeMs }, ctx);
-      if (opts.json) printJson(result);
-      else print(formatCheck(result));
+      printResult(opts, result, formatCheck);
       if (!result.ok) throw new HoldfastError("VERIFY_FAILED", `check of ${result.repository} found ${result.problems.length} problem(s)`);
     });
 }

@@ -4,7 +4,7 @@ import { walFetch, walPush } from "../commands/wal.js";
 import { walVerify, type WalVerifyReport } from "../commands/wal-verify.js";
 import { setupArchiving, type ArchivingReport } from "../commands/setup-archiving.js";
 import type { PhysicalRestoreResult } from "../commands/physical-restore.js";
-import { prepare, print, printJson } from "./program.js";
+import { prepare, printResult } from "./program.js";
 
 /** wal-push, wal-fetch (PostgreSQL's archive/restore commands), wal verify, setup-archiving. */
 export function registerWalCommands(program: Command): void {
@@ -36,8 +36,7 @@ export function registerWalCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const report = await walVerify(settings, { stored: Boolean(opts.stored) }, ctx);
-      if (opts.json) printJson(report);
-      else print(formatWalVerify(report));
+      printResult(opts, report, formatWalVerify);
       if (!report.ok) throw new HoldfastError("VERIFY_FAILED", `WAL archive check failed: ${report.problems[0]}`);
     });
 
@@ -48,8 +47,7 @@ export function registerWalCommands(program: Command): void {
     .action(async (url: string, _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const report = await setupArchiving(url, settings, ctx);
-      if (opts.json) printJson(report);
-      else print(formatArchiving(report));
+      printResult(opts, report, formatArchiving);
       if (!report.ok) throw new HoldfastError("SOURCE_INVALID", `archiving is not set up correctly on ${report.server}: ${report.checks.find((c) => !c.ok)?.name}`);
     });
 }
