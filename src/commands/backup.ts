@@ -3,8 +3,7 @@ import type { Settings } from "../config/load.js";
 import { engineForSource } from "../engines/registry.js";
 import { FILE_EXTENSION } from "../pipeline/compression.js";
 import { storeStream, type StoredFileRecord } from "../pipeline/assemble.js";
-import { backupIdFor, nextFreeId } from "../repository/backup-id.js";
-import { backupPrefix, dataKey } from "../repository/layout.js";
+import { dataKey } from "../repository/layout.js";
 import { acquireLock, scopeFor } from "../repository/lock.js";
 import type { Manifest } from "../repository/manifest.js";
 import { Repository } from "../repository/repository.js";
@@ -28,13 +27,14 @@ export interface BackupRequest {
  */
 export async function backup(req: BackupRequest, ctx: CommandContext): Promise<Manifest> {
   await sweepStaleUploads(req.settings, ctx);
-  const manifest = await backupOnce(req, ctx);
+  const manifest = await storeBackup(req, ctx);
   // After the lock is released: the backup is complete whatever happens to its offsite copies.
   if (req.settings.copyTo?.length) await copyToSecondaries(await Repository.open(openBackend(req.settings.repo, { s3: req.settings.s3 })), manifest, req.settings, ctx);
   return manifest;
 }
 
-async function backupOnce(req: BackupRequest, ctx: CommandContext): Promise<Manifest> {
+/** The backup itself, without the housekeeping around it (stale-upload sweep, offsite copies). */
+export async function storeBackup(req: BackupRequest, ctx: CommandContext): Promise<Manifest> {
   const { engine, ref } = engineForSource(req.source);
   const sourceUri = engine.describe(ref);
   // Writing needs only the repository's public key: no passphrase, no scrypt (and its 256 MB).
@@ -44,7 +44,7 @@ async function backupOnce(req: BackupRequest, ctx: CommandContext): Promise<Mani
   const started = new Date();
   let id: string | undefined;
   try {
-    id = await freeId(repo, started);
+    id = await repo.allocateId(started);
     ctx.log.info({ id, source: sourceUri, repo: repo.backend.location }, "backup started");
     const snapshot = await engine.snapshot(ref, { tempDir: req.settings.tmpDir, signal: ctx.signal, options: req.engineOptions });
     const files: StoredFileRecord[] = [];
@@ -90,34 +90,13 @@ async function backupOnce(req: BackupRequest, ctx: CommandContext): Promise<Mani
       await snapshot.dispose();
     }
   } catch (err) {
-    if (id) await removePartial(repo, id);
+    if (id) await repo.removeIncomplete(id);
     throw err;
   } finally {
     await lock.release().catch(() => undefined);
   }
 }
 
-async function freeId(repo: Repository, at: Date): Promise<string> {
-  const taken = new Set<string>();
-  const base = backupIdFor(at);
-  for (let candidate = base; ; candidate = nextFreeId(base, taken)) {
-    let used = false;
-    for await (const _ of repo.backend.list(backupPrefix(candidate))) {
-      used = true;
-      break;
-    }
-    if (!used) return candidate;
-    taken.add(candidate);
-  }
-}
-
-async function removePartial(repo: Repository, id: string): Promise<void> {
-  try {
-    for await (const obj of repo.backend.list(backupPrefix(id))) await repo.backend.delete(obj.key);
-  } catch {
-    // Best effort: an interrupted backup without a manifest is invisible anyway; prune removes it.
-  }
-}
 
 export function assertEngine(manifest: Manifest, engineName: string): void {
   if (manifest.engine !== engineName) {

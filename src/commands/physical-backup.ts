@@ -6,8 +6,7 @@ import { PHYSICAL_ENGINE, assertArchiving, probePhysical, startBaseBackup } from
 import { backupHistoryName, formatLsn, segmentName, segmentOfLsn } from "../engines/postgres/physical/wal-names.js";
 import { FILE_EXTENSION } from "../pipeline/compression.js";
 import { storeStream } from "../pipeline/assemble.js";
-import { backupIdFor } from "../repository/backup-id.js";
-import { backupPrefix, dataKey } from "../repository/layout.js";
+import { dataKey } from "../repository/layout.js";
 import { acquireLock, scopeFor } from "../repository/lock.js";
 import type { Manifest } from "../repository/manifest.js";
 import { WalArchive } from "../repository/wal-archive.js";
@@ -36,8 +35,9 @@ export async function physicalBackup(req: PhysicalBackupRequest, ctx: CommandCon
   assertArchiving(facts, sourceUri);
   const lock = await acquireLock(repo.backend, scopeFor(`physical:${sourceUri}`), `physical backup of ${sourceUri}`, { waitMs: req.settings.lockWaitMs, signal: ctx.signal });
   const started = new Date();
-  const id = await freeId(repo.backend, started);
+  let id: string | undefined;
   try {
+    id = await repo.allocateId(started);
     ctx.log.info({ id, source: sourceUri, repo: repo.backend.location }, "base backup started");
     const running = await startBaseBackup(ref, { tempDir: req.settings.tmpDir, label: `holdfast ${id}`, signal: ctx.signal });
     const bar = ctx.progress("base backup");
@@ -98,7 +98,7 @@ export async function physicalBackup(req: PhysicalBackupRequest, ctx: CommandCon
     ctx.log.info({ id, startLsn: formatLsn(startLsn), stopLsn: formatLsn(stopLsn), timeline, storedBytes: file.stored.storedBytes }, "base backup complete");
     return manifest;
   } catch (err) {
-    await removePartial(repo.backend, id);
+    if (id) await repo.removeIncomplete(id);
     throw err;
   } finally {
     await lock.release().catch(() => undefined);
@@ -121,23 +121,3 @@ async function waitForWal(archive: WalArchive, names: string[], timeoutMs: numbe
   }
 }
 
-async function freeId(backend: WalArchive["backend"], at: Date): Promise<string> {
-  const base = backupIdFor(at);
-  for (let n = 1; ; n++) {
-    const candidate = n === 1 ? base : `${base}-${n}`;
-    let used = false;
-    for await (const _ of backend.list(backupPrefix(candidate))) {
-      used = true;
-      break;
-    }
-    if (!used) return candidate;
-  }
-}
-
-async function removePartial(backend: WalArchive["backend"], id: string): Promise<void> {
-  try {
-    for await (const obj of backend.list(backupPrefix(id))) await backend.delete(obj.key);
-  } catch {
-    // Best effort: without a manifest the data is invisible anyway; prune removes it.
-  }
-}

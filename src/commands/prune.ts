@@ -72,9 +72,7 @@ export async function prune(req: PruneRequest, ctx: CommandContext): Promise<Pru
         ctx.log.info({ id }, "backup removed by retention");
       }
       for (const d of incompleteDecisions.filter((d) => d.remove)) {
-        const keys: string[] = [];
-        for await (const obj of repo.backend.list(backupPrefix(d.id))) keys.push(obj.key);
-        for (const key of keys) await repo.backend.delete(key);
+        await repo.deleteBackup(d.id); // no manifest to remove first; its files go the same way
         ctx.log.info({ id: d.id }, "incomplete backup removed");
       }
     }

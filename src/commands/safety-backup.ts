@@ -1,6 +1,6 @@
 import { isHoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
-import { backup } from "./backup.js";
+import { storeBackup } from "./backup.js";
 import type { CommandContext } from "./context.js";
 
 /** Label on backups taken automatically before an in-place restore replaces a database. */
@@ -12,7 +12,8 @@ export const SAFETY_LABEL = "holdfast.safety";
  */
 export async function safetyBackup(target: string, restoring: string, settings: Settings, ctx: CommandContext): Promise<string | undefined> {
   try {
-    const m = await backup({ source: target, settings, labels: { [SAFETY_LABEL]: "pre-restore", "holdfast.restoring": restoring } }, ctx);
+    // The bare backup: an offsite-copy failure must not be taken for a failure of the primary.
+    const m = await storeBackup({ source: target, settings, labels: { [SAFETY_LABEL]: "pre-restore", "holdfast.restoring": restoring } }, ctx);
     ctx.log.info({ id: m.id, target }, "safety backup taken before in-place restore");
     return m.id;
   } catch (err) {

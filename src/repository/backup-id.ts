@@ -1,16 +1,8 @@
-/** Backup ids sort by time: 20261122T210501Z, with -2, -3… when a second lands in the same second. */
+/** Backup ids sort by time: 20261122T210501Z, with -2, -3… when a second lands in the same second (Repository.allocateId). */
 export const BACKUP_ID_PATTERN = /^\d{8}T\d{6}Z(-\d+)?$/;
 
 export function backupIdFor(date: Date): string {
   return date.toISOString().replace(/[-:]/g, "").replace(/\.\d{3}Z$/, "Z");
-}
-
-export function nextFreeId(base: string, taken: ReadonlySet<string>): string {
-  if (!taken.has(base)) return base;
-  for (let n = 2; ; n++) {
-    const candidate = `${base}-${n}`;
-    if (!taken.has(candidate)) return candidate;
-  }
 }
 
 /** Time order, then the numeric suffix (so -10 sorts after -9). */

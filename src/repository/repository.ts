@@ -8,7 +8,7 @@ import { openWithPassphrase, sealWithPassphrase } from "../pipeline/passphrase.j
 import { BACKUPS_PREFIX, CONFIG_KEY, KEY_FILE_KEY, MANIFEST_NAME, backupIdOf, backupPrefix, manifestKey } from "./layout.js";
 import { manifestSchema, type Manifest } from "./manifest.js";
 import { REPOSITORY_FORMAT_VERSION, repoConfigSchema, type RepoConfig } from "./repo-config.js";
-import { compareBackupIds } from "./backup-id.js";
+import { backupIdFor, compareBackupIds } from "./backup-id.js";
 import { readAllText } from "./read-text.js";
 
 export interface InitOptions {
@@ -193,6 +193,20 @@ export class Repository {
     const bytes = Buffer.from(JSON.stringify(checked, null, 2) + "\n");
     // Replayable: a transient storage fault on the commit is retried (storage/retry.ts).
     await this.backend.put(manifestKey(manifest.id), replayable(() => Readable.from([bytes])));
+  }
+
+  /** The id for a backup starting at `at`: its second, or …-2, …-3 when that second is taken. */
+  async allocateId(at: Date): Promise<string> {
+    const base = backupIdFor(at);
+    for (let n = 1; ; n++) {
+      const candidate = n === 1 ? base : `${base}-${n}`;
+      if (!(await hasAny(this.backend, backupPrefix(candidate)))) return candidate;
+    }
+  }
+
+  /** Best effort, after a failed backup: without a manifest it is invisible anyway, and prune removes leftovers. */
+  async removeIncomplete(id: string): Promise<void> {
+    await this.deleteBackup(id).catch(() => undefined);
   }
 
   /** Remove a backup: manifest first (so it stops existing at once), then its files. */
