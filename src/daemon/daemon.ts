@@ -6,7 +6,7 @@ import type { CommandContext, ProgressHandle } from "../commands/context.js";
 import { openRepository } from "../commands/open-repository.js";
 import { databaseStatus, type DatabaseStatus, type JobKind } from "../commands/status.js";
 import { HoldfastError } from "../errors.js";
-import { WAL_PREFIX } from "../repository/layout.js";
+import { WalArchive } from "../repository/wal-archive.js";
 import { readVerifications } from "../repository/verification.js";
 import { Alerter, type AlertCondition } from "./alerts.js";
 import { loadDaemonConfig, type DaemonConfig } from "./config.js";
@@ -144,13 +144,9 @@ export class Daemon {
         const fs = await statfs(settings.repo);
         this.metrics.observeVolume(repo.backend.location, fs.bavail * fs.bsize, fs.blocks * fs.bsize);
       }
-      let newestWal = 0;
-      let walFiles = 0;
-      for await (const obj of repo.backend.list(WAL_PREFIX)) {
-        walFiles++;
-        newestWal = Math.max(newestWal, obj.modifiedAt.getTime());
-      }
-      if (walFiles > 0) this.metrics.observeWal(repo.backend.location, newestWal, walFiles);
+      // One file = one record (data without a record was never archived).
+      const wal = await new WalArchive(repo.backend).list();
+      if (wal.length > 0) this.metrics.observeWal(repo.backend.location, wal.reduce((newest, f) => Math.max(newest, f.archivedAt.getTime()), 0), wal.length);
     } catch (err) {
       this.log.error({ error: (err as Error).message }, "could not read the repository");
     }
