@@ -9,7 +9,7 @@ import { runDemo } from "../commands/demo.js";
 import { physicalBackup } from "../commands/physical-backup.js";
 import { physicalRestore } from "../commands/physical-restore.js";
 import { formatPhysicalRestore } from "./wal-commands.js";
-import { collect, prepare, print, printJson, printResult } from "./program.js";
+import { collect, prepare, print, printResult } from "./program.js";
 import { formatList, formatManifest, formatRestore, formatVerify } from "./format.js";
 
 /** repo init, backup, list, show, verify, restore, demo. */
@@ -59,14 +59,12 @@ program
     const { settings, ctx, opts } = await prepare(cmd);
     if (opts.type === "physical") {
       const pm = await physicalBackup({ source, settings, walWaitMs: Number(opts.walWait) * 1000 }, ctx);
-      if (opts.json) printJson(pm);
-      else print(`backup ${pm.id} complete: base backup ${String(pm.details.startLsn)} → ${String(pm.details.stopLsn)} on timeline ${String(pm.details.timeline)}, WAL ${String(pm.details.walStart)} … ${String(pm.details.walStop)} archived (${pm.files[0]!.storedBytes} bytes stored)`);
+      printResult(opts, pm, (pm) => `backup ${pm.id} complete: base backup ${String(pm.details.startLsn)} → ${String(pm.details.stopLsn)} on timeline ${String(pm.details.timeline)}, WAL ${String(pm.details.walStart)} … ${String(pm.details.walStop)} archived (${pm.files[0]!.storedBytes} bytes stored)`);
       return;
     }
     const engineOptions = { format: opts.format, jobs: opts.jobs, schemaOnly: opts.schemaOnly, dataOnly: opts.dataOnly, tables: opts.table, excludeTables: opts.excludeTable };
     const m = await backup({ source, settings, engineOptions }, ctx);
-    if (opts.json) printJson(m);
-    else print(`backup ${m.id} complete: ${m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ")}`);
+    printResult(opts, m, (m) => `backup ${m.id} complete: ${m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ")}`);
   });
 
 program
@@ -86,7 +84,7 @@ program
   .action(async (ref: string, _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
     const m = await showBackup(ref, settings, ctx);
-    print(opts.json ? JSON.stringify(m, null, 2) : formatManifest(m));
+    printResult(opts, m, formatManifest);
   });
 
 program
