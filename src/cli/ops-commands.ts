@@ -2,7 +2,7 @@ import { Command } from "commander";
 import { HoldfastError } from "../errors.js";
 import { parseInstant, policyFromConfig, prune } from "../commands/prune.js";
 import { sourceUriOf, status } from "../commands/status.js";
-import { parseDuration } from "../config/schema.js";
+import { parseDurationFlag } from "../config/duration.js";
 import { Daemon } from "../daemon/daemon.js";
 import { isValidTimeZone, type RetentionPolicy } from "../repository/retention.js";
 import { collect, prepare, print, printResult } from "./program.js";
@@ -96,13 +96,7 @@ function policyFromFlags(opts: Record<string, unknown>, fromConfig: RetentionPol
   const policy: RetentionPolicy = given ? { keepLast: 0, keepHourly: 0, keepDaily: 0, keepWeekly: 0, keepMonthly: 0, keepYearly: 0, keepWithinMs: 0, minVerified: fromConfig.minVerified } : { ...fromConfig };
   for (const [key, flag] of KEEP_FLAGS) if (opts[key] !== undefined) policy[key] = count(opts[key], flag);
   if (opts.minVerified !== undefined) policy.minVerified = count(opts.minVerified, "--min-verified");
-  if (opts.keepWithin !== undefined) {
-    try {
-      policy.keepWithinMs = parseDuration(String(opts.keepWithin));
-    } catch {
-      throw new HoldfastError("USAGE", `--keep-within expects a duration such as 12h or 30d, got "${String(opts.keepWithin)}"`);
-    }
-  }
+  if (opts.keepWithin !== undefined) policy.keepWithinMs = parseDurationFlag(String(opts.keepWithin), "--keep-within", "12h or 30d");
   return policy;
 }
 

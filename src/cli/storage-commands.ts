@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { HoldfastError } from "../errors.js";
-import { parseDuration } from "../config/schema.js";
+import { parseDurationFlag } from "../config/duration.js";
 import { copyBackups, type CopyResult } from "../commands/copy.js";
 import { checkRepository, parseSubset, type CheckResult } from "../commands/check.js";
 import { prepare, printResult } from "./program.js";
@@ -30,14 +30,7 @@ export function registerStorageCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       if (opts.subset !== undefined && !opts.readData) throw new HoldfastError("USAGE", "--subset needs --read-data");
-      let staleUploadAgeMs: number | undefined;
-      if (opts.staleAfter !== undefined) {
-        try {
-          staleUploadAgeMs = parseDuration(String(opts.staleAfter));
-        } catch {
-          throw new HoldfastError("USAGE", `--stale-after expects a duration such as 24h, got "${String(opts.staleAfter)}"`);
-        }
-      }
+      const staleUploadAgeMs = opts.staleAfter === undefined ? undefined : parseDurationFlag(String(opts.staleAfter), "--stale-after", "24h");
       const subset = opts.subset === undefined ? undefined : parseSubset(String(opts.subset));
       const result = await checkRepository({ settings, readData: Boolean(opts.readData), subset, staleUploadAgeMs }, ctx);
       printResult(opts, result, formatCheck);

@@ -1,5 +1,5 @@
 import type { Settings } from "../config/load.js";
-import { parseDuration } from "../config/schema.js";
+import { parseDuration } from "../config/duration.js";
 import { HoldfastError } from "../errors.js";
 import { timeOfBackupId } from "../repository/backup-id.js";
 import { LOCKS_PREFIX, backupPrefix } from "../repository/layout.js";

@@ -1,6 +1,6 @@
 import { Cron } from "croner";
 import type { Settings } from "../config/load.js";
-import { parseDuration } from "../config/schema.js";
+import { parseDuration } from "../config/duration.js";
 import { HoldfastError } from "../errors.js";
 import { engineForSource } from "../engines/registry.js";
 import { totalContentBytes, totalStoredBytes, type Manifest } from "../repository/manifest.js";

@@ -4,7 +4,8 @@ import { resolve, dirname, isAbsolute } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { HoldfastError, registerSecret } from "../errors.js";
 import { defaultLevel, levelRange, COMPRESSIONS, type Compression } from "../pipeline/compression.js";
-import { fileConfigSchema, parseDuration, type FileConfig } from "./schema.js";
+import { fileConfigSchema, type FileConfig } from "./schema.js";
+import { parseDurationFlag } from "./duration.js";
 import type { S3Settings } from "../storage/s3-settings.js";
 
 /** Everything a command needs to know, merged: flags > environment > holdfast.yaml > defaults. */
@@ -84,12 +85,7 @@ export async function loadSettings(flags: FlagSettings, env: NodeJS.ProcessEnv =
     throw new HoldfastError("USAGE", `--log-format must be json or text, got "${logFormat}"`);
   }
   const lockWait = flags.lockWait ?? env.HOLDFAST_LOCK_WAIT ?? file.lock_wait ?? "0s";
-  let lockWaitMs: number;
-  try {
-    lockWaitMs = parseDuration(lockWait);
-  } catch {
-    throw new HoldfastError("USAGE", `--lock-wait expects a duration such as 30s or 5m, got "${lockWait}"`);
-  }
+  const lockWaitMs = parseDurationFlag(lockWait, "--lock-wait", "30s or 5m");
   return {
     repo: flags.repo ?? env.HOLDFAST_REPO ?? relative(file.repo),
     passphrase,

@@ -6,7 +6,7 @@ import { isValidTimeZone } from "../repository/retention.js";
  * holdfast.yaml sections for operations (retention, schedules, the daemon's HTTP endpoint and
  * alerts). Kept apart from schema.ts so that file stays a readable list of top-level keys.
  */
-const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration such as 30s, 5m, 25h or 7d");
+import { durationSchema as duration } from "./duration.js";
 
 export const timeZoneSchema = z.string().refine(isValidTimeZone, { message: "unknown time zone (use an IANA name such as Europe/Berlin or UTC)" });
 

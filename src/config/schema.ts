@@ -2,7 +2,7 @@ import { z } from "zod";
 import { COMPRESSIONS } from "../pipeline/compression.js";
 import { daemonOpsKeys, databaseOpsKeys } from "./ops-schema.js";
 
-const duration = z.string().regex(/^\d+(ms|s|m|h|d)$/, "expected a duration such as 30s, 5m, 25h or 7d");
+import { durationSchema as duration } from "./duration.js";
 
 /** holdfast.yaml. Strict: an unknown key is an error reported with its path. */
 export const fileConfigSchema = z.strictObject({
@@ -50,10 +50,3 @@ export const fileConfigSchema = z.strictObject({
 });
 
 export type FileConfig = z.infer<typeof fileConfigSchema>;
-
-export function parseDuration(text: string): number {
-  const m = /^(\d+)(ms|s|m|h|d)$/.exec(text);
-  if (!m) throw new Error(`bad duration ${text}`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[m[2] as "ms" | "s" | "m" | "h" | "d"];
-  return Number(m[1]) * unit;
-}

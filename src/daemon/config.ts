@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import { dirname, resolve } from "node:path";
 import { loadSettings, type Settings } from "../config/load.js";
-import { parseDuration } from "../config/schema.js";
+import { parseDuration } from "../config/duration.js";
 import { HoldfastError, registerSecret } from "../errors.js";
 import { policyFromConfig } from "../commands/prune.js";
 import { DEFAULT_STALE_AFTER, JOB_KINDS, sourceUriOf, type JobKind } from "../commands/status.js";
