@@ -4,8 +4,8 @@ import { engineForSource } from "../engines/registry.js";
 import { FILE_EXTENSION } from "../pipeline/compression.js";
 import { storeStream, type StoredFileRecord } from "../pipeline/assemble.js";
 import { dataKey } from "../repository/layout.js";
-import { acquireLock, scopeFor } from "../repository/lock.js";
-import type { Manifest } from "../repository/manifest.js";
+import { acquireLock, scopeFor, type HeldLock } from "../repository/lock.js";
+import type { BackupKind, Manifest } from "../repository/manifest.js";
 import { Repository } from "../repository/repository.js";
 import { openBackend } from "../storage/open.js";
 import { copyToSecondaries } from "./copy.js";
@@ -19,6 +19,10 @@ export interface BackupRequest {
   labels?: Record<string, string>;
   /** Engine-specific options (see each engine); validated by the engine. */
   engineOptions?: Record<string, unknown>;
+  /** Default: full, or partial / schema-only as the engine's facts say. Safety backups say "safety". */
+  kind?: BackupKind;
+  /** The caller already holds this source's lock (an in-place restore taking its safety backup). */
+  lockHeld?: boolean;
 }
 
 /**
@@ -40,13 +44,17 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
   // Writing needs only the repository's public key: no passphrase, no scrypt (and its 256 MB).
   const { repo } = await openRepository(req.settings, "no");
   const recipients = repo.recipients;
-  const lock = await acquireLock(repo.backend, scopeFor(sourceUri), `backup of ${sourceUri}`, { waitMs: req.settings.lockWaitMs, signal: ctx.signal });
+  const scope = scopeFor(sourceUri);
+  const lock: HeldLock | undefined = req.lockHeld ? undefined : await acquireLock(repo.backend, scope, `backup of ${sourceUri}`, { waitMs: req.settings.lockWaitMs, signal: ctx.signal });
+  const signal = lock ? AbortSignal.any([lock.signal, ...(ctx.signal ? [ctx.signal] : [])]) : ctx.signal;
   const started = new Date();
   let id: string | undefined;
   try {
-    id = await repo.allocateId(started);
-    ctx.log.info({ id, source: sourceUri, repo: repo.backend.location }, "backup started");
-    const snapshot = await engine.snapshot(ref, { tempDir: req.settings.tmpDir, signal: ctx.signal, options: req.engineOptions });
+    const kind = req.kind ?? intendedKind(req.engineOptions);
+    id = (await repo.reserveId(started, { engine: engine.name, source: sourceUri, kind, lockScope: scope }, signal)).id;
+    ctx.log.info({ id, source: sourceUri, kind, repo: repo.backend.location }, "backup started");
+    const snapshot = await engine.snapshot(ref, { tempDir: req.settings.tmpDir, signal, options: req.engineOptions });
+    const backupId = id;
     const files: StoredFileRecord[] = [];
     try {
       for await (const file of snapshot.files) {
@@ -54,10 +62,10 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
         const bar = ctx.progress(`backup ${file.name}`, file.size);
         try {
           files.push(
-            await storeStream(file.stream, repo.backend, file.name, dataKey(id, storedName), {
+            await storeStream(file.stream, repo.backend, file.name, dataKey(backupId, storedName), {
               compression: req.settings.compression,
               recipients,
-              signal: ctx.signal,
+              signal,
               onProgress: (n) => bar.update(n),
             }),
           );
@@ -69,7 +77,8 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
       const finished = new Date();
       const manifest: Manifest = {
         ...manifestEnvelope({
-          id,
+          id: backupId,
+          kind,
           engine: engine.name,
           source: { uri: sourceUri, version: facts.version, sizeBytes: facts.sizeBytes },
           labels: { ...req.settings.labels, ...req.labels },
@@ -93,8 +102,17 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
     if (id) await repo.removeIncomplete(id);
     throw err;
   } finally {
-    await lock.release().catch(() => undefined);
+    await lock?.release().catch(() => undefined);
   }
+}
+
+/** What a backup with these engine options is: the engine's facts refine nothing else. */
+function intendedKind(options: Record<string, unknown> | undefined): BackupKind {
+  if (!options) return "full";
+  if (options.schemaOnly) return "schema-only";
+  const listed = (v: unknown) => Array.isArray(v) && v.length > 0;
+  if (options.dataOnly || listed(options.tables) || listed(options.excludeTables)) return "partial";
+  return "full";
 }
 
 

@@ -1,5 +1,6 @@
 import type { Settings } from "../config/load.js";
 import type { Manifest } from "../repository/manifest.js";
+import type { IncompleteBackup } from "../repository/repository.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 import { manifestKey } from "../repository/layout.js";
@@ -9,7 +10,7 @@ export interface ListResult {
   repository: string;
   backups: Manifest[];
   /** Interrupted backups (data without a manifest): not restorable, removed by prune. */
-  incomplete: string[];
+  incomplete: IncompleteBackup[];
   /** With copy_to: which offsite copies hold each backup, and which could not be read. */
   copies?: { location: string; ids: string[]; error?: string }[];
 }

@@ -9,6 +9,7 @@ import { openBackend } from "../storage/open.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 import { verificationKey } from "../repository/verification.js";
+import type { IncompleteBackup } from "../repository/repository.js";
 
 /** Multipart uploads / temporaries older than this are certainly dead (no put runs a day). */
 export const STALE_UPLOAD_AGE_MS = 24 * 3_600_000;
@@ -38,8 +39,8 @@ export interface CheckResult {
   /** "content" when the key was available (decrypt + decompress + both hashes), else "stored". */
   level: "content" | "stored";
   problems: CheckProblem[];
-  /** Backup ids with data but no manifest (interrupted). */
-  incomplete: string[];
+  /** Backups with objects but no manifest (interrupted, or still being written). */
+  incomplete: IncompleteBackup[];
   /** Objects under a complete backup that its manifest does not list. */
   orphans: string[];
   /** Stale multipart uploads / temporaries removed, or "unsupported" by the server. */

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import { readFileSync } from "node:fs";
 import pino, { type Logger } from "pino";
-import { MANIFEST_FORMAT_VERSION } from "../repository/manifest.js";
+import { MANIFEST_FORMAT_VERSION, type BackupKind } from "../repository/manifest.js";
 
 export interface ProgressHandle {
   update(done: number): void;
@@ -35,10 +35,11 @@ export const HOLDFAST_VERSION: string = (() => {
 export const HOST = { hostname: hostname(), platform: `${process.platform}-${process.arch}` };
 
 /** The fields every manifest shares, filled in the same way for every kind of backup. */
-export function manifestEnvelope(args: { id: string; engine: string; source: { uri: string; version: string; sizeBytes: number }; labels: Record<string, string>; started: Date; finished: Date }) {
+export function manifestEnvelope(args: { id: string; kind?: BackupKind; engine: string; source: { uri: string; version: string; sizeBytes: number }; labels: Record<string, string>; started: Date; finished: Date }) {
   return {
     formatVersion: MANIFEST_FORMAT_VERSION,
     id: args.id,
+    kind: args.kind ?? ("full" as const),
     engine: args.engine,
     source: args.source,
     labels: args.labels,

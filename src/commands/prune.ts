@@ -1,11 +1,10 @@
 import type { Settings } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
 import { HoldfastError } from "../errors.js";
-import { timeOfBackupId } from "../repository/backup-id.js";
-import { LOCKS_PREFIX, backupPrefix } from "../repository/layout.js";
 import { acquireLock } from "../repository/lock.js";
-import { readAllText } from "../repository/read-text.js";
-import type { Repository } from "../repository/repository.js";
+import { IN_USE_DIR, backupsInUse } from "../repository/in-use.js";
+import { INCOMPLETE_MIN_AGE_MS, describeIncomplete, judgeIncomplete } from "../repository/incomplete.js";
+import { kindOf } from "../repository/manifest.js";
 import { DEFAULT_POLICY, planRetention, type RetentionPlan, type RetentionPolicy } from "../repository/retention.js";
 import { readVerifications } from "../repository/verification.js";
 import { oldestNeededSegment, removeWalBefore, type WalCleanup, type WalCleanupResult } from "../repository/wal-retention.js";
@@ -24,6 +23,8 @@ export interface PruneRequest {
   now?: Date;
   /** Interrupted backups are removed once this old (default 1 h) and no backup lock could be theirs. */
   incompleteMinAgeMs?: number;
+  /** Safety backups (taken before a restore replaced a database) are kept this long (default 7 days). */
+  safetyKeepMs?: number;
   /** Override the WAL clean-up step (default: remove archived WAL older than any kept base backup). */
   walCleanup?: WalCleanup;
 }
@@ -34,17 +35,26 @@ export interface IncompleteDecision {
   reason: string;
 }
 
+/** Safety backups are not counted by the retention policy: they are kept for a time of their own. */
+export interface SafetyDecision {
+  id: string;
+  source: string;
+  remove: boolean;
+  reason: string;
+}
+
 export interface PruneResult {
   repository: string;
   dryRun: boolean;
   plan: RetentionPlan;
+  safety: SafetyDecision[];
   incomplete: IncompleteDecision[];
   wal?: WalCleanupResult;
   /** Backup ids removed (empty on a dry run). */
   removed: string[];
 }
 
-const HOUR = 3_600_000;
+export const SAFETY_KEEP_MS = 7 * 86_400_000;
 
 /** Plan, then execute: decide from the catalog what retention keeps, print-able as data, then delete. */
 export async function prune(req: PruneRequest, ctx: CommandContext): Promise<PruneResult> {
@@ -52,66 +62,64 @@ export async function prune(req: PruneRequest, ctx: CommandContext): Promise<Pru
   const now = req.now ?? new Date();
   const lock = req.dryRun ? undefined : await acquireLock(repo.backend, "prune", "prune", { waitMs: req.settings.lockWaitMs, signal: ctx.signal });
   try {
-    const { backups, incomplete } = await repo.catalog();
+    const { backups, incomplete } = await repo.catalog({ signal: ctx.signal });
+    const inUse = await backupsInUse(repo.backend);
     const inScope = backups.filter((m) => !req.sources || req.sources.includes(m.source.uri));
-    const verifications = await readVerifications(repo.backend, inScope.map((m) => m.id));
-    const plan = planRetention(
-      inScope.map((m) => ({ id: m.id, source: m.source.uri, time: new Date(m.startedAt), verified: verifications.get(m.id)?.ok === true })),
+    const regular = inScope.filter((m) => kindOf(m) !== "safety");
+    const verifications = await readVerifications(repo.backend, regular.map((m) => m.id));
+    const planned = planRetention(
+      regular.map((m) => ({ id: m.id, source: m.source.uri, time: new Date(m.startedAt), verified: verifications.get(m.id)?.ok === true })),
       req.policy,
       now,
       req.timeZone,
     );
-    const incompleteDecisions = await judgeIncomplete(repo, incomplete, now, req.incompleteMinAgeMs ?? HOUR);
-    const removing = new Set(plan.remove);
+    const plan = keepInUse(planned, inUse);
+    const safetyKeepMs = req.safetyKeepMs ?? SAFETY_KEEP_MS;
+    const safety: SafetyDecision[] = inScope
+      .filter((m) => kindOf(m) === "safety")
+      .map((m) => {
+        const age = now.getTime() - Date.parse(m.startedAt);
+        if (inUse.has(m.id)) return { id: m.id, source: m.source.uri, remove: false, reason: "in use by a running restore" };
+        if (age < safetyKeepMs) return { id: m.id, source: m.source.uri, remove: false, reason: `safety backup, kept ${formatDays(safetyKeepMs)} (until ${new Date(Date.parse(m.startedAt) + safetyKeepMs).toISOString()})` };
+        return { id: m.id, source: m.source.uri, remove: true, reason: `safety backup older than ${formatDays(safetyKeepMs)}` };
+      });
+    const minAge = req.incompleteMinAgeMs ?? INCOMPLETE_MIN_AGE_MS;
+    const incompleteDecisions: IncompleteDecision[] = (await judgeIncomplete(repo.backend, incomplete, minAge)).map((v) => ({
+      id: v.id,
+      remove: v.state === "interrupted" && Date.parse(v.removableAfter!) <= now.getTime(),
+      reason: describeIncomplete(v),
+    }));
+    const removing = new Set([...plan.remove, ...safety.filter((d) => d.remove).map((d) => d.id)]);
     const oldest = oldestNeededSegment(backups.filter((m) => !removing.has(m.id)));
     const removed: string[] = [];
     if (!req.dryRun) {
-      for (const id of plan.remove) {
+      for (const id of removing) {
         await repo.deleteBackup(id);
         removed.push(id);
         ctx.log.info({ id }, "backup removed by retention");
       }
       for (const d of incompleteDecisions.filter((d) => d.remove)) {
         await repo.deleteBackup(d.id); // no manifest to remove first; its files go the same way
-        ctx.log.info({ id: d.id }, "incomplete backup removed");
+        ctx.log.info({ id: d.id }, "interrupted backup removed");
       }
     }
     const wal = oldest ? await (req.walCleanup ?? removeWalBefore)(repo.backend, oldest, { dryRun: req.dryRun, signal: ctx.signal }) : undefined;
     ctx.log.info({ kept: plan.keep.length, removed: plan.remove.length, dryRun: req.dryRun, walRemoved: wal?.removed.length }, "prune finished");
-    return { repository: repo.backend.location, dryRun: req.dryRun, plan, incomplete: incompleteDecisions, wal, removed };
+    return { repository: repo.backend.location, dryRun: req.dryRun, plan, safety, incomplete: incompleteDecisions, wal, removed };
   } finally {
     await lock?.release().catch(() => undefined);
   }
 }
 
-async function judgeIncomplete(repo: Repository, ids: string[], now: Date, minAgeMs: number): Promise<IncompleteDecision[]> {
-  const lockTimes = await heldBackupLockTimes(repo);
-  const out: IncompleteDecision[] = [];
-  for (const id of ids) {
-    let newest = timeOfBackupId(id).getTime();
-    for await (const obj of repo.backend.list(backupPrefix(id))) newest = Math.max(newest, obj.modifiedAt.getTime());
-    const age = now.getTime() - newest;
-    // A backup takes its lock before it picks its id, so a lock taken before the id's second may be its writer.
-    const idTime = timeOfBackupId(id).getTime();
-    if (lockTimes.some((t) => t <= idTime + 1000)) out.push({ id, remove: false, reason: "a backup that may be writing it holds a lock" });
-    else if (age < minAgeMs) out.push({ id, remove: false, reason: `last written ${Math.round(age / 60_000)} min ago (removed after ${Math.round(minAgeMs / 60_000)} min)` });
-    else out.push({ id, remove: true, reason: "interrupted: data without a manifest" });
-  }
-  return out;
+/** A backup a running restore (or copy) is reading stays, whatever the policy says (see in-use.ts). */
+function keepInUse(plan: RetentionPlan, inUse: ReadonlySet<string>): RetentionPlan {
+  if (inUse.size === 0) return plan;
+  const decisions = plan.decisions.map((d) => (!d.keep && inUse.has(d.id) ? { ...d, keep: true, reasons: [`in use (${IN_USE_DIR})`] } : d));
+  return { ...plan, decisions, keep: decisions.filter((d) => d.keep).map((d) => d.id), remove: decisions.filter((d) => !d.keep).map((d) => d.id) };
 }
 
-async function heldBackupLockTimes(repo: Repository): Promise<number[]> {
-  const times: number[] = [];
-  for await (const obj of repo.backend.list(LOCKS_PREFIX)) {
-    try {
-      const body = JSON.parse(await readAllText(await repo.backend.get(obj.key))) as { startedAt?: string; purpose?: string };
-      if (body.purpose?.startsWith("prune")) continue;
-      times.push(body.startedAt ? Date.parse(body.startedAt) : 0);
-    } catch {
-      times.push(0); // unreadable or vanished: assume it could be a writer
-    }
-  }
-  return times;
+function formatDays(ms: number): string {
+  return ms % 86_400_000 === 0 ? `${ms / 86_400_000} days` : `${Math.round(ms / 3_600_000)} h`;
 }
 
 /** holdfast.yaml `retention:` keys (global, then per database) over the defaults. */

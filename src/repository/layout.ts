@@ -34,8 +34,21 @@ export function dataKey(id: string, fileName: string): string {
   return `${backupPrefix(id)}${fileName}`;
 }
 
-export function lockKey(scope: string): string {
-  return `${LOCKS_PREFIX}${scope}.lock`;
+/**
+ * The object that reserves a backup id, written before anything else of the backup:
+ * backups/<id>/reservation.json (exclusive create) or backups/<id>/reservation-<token>.json (a
+ * claim, on servers without conditional writes). Kept with the backup; it names the source and
+ * the writer, so an interrupted backup can be reported for what it was.
+ */
+export const RESERVATION_NAME = "reservation.json";
+
+export function reservationKey(id: string, token?: string): string {
+  return `${backupPrefix(id)}${token ? `reservation-${token}.json` : RESERVATION_NAME}`;
+}
+
+export function isReservationKey(key: string): boolean {
+  const name = key.slice(key.lastIndexOf("/") + 1);
+  return name === RESERVATION_NAME || /^reservation-[0-9a-z-]+\.json$/.test(name);
 }
 
 /** Backup id of a key under backups/, or undefined. */

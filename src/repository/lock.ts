@@ -1,26 +1,21 @@
 import { createHash } from "node:crypto";
-import { hostname } from "node:os";
-import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HoldfastError } from "../errors.js";
-import { supportsExclusiveCreate, type StorageBackend } from "../storage/backend.js";
-import { lockKey } from "./layout.js";
-import { readAllText } from "./read-text.js";
-
-interface LockBody {
-  pid: number;
-  hostname: string;
-  startedAt: string;
-  purpose: string;
-}
+import type { StorageBackend } from "../storage/backend.js";
+import { defaultLeaseMs, holdClaim, liveClaims, markHeld, newClaim, type Claim, type HeldClaim } from "./claims.js";
+import { LOCKS_PREFIX } from "./layout.js";
 
 export interface LockOptions {
   /** How long to wait for a running holder before refusing; 0 refuses at once. */
   waitMs?: number;
   signal?: AbortSignal;
+  /** Lease length (default 2 min, renewed every quarter of it). */
+  leaseMs?: number;
 }
 
 export interface HeldLock {
+  /** Aborted if the lock was lost (its lease expired and another process took it). */
+  readonly signal: AbortSignal;
   release(): Promise<void>;
 }
 
@@ -29,60 +24,71 @@ export function scopeFor(sourceUri: string): string {
   return createHash("sha256").update(sourceUri).digest("hex").slice(0, 16);
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
+export function lockDir(scope: string): string {
+  return `${LOCKS_PREFIX}${scope}/`;
 }
 
+/** Contenders that meet only other contenders (nobody holds yet) back off and retry this often. */
+const CONTENTION_ROUNDS = 40;
+
 /**
- * Take the lock or explain who holds it. A lock left by a process that died on this host (kill -9)
- * is taken over; one held on another host is respected until removed by hand.
+ * Take the lock or explain who holds it. Built on claims (repository/claims.ts): works the same on
+ * a local folder and on any S3 server, a holder that died (kill -9 here, or another host that
+ * stopped renewing its lease) is taken over, and two racing writers never both win.
  */
 export async function acquireLock(backend: StorageBackend, scope: string, purpose: string, options: LockOptions = {}): Promise<HeldLock> {
-  const key = lockKey(scope);
-  const body: LockBody = { pid: process.pid, hostname: hostname(), startedAt: new Date().toISOString(), purpose };
-  const bytes = Buffer.from(JSON.stringify(body));
+  const dir = lockDir(scope);
+  const leaseMs = options.leaseMs ?? defaultLeaseMs();
   const deadline = Date.now() + (options.waitMs ?? 0);
+  let contention = 0;
   for (;;) {
-    if (await tryCreate(backend, key, bytes)) {
-      return { release: () => backend.delete(key) };
+    options.signal?.throwIfAborted();
+    const mine = await holdClaim(backend, dir, newClaim(purpose, leaseMs), leaseMs, { signal: options.signal });
+    let others;
+    try {
+      others = (await liveClaims(backend, dir, { signal: options.signal, leaseMs })).filter((c) => c.key !== mine.key);
+    } catch (err) {
+      await mine.release();
+      throw err;
     }
-    const holder = await readHolder(backend, key);
-    if (holder === undefined) continue; // released between our attempt and the read
-    if (holder && holder.hostname === body.hostname && !isAlive(holder.pid)) {
-      await backend.delete(key); // stale: its process is gone
+    if (others.length === 0) {
+      await markHeld(backend, mine);
+      return lockFrom(mine);
+    }
+    await mine.release();
+    const holder = others.find((o) => o.claim.held);
+    if (!holder && contention++ < CONTENTION_ROUNDS) {
+      // Only contenders, nobody holds it: back off a random moment so one of us goes first.
+      await sleep(20 + Math.random() * 120, undefined, { signal: options.signal });
       continue;
     }
     if (Date.now() >= deadline) {
-      const who = holder ? `pid ${holder.pid} on ${holder.hostname}, ${holder.purpose}, since ${holder.startedAt}` : "an unreadable lock";
-      throw new HoldfastError("LOCKED", `another Holdfast process holds the lock for this source (${who})`, {
-        hint: `wait for it to finish; if that process is gone, delete ${backend.location}/${key}`,
+      const who = describeHolder((holder ?? others[0]!).claim);
+      throw new HoldfastError("LOCKED", `another Holdfast process holds the lock for this ${scope === "prune" ? "repository's prune" : "source"} (${who})`, {
+        hint: `wait for it to finish (or use --lock-wait); a holder that died is taken over automatically once its lease runs out (${Math.round(leaseMs / 1000)} s), or at once on the same host`,
       });
     }
-    await sleep(250, undefined, { signal: options.signal });
+    await sleep(250 + Math.random() * 250, undefined, { signal: options.signal });
   }
 }
 
-async function tryCreate(backend: StorageBackend, key: string, bytes: Buffer): Promise<boolean> {
-  if (supportsExclusiveCreate(backend)) return backend.createExclusive(key, bytes);
-  // Backends without atomic create-if-absent: write, then read back to see who won.
-  if (await backend.stat(key)) return false;
-  await backend.put(key, Readable.from([bytes]));
-  const after = await readAllText(await backend.get(key)).catch(() => "");
-  return after === bytes.toString();
+function lockFrom(held: HeldClaim): HeldLock {
+  return { signal: held.signal, release: () => held.release() };
 }
 
-/** undefined when the lock vanished; null when present but unreadable. */
-async function readHolder(backend: StorageBackend, key: string): Promise<LockBody | null | undefined> {
-  try {
-    const text = await readAllText(await backend.get(key));
-    return JSON.parse(text) as LockBody;
-  } catch (err) {
-    if (err instanceof HoldfastError && err.code === "NOT_FOUND") return undefined;
-    return null;
+function describeHolder(c: Claim): string {
+  return `${c.purpose}, pid ${c.pid} on ${c.hostname}, since ${c.startedAt}, lease until ${c.expiresAt}`;
+}
+
+/** Live locks of the repository (for prune: an interrupted-looking backup may be in progress). */
+export async function heldLocks(backend: StorageBackend): Promise<{ scope: string; claim: Claim }[]> {
+  const scopes = new Set<string>();
+  for await (const obj of backend.list(LOCKS_PREFIX)) {
+    const rest = obj.key.slice(LOCKS_PREFIX.length);
+    const slash = rest.indexOf("/");
+    if (slash > 0) scopes.add(rest.slice(0, slash));
   }
+  const out: { scope: string; claim: Claim }[] = [];
+  for (const scope of scopes) for (const c of await liveClaims(backend, lockDir(scope))) out.push({ scope, claim: c.claim });
+  return out;
 }

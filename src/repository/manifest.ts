@@ -23,9 +23,22 @@ export const tableFactsSchema = z.strictObject({
   checksum: z.string().optional(),
 });
 
+/**
+ * What a backup is for. `latest` means the newest `full` backup of one source; the other kinds are
+ * never picked by `latest`, and retention treats them apart:
+ *  - full: the whole database (what scheduled backups take);
+ *  - partial: table filters or data only;
+ *  - schema-only: definitions without data;
+ *  - safety: taken automatically before a restore replaced or cleaned a database.
+ */
+export const BACKUP_KINDS = ["full", "partial", "schema-only", "safety"] as const;
+export type BackupKind = (typeof BACKUP_KINDS)[number];
+
 export const manifestSchema = z.strictObject({
   formatVersion: z.literal(MANIFEST_FORMAT_VERSION),
   id: z.string(),
+  /** Absent in manifests written before kinds existed: see kindOf(). */
+  kind: z.enum(BACKUP_KINDS).optional(),
   engine: z.string(),
   /** What was backed up, credentials removed. */
   source: z.strictObject({
@@ -54,4 +67,18 @@ export function totalStoredBytes(m: Manifest): number {
 
 export function totalContentBytes(m: Manifest): number {
   return m.files.reduce((sum, f) => sum + f.contentBytes, 0);
+}
+
+/** Label that marked safety backups before they had a kind of their own (still honoured). */
+export const LEGACY_SAFETY_LABEL = "holdfast.safety";
+
+/** The kind of a backup; manifests older than `kind` are classified by their labels and details. */
+export function kindOf(m: Pick<Manifest, "kind" | "labels" | "details">): BackupKind {
+  if (m.kind) return m.kind;
+  if (m.labels[LEGACY_SAFETY_LABEL] !== undefined) return "safety";
+  if (m.details.schemaOnly === true) return "schema-only";
+  const filters = m.details.tableFilters;
+  const excluded = m.details.excludeTableFilters;
+  if (m.details.dataOnly === true || (Array.isArray(filters) && filters.length > 0) || (Array.isArray(excluded) && excluded.length > 0)) return "partial";
+  return "full";
 }

@@ -5,11 +5,15 @@ import type { StorageBackend } from "../storage/backend.js";
 import { replayable } from "../storage/retry.js";
 import type { AgeKeys } from "../pipeline/age.js";
 import { openWithPassphrase, sealWithPassphrase } from "../pipeline/passphrase.js";
+import pLimit from "p-limit";
 import { BACKUPS_PREFIX, CONFIG_KEY, KEY_FILE_KEY, MANIFEST_NAME, backupIdOf, backupPrefix, manifestKey } from "./layout.js";
 import { manifestSchema, type Manifest } from "./manifest.js";
 import { REPOSITORY_FORMAT_VERSION, repoConfigSchema, type RepoConfig } from "./repo-config.js";
-import { backupIdFor, compareBackupIds } from "./backup-id.js";
+import { compareBackupIds } from "./backup-id.js";
 import { readAllText } from "./read-text.js";
+import { readReservation, reserveId, type Reservation, type ReservationRequest } from "./reservation.js";
+import { assertSelected, pickLatest, type Selection } from "./selection.js";
+import type { StoredObject } from "../storage/backend.js";
 
 export interface InitOptions {
   encryption: "none" | "passphrase" | "recipients";
@@ -26,12 +30,32 @@ export interface Secrets {
   identities?: string[];
 }
 
+/** A backup id with objects but no manifest: in progress, or interrupted (invisible to restore). */
+export interface IncompleteBackup {
+  id: string;
+  /** What its reservation says (absent for backups written before reservations existed). */
+  reservation?: Reservation;
+  /** The newest modification time of its objects. */
+  lastWrittenAt: string;
+  objects: number;
+}
+
 export interface Catalog {
   /** Complete backups (manifest present and valid), oldest first. */
   backups: Manifest[];
-  /** Ids with stored data but no manifest: interrupted backups, invisible to every command. */
-  incomplete: string[];
+  /** Ids with stored objects but no manifest: interrupted (or still being written) backups. */
+  incomplete: IncompleteBackup[];
 }
+
+/** Manifests are read this many at a time: bounded open files and memory at any repository size. */
+const MANIFEST_READS = 16;
+
+/**
+ * Committed manifests never change: a process keeps what it read (the daemon reads the catalog
+ * every minute), keyed by location, id, size and modification time, so a replaced or damaged
+ * manifest is read again.
+ */
+const manifestCache = new Map<string, Manifest>();
 
 /** A repository: its config, its keys and its catalog of backups, on any storage backend. */
 export class Repository {
@@ -122,19 +146,46 @@ export class Repository {
     return { recipients: enc.recipients, identities: [identity] };
   }
 
-  async catalog(): Promise<Catalog> {
-    const withManifest = new Set<string>();
-    const seen = new Set<string>();
-    for await (const obj of this.backend.list(BACKUPS_PREFIX)) {
+  async catalog(options: { signal?: AbortSignal } = {}): Promise<Catalog> {
+    const byId = new Map<string, StoredObject[]>();
+    for await (const obj of this.backend.list(BACKUPS_PREFIX, options)) {
       const id = backupIdOf(obj.key);
       if (!id) continue;
-      seen.add(id);
-      if (obj.key === manifestKey(id)) withManifest.add(id);
+      const objects = byId.get(id);
+      if (objects) objects.push(obj);
+      else byId.set(id, [obj]);
     }
-    const ids = [...withManifest].sort(compareBackupIds);
-    const backups = await Promise.all(ids.map((id) => this.readManifest(id)));
-    const incomplete = [...seen].filter((id) => !withManifest.has(id)).sort(compareBackupIds);
+    const limit = pLimit(MANIFEST_READS);
+    const withManifest: [string, StoredObject][] = [];
+    const incompleteIds: string[] = [];
+    for (const [id, objects] of byId) {
+      const manifest = objects.find((o) => o.key === manifestKey(id));
+      if (manifest) withManifest.push([id, manifest]);
+      else incompleteIds.push(id);
+    }
+    withManifest.sort((a, b) => compareBackupIds(a[0], b[0]));
+    const backups = await Promise.all(withManifest.map(([id, obj]) => limit(() => this.cachedManifest(id, obj))));
+    const incomplete = await Promise.all(
+      incompleteIds.sort(compareBackupIds).map((id) =>
+        limit(async (): Promise<IncompleteBackup> => {
+          const objects = byId.get(id)!;
+          const reservation = await readReservation(this.backend, objects.map((o) => o.key)).catch(() => undefined);
+          const lastWrittenAt = new Date(Math.max(...objects.map((o) => o.modifiedAt.getTime()))).toISOString();
+          return { id, reservation, lastWrittenAt, objects: objects.length };
+        }),
+      ),
+    );
     return { backups, incomplete };
+  }
+
+  private async cachedManifest(id: string, obj: StoredObject): Promise<Manifest> {
+    const key = `${this.backend.location}\0${id}\0${obj.size}\0${obj.modifiedAt.getTime()}`;
+    const hit = manifestCache.get(key);
+    if (hit) return hit;
+    const manifest = await this.readManifest(id);
+    if (manifestCache.size > 50_000) manifestCache.clear();
+    manifestCache.set(key, manifest);
+    return manifest;
   }
 
   async readManifest(id: string): Promise<Manifest> {
@@ -168,22 +219,20 @@ export class Repository {
     return result.data;
   }
 
-  /** "latest", an exact id, or a unique id prefix; optionally restricted to one engine/source. */
-  async resolve(ref: string, filter: (m: Manifest) => boolean = () => true): Promise<Manifest> {
+  /**
+   * "latest" (the newest full backup of one source: see selection.ts), an exact id, or a unique id
+   * prefix, within the selection.
+   */
+  async resolve(ref: string, selection: Selection = {}): Promise<Manifest> {
     if (ref !== "latest" && !ref.includes("/")) {
       const exact = await this.backend.stat(manifestKey(ref));
-      if (exact) return this.readManifest(ref);
+      if (exact) return assertSelected(await this.readManifest(ref), selection);
     }
     const { backups } = await this.catalog();
-    const eligible = backups.filter(filter);
-    if (ref === "latest") {
-      const last = eligible.at(-1);
-      if (!last) throw new HoldfastError("BACKUP_NOT_FOUND", `no backups in ${this.backend.location}`, { hint: "take one with `holdfast backup`" });
-      return last;
-    }
-    const matches = eligible.filter((m) => m.id.startsWith(ref));
-    if (matches.length === 1) return matches[0]!;
-    if (matches.length > 1) throw new HoldfastError("USAGE", `backup id "${ref}" is ambiguous (${matches.length} match)`);
+    if (ref === "latest") return pickLatest(backups, selection);
+    const matches = backups.filter((m) => m.id.startsWith(ref));
+    if (matches.length === 1) return assertSelected(matches[0]!, selection);
+    if (matches.length > 1) throw new HoldfastError("USAGE", `backup id "${ref}" is ambiguous (${matches.length} match: ${matches.slice(0, 5).map((m) => m.id).join(", ")}${matches.length > 5 ? ", …" : ""})`);
     return this.readManifest(ref); // raises MANIFEST_MISSING or BACKUP_NOT_FOUND precisely
   }
 
@@ -195,13 +244,9 @@ export class Repository {
     await this.backend.put(manifestKey(manifest.id), replayable(() => Readable.from([bytes])));
   }
 
-  /** The id for a backup starting at `at`: its second, or …-2, …-3 when that second is taken. */
-  async allocateId(at: Date): Promise<string> {
-    const base = backupIdFor(at);
-    for (let n = 1; ; n++) {
-      const candidate = n === 1 ? base : `${base}-${n}`;
-      if (!(await hasAny(this.backend, backupPrefix(candidate)))) return candidate;
-    }
+  /** Reserve the id of a backup starting at `at` (atomic: see reservation.ts). */
+  reserveId(at: Date, request: ReservationRequest, signal?: AbortSignal): Promise<Reservation> {
+    return reserveId(this.backend, at, request, signal);
   }
 
   /** Best effort, after a failed backup: without a manifest it is invisible anyway, and prune removes leftovers. */
@@ -218,7 +263,7 @@ export class Repository {
   }
 }
 
-async function hasAny(backend: StorageBackend, prefix: string): Promise<boolean> {
+export async function hasAny(backend: StorageBackend, prefix: string): Promise<boolean> {
   for await (const _ of backend.list(prefix)) return true;
   return false;
 }

@@ -41,15 +41,23 @@ export interface StorageBackend {
 }
 
 /**
- * Optional capability: create an object only if the key is absent, atomically. Used for locks.
- * Resolves false when the key already exists.
+ * Optional capability: create an object only if the key is absent, atomically (exclusive create on
+ * a folder, a conditional write on S3). Resolves false when the key already exists. A backend
+ * whose server may ignore the condition (some S3-compatible servers) says so through
+ * exclusiveCreateSupported(); callers then use a scheme that needs no such primitive
+ * (repository/claims.ts).
  */
 export interface ExclusiveCreate {
   createExclusive(key: string, body: Buffer, options?: OperationOptions): Promise<boolean>;
+  /** Absent means always supported. */
+  exclusiveCreateSupported?(options?: OperationOptions): Promise<boolean>;
 }
 
-export function supportsExclusiveCreate(backend: StorageBackend): backend is StorageBackend & ExclusiveCreate {
-  return typeof (backend as Partial<ExclusiveCreate>).createExclusive === "function";
+/** Whether this backend can create-if-absent atomically (asks the server once when it must). */
+export async function canCreateExclusive(backend: StorageBackend, options?: OperationOptions): Promise<boolean> {
+  const b = backend as StorageBackend & Partial<ExclusiveCreate>;
+  if (typeof b.createExclusive !== "function") return false;
+  return b.exclusiveCreateSupported ? b.exclusiveCreateSupported(options) : true;
 }
 
 /**

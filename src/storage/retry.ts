@@ -1,8 +1,8 @@
 import type { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HoldfastError } from "../errors.js";
-import type { ByteRange, IncompleteUploadSweeper, OperationOptions, StorageBackend, StoredObject } from "./backend.js";
-import { supportsSweep } from "./backend.js";
+import type { ByteRange, ExclusiveCreate, IncompleteUploadSweeper, OperationOptions, StorageBackend, StoredObject } from "./backend.js";
+import { canCreateExclusive, supportsSweep } from "./backend.js";
 import { httpStatusOf, networkCodeOf } from "./s3-errors.js";
 
 export interface RetryPolicy {
@@ -52,7 +52,7 @@ export function isTransient(err: unknown): boolean {
  *
  * A listing is retried only before its first object was yielded (no duplicates downstream).
  */
-export class RetryBackend implements StorageBackend, IncompleteUploadSweeper {
+export class RetryBackend implements StorageBackend, IncompleteUploadSweeper, ExclusiveCreate {
   readonly location: string;
 
   constructor(
@@ -120,5 +120,16 @@ export class RetryBackend implements StorageBackend, IncompleteUploadSweeper {
     if (!supportsSweep(this.inner)) return "unsupported";
     const inner = this.inner;
     return this.attempt(() => inner.sweepIncomplete(maxAgeMs, options), options.signal);
+  }
+
+  /** Retried like any write: the inner backend tells a retry that already won (S3Backend.createExclusive). */
+  createExclusive(key: string, body: Buffer, options: OperationOptions = {}): Promise<boolean> {
+    const inner = this.inner as StorageBackend & Partial<ExclusiveCreate>;
+    if (!inner.createExclusive) throw new HoldfastError("INTERNAL", `${this.location} cannot create objects exclusively`);
+    return this.attempt(() => inner.createExclusive!(key, body, options), options.signal);
+  }
+
+  exclusiveCreateSupported(options: OperationOptions = {}): Promise<boolean> {
+    return this.attempt(() => canCreateExclusive(this.inner, options), options.signal);
   }
 }

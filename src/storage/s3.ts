@@ -7,13 +7,15 @@ import {
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
+  PutObjectCommand,
   type S3Client,
   type ServerSideEncryption,
   type StorageClass,
 } from "@aws-sdk/client-s3";
 import { Upload } from "@aws-sdk/lib-storage";
 import { HoldfastError } from "../errors.js";
-import type { ByteRange, IncompleteUploadSweeper, OperationOptions, StorageBackend, StoredObject } from "./backend.js";
+import { randomBytes } from "node:crypto";
+import type { ByteRange, ExclusiveCreate, IncompleteUploadSweeper, OperationOptions, StorageBackend, StoredObject } from "./backend.js";
 import { assertSafeKey } from "./backend.js";
 import { fromS3Error, httpStatusOf } from "./s3-errors.js";
 import { exactRange } from "./s3-range.js";
@@ -30,9 +32,10 @@ const MiB = 1024 * 1024;
  * multipart Upload (at most partSize × (queueSize + 1) bytes in memory); a failed or aborted
  * upload is aborted so its parts do not linger, and sweepIncomplete() removes any that did.
  */
-export class S3Backend implements StorageBackend, IncompleteUploadSweeper {
+export class S3Backend implements StorageBackend, IncompleteUploadSweeper, ExclusiveCreate {
   readonly location: string;
   private readonly endpoint: string;
+  private conditionalWrites?: Promise<boolean>;
 
   constructor(
     private readonly client: S3Like,
@@ -99,6 +102,58 @@ export class S3Backend implements StorageBackend, IncompleteUploadSweeper {
     const stored = await this.stat(key, options);
     if (!stored) throw new HoldfastError("STORAGE_FAILED", `${this.location}/${key}: upload reported success but the object is not there`);
     return stored;
+  }
+
+  /**
+   * PutObject with If-None-Match: * — the server refuses (412) when the key exists. A 412 after a
+   * retried request may be our own first attempt: the body carries a unique token, so reading it
+   * back tells.
+   */
+  async createExclusive(key: string, body: Buffer, options: OperationOptions = {}): Promise<boolean> {
+    try {
+      await this.client.send(new PutObjectCommand({ Bucket: this.where.bucket, Key: this.objectKey(key), Body: body, IfNoneMatch: "*" }), { abortSignal: options.signal });
+      return true;
+    } catch (err) {
+      const status = httpStatusOf(err);
+      if (status !== 412 && status !== 409) throw this.fail(err, key);
+      const existing = await this.get(key, undefined, options).then(async (s) => {
+        const chunks: Buffer[] = [];
+        for await (const c of s) chunks.push(c as Buffer);
+        return Buffer.concat(chunks);
+      }, () => undefined);
+      return existing !== undefined && existing.equals(body);
+    }
+  }
+
+  /**
+   * Not every S3-compatible server honours If-None-Match on PUT (some ignore it and overwrite).
+   * Asked once per backend: write a probe key twice with the condition; the second must be refused.
+   */
+  exclusiveCreateSupported(options: OperationOptions = {}): Promise<boolean> {
+    this.conditionalWrites ??= (async () => {
+      const key = `locks/.conditional-write-probe-${randomBytes(8).toString("hex")}`;
+      const put = () => this.client.send(new PutObjectCommand({ Bucket: this.where.bucket, Key: this.objectKey(key), Body: Buffer.from("probe"), IfNoneMatch: "*" }), { abortSignal: options.signal });
+      try {
+        await put();
+        try {
+          await put();
+          return false; // the condition was ignored
+        } catch (err) {
+          const status = httpStatusOf(err);
+          if (status === 412 || status === 409) return true;
+          if (status === 501 || status === 400) return false;
+          throw this.fail(err, key);
+        }
+      } catch (err) {
+        const status = httpStatusOf(err);
+        if (status === 501 || status === 400) return false;
+        throw err instanceof HoldfastError ? err : this.fail(err, key);
+      } finally {
+        await this.delete(key).catch(() => undefined);
+      }
+    })();
+    this.conditionalWrites.catch(() => (this.conditionalWrites = undefined));
+    return this.conditionalWrites;
   }
 
   /** Best effort: a server that cannot abort leaves the parts to sweepIncomplete or its lifecycle rules. */
