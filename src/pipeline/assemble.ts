@@ -6,6 +6,9 @@ import { AgeDecryptStream, AgeEncryptStream, type AgeKeys } from "./age.js";
 import { compressor, decompressor, type CompressionSettings, type Compression } from "./compression.js";
 import { ExpectDigest } from "./digest.js";
 import { HashCounter, ProgressTap } from "./hash.js";
+import { verifiedStream } from "./verified.js";
+
+export { finishVerified } from "./verified.js";
 
 /** What the manifest records of one stored file: two hashes (content, and bytes as stored). */
 export interface StoredFileRecord {
@@ -72,8 +75,10 @@ export interface OpenOptions {
 
 /**
  * storage.get ──check stored hash──▶ decrypt ──▶ decompress ──check content hash──▶ caller.
- * The returned stream errors (and so the caller's pipeline rejects) if any check fails; callers
- * must write to a temporary place and commit only when the stream ended cleanly.
+ * The returned stream errors (and so the caller's pipeline rejects) if any check fails, and ends
+ * only after every check passed. A caller must write to a temporary place (or inside a
+ * transaction) and, before it reports success or commits, await finishVerified(stream): that also
+ * covers a consumer that stopped reading early (see verified.ts).
  */
 export async function openStoredFile(backend: StorageBackend, file: StoredFileRecord, options: OpenOptions = {}): Promise<Readable> {
   const where = `${backend.location}/${file.key}`;
@@ -91,9 +96,7 @@ export async function openStoredFile(backend: StorageBackend, file: StoredFileRe
   if (file.encryption === "age") stages.push(new AgeDecryptStream(options.keys?.identities ?? [], where));
   stages.push(wrapDecompressErrors(decompressor(file.compression.algorithm), where));
   stages.push(new ExpectDigest({ size: file.contentBytes, sha256: file.contentSha256 }, `content of ${where}`));
-  const out = new PassThrough({ highWaterMark: 1 << 20 });
-  pipeline([raw, ...stages, out] as unknown as NodeJS.ReadableStream[], { signal: options.signal }).catch((err: unknown) => out.destroy(err as Error));
-  return out;
+  return verifiedStream(raw, stages, options.signal);
 }
 
 /** Check only the stored bytes (size + SHA-256): works without the key, like `verify` of storage. */

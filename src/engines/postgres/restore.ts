@@ -46,7 +46,9 @@ export function siblingName(base: string, tag: string): string {
 /**
  * Restore plans:
  *  - new target: CREATE DATABASE, pg_restore, check; the new database is dropped on failure.
- *  - existing target: TARGET_EXISTS unless --clean (pg_restore --clean into it) or --in-place.
+ *  - existing target: TARGET_EXISTS unless --clean or --in-place. --clean: the backup is checked
+ *    to its last byte before pg_restore --clean starts, in one transaction: a damaged backup or a
+ *    failing statement leaves the database as it was.
  *  - in place: restore into a temporary database beside it, check it, then swap by rename
  *    (connections refused, drained politely, then terminated); on failure the original keeps its
  *    name and data. The safety backup was taken before this (commands/restore.ts).
@@ -63,12 +65,16 @@ export async function restorePostgres(open: OpenBackupFile, manifest: Manifest, 
     }
     if (exists && options.inPlace) return await restoreInPlace(admin, open, manifest, target, flags, options);
     const created = !exists;
+    // --clean over an existing database: checked first, then one transaction (see runPgRestore).
+    const atomic = exists;
+    const warnings = atomic && flags.jobs > 1 ? [`--jobs ${flags.jobs} ignored: a --clean restore into an existing database runs as one transaction, in one job`] : [];
     if (created) await createDatabase(admin, target, target.database);
     try {
       if (created) await prepareFresh(target, manifest);
-      await runPgRestore(open, manifest, target, flags, options.tempDir, options.signal);
+      await runPgRestore(open, manifest, target, flags, { tempDir: options.tempDir, signal: options.signal, atomic });
       // Deep verify (scratch) compares content checksums; a plain restore proves tables and row counts.
       const check = await checkPostgres(target, manifest, { ignoreUnexpected: flags.clean, checksums: target.scratch === true || flags.checksums });
+      if (warnings.length > 0) check.details.warnings = warnings;
       if (!check.ok && !target.scratch) throw failedCheck(manifest, check);
       return { target: describePg(target), check };
     } catch (err) {
@@ -111,7 +117,7 @@ async function restoreInPlace(admin: pg.Client, open: OpenBackupFile, manifest: 
   try {
     const tempRef = withDatabase(target, temp);
     await prepareFresh(tempRef, manifest);
-    await runPgRestore(open, manifest, tempRef, { ...flags, clean: false }, options.tempDir, options.signal);
+    await runPgRestore(open, manifest, tempRef, { ...flags, clean: false }, { tempDir: options.tempDir, signal: options.signal, atomic: false });
     check = await checkPostgres(tempRef, manifest, { ignoreUnexpected: false, checksums: true });
     if (!check.ok) throw failedCheck(manifest, check);
     await swap(admin, live, temp, flags.terminateTimeoutMs);
