@@ -12,6 +12,8 @@ import { formatPhysicalRestore } from "./wal-commands.js";
 import { collect, prepare, print, printResult } from "./program.js";
 import { formatList, formatManifest, formatRestore, formatVerify } from "./format.js";
 
+const SOURCE_HELP = "which source `latest` means: a URI, a SQLite file path or a database name from holdfast.yaml (needed when the repository holds several)";
+
 /** repo init, backup, list, show, verify, restore, demo. */
 export function registerCoreCommands(program: Command): void {
 const repoCmd = program.command("repo").description("manage repositories");
@@ -80,10 +82,11 @@ program
 program
   .command("show <backup>")
   .description("show a backup's manifest (id or latest)")
+  .option("--source <source>", SOURCE_HELP)
   .option("--json", "the manifest as stored")
   .action(async (ref: string, _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
-    const m = await showBackup(ref, settings, ctx);
+    const m = await showBackup(ref, settings, ctx, opts.source as string | undefined);
     printResult(opts, m, formatManifest);
   });
 
@@ -93,10 +96,11 @@ program
   .option("--all", "every backup")
   .option("--deep", "restore into a scratch database and compare tables and row counts")
   .option("--scratch <server>", "PostgreSQL server for deep-verify scratch databases")
+  .option("--source <source>", SOURCE_HELP)
   .option("--json", "JSON report")
   .action(async (refs: string[], _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
-    const report = await verify({ refs, all: Boolean(opts.all), deep: Boolean(opts.deep), settings }, ctx);
+    const report = await verify({ refs, all: Boolean(opts.all), deep: Boolean(opts.deep), source: opts.source as string | undefined, settings }, ctx);
     printResult(opts, report, formatVerify);
     const failed = report.backups.find((b) => !b.ok);
     if (failed?.error) throw new HoldfastError(failed.error.code, failed.error.message);
@@ -106,6 +110,7 @@ program
   .command("restore [backup]")
   .description("restore a backup (id or latest) to a new target, or --in-place with a safety copy")
   .option("--to <target>", "where to restore (a new file for SQLite)")
+  .option("--source <source>", SOURCE_HELP)
   .option("--in-place", "replace the live database (default target: the backup's source); the original is kept and put back on failure")
   .option("--jobs <n>", "PostgreSQL: parallel pg_restore jobs")
   .option("--clean", "PostgreSQL: restore into an existing database, dropping the objects the backup holds first")
@@ -120,6 +125,7 @@ program
   .option("--target-name <name>", "physical: recover up to this restore point (pg_create_restore_point)")
   .option("--replace", "physical: move a non-empty target directory aside (kept as a safety copy)")
   .option("--recovery-timeout <seconds>", "physical: give up if recovery takes longer", "86400")
+  .option("--archive", "physical: let the restored server archive its WAL into this repository (a real failover); off by default so a side restore never writes into production's archive")
   .option("--json", "JSON report")
   .action(async (refArg: string | undefined, _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
@@ -128,6 +134,8 @@ program
       const pr = await physicalRestore({
         to: String(opts.to),
         backup: refArg && refArg !== "latest" ? refArg : undefined,
+        source: opts.source as string | undefined,
+        archive: Boolean(opts.archive),
         replace: Boolean(opts.replace),
         targetTime: opts.targetTime as string | undefined,
         targetLsn: opts.targetLsn as string | undefined,
@@ -144,7 +152,7 @@ program
     if (!refArg) throw new HoldfastError("USAGE", "say which backup to restore: an id or latest");
     const ref = refArg;
     const engineOptions = { jobs: opts.jobs, clean: opts.clean, noOwner: opts.owner === false, role: opts.role, terminateTimeout: opts.terminateTimeout, checksums: opts.checksums };
-    const result = await restore({ ref, to: opts.to as string | undefined, inPlace: Boolean(opts.inPlace), settings, engineOptions }, ctx);
+    const result = await restore({ ref, to: opts.to as string | undefined, source: opts.source as string | undefined, inPlace: Boolean(opts.inPlace), settings, engineOptions }, ctx);
     printResult(opts, result, formatRestore);
   });
 

@@ -1,5 +1,6 @@
 import type { Manifest } from "../repository/manifest.js";
-import { totalContentBytes, totalStoredBytes } from "../repository/manifest.js";
+import { kindOf, totalContentBytes, totalStoredBytes } from "../repository/manifest.js";
+import { describeIncomplete } from "../repository/incomplete.js";
 import type { ListResult } from "../commands/catalog.js";
 import type { VerifyReport } from "../commands/verify.js";
 import type { RestoreResult } from "../commands/restore.js";
@@ -26,9 +27,14 @@ export function table(headers: string[], rows: string[][]): string {
 }
 
 export function formatList(result: ListResult): string {
-  if (result.backups.length === 0) return `no backups in ${result.repository}`;
+  const notes = [
+    ...result.incomplete.map((i) => `${i.state === "interrupted" ? "INTERRUPTED" : "IN PROGRESS"} ${describeIncomplete(i)}`),
+    ...result.damaged.map((d) => `DAMAGED backup ${d.id}: ${d.error}`),
+  ];
+  if (result.backups.length === 0) return [`no backups in ${result.repository}`, ...notes].join("\n");
   const rows = result.backups.map((m) => [
     m.id,
+    kindOf(m) === "full" ? "full" : `${kindOf(m)}${kindOf(m) === "safety" ? " *" : ""}`,
     m.engine,
     m.source.uri,
     bytes(totalContentBytes(m)),
@@ -37,15 +43,16 @@ export function formatList(result: ListResult): string {
     Object.entries(m.labels).map(([k, v]) => `${k}=${v}`).join(","),
     ...(result.copies ? [["primary", ...result.copies.filter((c) => c.ids.includes(m.id)).map((c) => c.location)].join(", ")] : []),
   ]);
-  let out = table(["ID", "ENGINE", "SOURCE", "SIZE", "STORED", "DURATION", "LABELS", ...(result.copies ? ["STORED IN"] : [])], rows);
+  let out = table(["ID", "KIND", "ENGINE", "SOURCE", "SIZE", "STORED", "DURATION", "LABELS", ...(result.copies ? ["STORED IN"] : [])], rows);
   for (const c of result.copies ?? []) if (c.error) out += `\n(offsite copy ${c.location} could not be read: ${c.error})`;
-  if (result.incomplete.length) out += `\n(${result.incomplete.length} incomplete backup(s) without a manifest ignored: ${result.incomplete.join(", ")}; \`holdfast prune\` removes them)`;
+  if (result.backups.some((m) => kindOf(m) === "safety")) out += "\n* safety backup: taken automatically before a restore replaced a database; never `latest`, kept apart by prune";
+  for (const n of notes) out += `\n${n}`;
   return out;
 }
 
 export function formatManifest(m: Manifest): string {
   const lines = [
-    `backup      ${m.id}`,
+    `backup      ${m.id} (${kindOf(m)})`,
     `engine      ${m.engine} ${m.source.version}`,
     `source      ${m.source.uri} (${bytes(m.source.sizeBytes)})`,
     `taken       ${m.startedAt} → ${m.finishedAt} (${seconds(m.durationMs)})`,
@@ -82,9 +89,10 @@ export function formatVerify(report: VerifyReport): string {
 }
 
 export function formatRestore(r: RestoreResult): string {
-  const lines = [`restored ${r.backupId} to ${r.target} in ${seconds(r.durationMs)}`];
+  const lines = [`restored backup ${r.backupId} (${r.kind}) of ${r.source} to ${r.target} in ${seconds(r.durationMs)}`];
+  if (r.safetyBackupId) lines.push(`safety backup ${r.safetyBackupId} holds the database as it was before (holdfast restore ${r.safetyBackupId} --in-place puts it back)`);
   if (r.fallback) lines.push(`restored from the offsite copy ${r.fallback.location} because the primary failed: ${r.fallback.primaryError}`);
-  if (r.safetyCopy) lines.push(`previous database kept at ${r.safetyCopy}`);
+  if (r.safetyCopy && !r.safetyBackupId) lines.push(`previous database kept at ${r.safetyCopy}`);
   lines.push(`checks: ${r.check.ok ? "ok" : r.check.problems.join("; ")}; ${r.check.tables.map((t) => `${t.name}=${t.actualRows}`).join(", ")}`);
   return lines.join("\n");
 }

@@ -15,11 +15,14 @@ export function formatPrune(r: PruneResult): string {
     lines.push(`  ${mark.padEnd(7)} ${d.id.padEnd(20)} ${d.time.toISOString()}${d.verified ? "  verified" : ""}${d.keep ? `  (${d.reasons.join(", ")})` : ""}`);
   }
   if (r.plan.decisions.length === 0) lines.push("no backups in scope");
-  for (const i of r.incomplete) lines.push(`incomplete ${i.id}: ${i.remove ? verb : "kept"} (${i.reason})`);
+  for (const d of r.safety) lines.push(`safety ${d.id} of ${d.source}: ${d.remove ? verb : "kept"} (${d.reason})`);
+  for (const i of r.incomplete) lines.push(`incomplete ${i.id}: ${i.remove ? verb : "kept"}: ${i.reason}`);
   if (r.wal) lines.push(`WAL: ${verb} ${r.wal.removed.length} archived file(s) older than ${r.wal.oldestNeeded}, ${r.wal.kept} kept`);
   const removedIncomplete = r.incomplete.filter((i) => i.remove).length;
+  const removedSafety = r.safety.filter((d) => d.remove).length;
   lines.push(
     `${r.plan.keep.length} kept, ${r.plan.remove.length} ${verb}` +
+      (removedSafety ? `, ${removedSafety} safety backup(s) ${verb}` : "") +
       (removedIncomplete ? `, ${removedIncomplete} incomplete ${verb}` : "") +
       ` (policy: ${describePolicy(r)}, time zone ${r.plan.timeZone})` +
       (r.dryRun ? "; dry run: nothing was deleted" : ""),

@@ -5,6 +5,7 @@ import { copyBackups, type CopyResult } from "../commands/copy.js";
 import { checkRepository, parseSubset, type CheckResult } from "../commands/check.js";
 import { prepare, printResult } from "./program.js";
 import { bytes } from "./format.js";
+import { describeIncomplete } from "../repository/incomplete.js";
 
 /** copy (offsite copies) and check (repository health, --read-data). */
 export function registerStorageCommands(program: Command): void {
@@ -13,10 +14,11 @@ export function registerStorageCommands(program: Command): void {
     .description("copy backups (default latest) to another repository and verify them there")
     .requiredOption("--to <location>", "destination: a folder or s3://bucket/prefix (receives this repository's config and key file)")
     .option("--all", "every backup")
+    .option("--source <source>", "which source `latest` means (URI, file path or database name from holdfast.yaml)")
     .option("--json", "JSON output")
     .action(async (refs: string[], _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
-      const result = await copyBackups({ refs, all: Boolean(opts.all), to: String(opts.to), settings }, ctx);
+      const result = await copyBackups({ refs, all: Boolean(opts.all), to: String(opts.to), source: opts.source as string | undefined, settings }, ctx);
       printResult(opts, result, formatCopy);
     });
 
@@ -49,7 +51,7 @@ function formatCheck(r: CheckResult): string {
   const lines = [`repository ${r.repository}: ${r.backups} backup(s), ${r.files} file(s)`];
   if (r.filesRead > 0) lines.push(`read ${r.filesRead} file(s), ${bytes(r.bytesRead)} (${r.level === "content" ? "decrypted, decompressed, both hashes checked" : "stored bytes only: no key given"})`);
   for (const p of r.problems) lines.push(`FAILED ${p.id}: ${p.message}`);
-  if (r.incomplete.length) lines.push(`incomplete backup(s) without a manifest: ${r.incomplete.join(", ")} (\`holdfast prune\` removes them)`);
+  for (const i of r.incomplete) lines.push(`WARNING ${describeIncomplete(i)}`);
   if (r.orphans.length) lines.push(`orphan object(s) not listed in their manifest: ${r.orphans.join(", ")}`);
   if (typeof r.staleUploadsRemoved === "number" && r.staleUploadsRemoved > 0) lines.push(`removed ${r.staleUploadsRemoved} stale incomplete upload(s)`);
   lines.push(r.ok ? "no errors found" : `${r.problems.length} problem(s) found`);

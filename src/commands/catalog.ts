@@ -1,8 +1,9 @@
 import type { Settings } from "../config/load.js";
 import type { Manifest } from "../repository/manifest.js";
-import type { IncompleteBackup } from "../repository/repository.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
+import { resolveSourceRef } from "./source-ref.js";
+import { judgeIncomplete, type IncompleteVerdict } from "../repository/incomplete.js";
 import { manifestKey } from "../repository/layout.js";
 import { openBackend } from "../storage/open.js";
 
@@ -10,16 +11,21 @@ export interface ListResult {
   repository: string;
   backups: Manifest[];
   /** Interrupted backups (data without a manifest): not restorable, removed by prune. */
-  incomplete: IncompleteBackup[];
+  /** Backups without a manifest: being written, or interrupted (with when prune removes them). */
+  incomplete: IncompleteVerdict[];
+  /** Backups whose manifest is unreadable or invalid (never restorable). */
+  damaged: { id: string; key: string; error: string }[];
   /** With copy_to: which offsite copies hold each backup, and which could not be read. */
   copies?: { location: string; ids: string[]; error?: string }[];
 }
 
 export async function listBackups(settings: Settings, _ctx: CommandContext): Promise<ListResult> {
   const { repo } = await openRepository(settings, "no");
-  const { backups, incomplete } = await repo.catalog();
+  const catalog = await repo.catalog();
+  const backups = catalog.backups;
+  const incomplete = await judgeIncomplete(repo.backend, catalog.incomplete);
   const copies = settings.copyTo?.length ? await Promise.all(settings.copyTo.map((l) => copiesAt(l, backups, settings))) : undefined;
-  return { repository: repo.backend.location, backups, incomplete, copies };
+  return { repository: repo.backend.location, backups, incomplete, damaged: catalog.damaged, copies };
 }
 
 /** Which of these backups have a manifest at an offsite location (one stat each). */
@@ -34,7 +40,7 @@ async function copiesAt(location: string, backups: Manifest[], settings: Setting
   }
 }
 
-export async function showBackup(ref: string, settings: Settings, _ctx: CommandContext): Promise<Manifest> {
+export async function showBackup(ref: string, settings: Settings, _ctx: CommandContext, source?: string): Promise<Manifest> {
   const { repo } = await openRepository(settings, "no");
-  return repo.resolve(ref);
+  return repo.resolve(ref, { source: source ? resolveSourceRef(source, settings) : undefined, purpose: "show" });
 }

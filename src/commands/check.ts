@@ -9,7 +9,8 @@ import { openBackend } from "../storage/open.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 import { verificationKey } from "../repository/verification.js";
-import type { IncompleteBackup } from "../repository/repository.js";
+import { judgeIncomplete, type IncompleteVerdict } from "../repository/incomplete.js";
+import { isReservationKey } from "../repository/layout.js";
 
 /** Multipart uploads / temporaries older than this are certainly dead (no put runs a day). */
 export const STALE_UPLOAD_AGE_MS = 24 * 3_600_000;
@@ -39,8 +40,8 @@ export interface CheckResult {
   /** "content" when the key was available (decrypt + decompress + both hashes), else "stored". */
   level: "content" | "stored";
   problems: CheckProblem[];
-  /** Backups with objects but no manifest (interrupted, or still being written). */
-  incomplete: IncompleteBackup[];
+  /** Backups with objects but no manifest: being written, or interrupted (with when prune removes them). */
+  incomplete: IncompleteVerdict[];
   /** Objects under a complete backup that its manifest does not list. */
   orphans: string[];
   /** Stale multipart uploads / temporaries removed, or "unsupported" by the server. */
@@ -55,14 +56,15 @@ export interface CheckResult {
 export async function checkRepository(req: CheckRequest, ctx: CommandContext): Promise<CheckResult> {
   const { repo, keys } = await openRepository(req.settings, "if-possible");
   const staleUploadsRemoved = await sweepStaleUploads(req.settings, ctx, req.staleUploadAgeMs);
-  const { backups, incomplete } = await repo.catalog();
+  const { backups, incomplete, damaged } = await repo.catalog({ signal: ctx.signal });
   const listed = new Map<string, number>();
   for await (const obj of repo.backend.list(BACKUPS_PREFIX, { signal: ctx.signal })) listed.set(obj.key, obj.size);
 
-  const problems: CheckProblem[] = [];
+  const problems: CheckProblem[] = damaged.map((d) => ({ id: d.id, key: d.key, message: d.error }));
   const orphans: string[] = [];
   const present: { id: string; file: StoredFileRecord }[] = [];
-  const complete = new Set(backups.map((m) => m.id));
+  const filesOf = new Map(backups.map((m) => [m.id, new Set(m.files.map((f) => f.key))]));
+  for (const d of damaged) filesOf.set(d.id, new Set()); // its files are not orphans: its manifest is what is wrong
   for (const m of backups) {
     for (const file of m.files) {
       const size = listed.get(file.key);
@@ -73,8 +75,9 @@ export async function checkRepository(req: CheckRequest, ctx: CommandContext): P
   }
   for (const key of listed.keys()) {
     const id = backupIdOf(key);
-    if (!id || !complete.has(id) || key === manifestKey(id) || key === verificationKey(id)) continue; // verify.json: see repository/verification.ts
-    if (!backups.find((m) => m.id === id)!.files.some((f) => f.key === key)) orphans.push(key);
+    const files = id ? filesOf.get(id) : undefined;
+    if (!id || !files || key === manifestKey(id) || key === verificationKey(id) || isReservationKey(key) || damaged.some((d) => d.id === id)) continue; // verify.json: see repository/verification.ts
+    if (!files.has(key)) orphans.push(key);
   }
 
   const level = keys || present.every((p) => p.file.encryption === "none") ? "content" : "stored";
@@ -103,7 +106,7 @@ export async function checkRepository(req: CheckRequest, ctx: CommandContext): P
     bytesRead,
     level,
     problems,
-    incomplete,
+    incomplete: await judgeIncomplete(repo.backend, incomplete),
     orphans,
     staleUploadsRemoved,
   };

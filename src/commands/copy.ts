@@ -11,6 +11,7 @@ import type { StorageBackend } from "../storage/backend.js";
 import { openBackend } from "../storage/open.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
+import { resolveSourceRef } from "./source-ref.js";
 
 export interface CopyRequest {
   /** Backup refs ("latest", ids); ignored with all. */
@@ -18,6 +19,8 @@ export interface CopyRequest {
   all: boolean;
   /** Destination repository location (folder or s3://…). */
   to: string;
+  /** Which source `latest` means (URI, file path or database name). */
+  source?: string;
   settings: Settings;
 }
 
@@ -36,7 +39,8 @@ export interface CopyResult {
  */
 export async function copyBackups(req: CopyRequest, ctx: CommandContext): Promise<CopyResult> {
   const { repo } = await openRepository(req.settings, "no");
-  const manifests = req.all ? (await repo.catalog()).backups : await Promise.all((req.refs.length ? req.refs : ["latest"]).map((r) => repo.resolve(r)));
+  const source = req.source ? resolveSourceRef(req.source, req.settings) : undefined;
+  const manifests = req.all ? (await repo.catalog()).backups : await Promise.all((req.refs.length ? req.refs : ["latest"]).map((r) => repo.resolve(r, { source, purpose: "copy" })));
   return copyManifests(repo, manifests, openBackend(req.to, { s3: req.settings.s3 }), ctx);
 }
 

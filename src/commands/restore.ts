@@ -3,8 +3,12 @@ import type { Settings } from "../config/load.js";
 import { engineByName, engineForSource } from "../engines/registry.js";
 import type { RestoreOutcome } from "../engines/engine.js";
 import { openStoredFile } from "../pipeline/assemble.js";
-import type { Manifest } from "../repository/manifest.js";
+import { kindOf, type BackupKind, type Manifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
+import { acquireLock, scopeFor } from "../repository/lock.js";
+import { markInUse } from "../repository/in-use.js";
+import { manifestKey } from "../repository/layout.js";
+import { resolveSourceRef } from "./source-ref.js";
 import type { AgeKeys } from "../pipeline/age.js";
 import { assertEngine } from "./backup.js";
 import type { CommandContext } from "./context.js";
@@ -14,6 +18,8 @@ import { safetyBackup } from "./safety-backup.js";
 
 export interface RestoreRequest {
   ref: string;
+  /** Which source `latest` means (URI, file path or database name); default: the in-place target's, or the only one. */
+  source?: string;
   /** Target; for --in-place defaults to the backup's own source. */
   to?: string;
   inPlace: boolean;
@@ -24,6 +30,12 @@ export interface RestoreRequest {
 
 export interface RestoreResult extends RestoreOutcome {
   backupId: string;
+  /** The source the backup was taken of, and its kind. */
+  source: string;
+  kind: BackupKind;
+  /** Safety backup taken of the target before it was replaced or cleaned. */
+  safetyBackupId?: string;
+  /** The command's wall time, from start to the target in place. */
   durationMs: number;
   /** Set when the primary failed and an offsite copy served the restore. */
   fallback?: Fallback;
@@ -31,32 +43,61 @@ export interface RestoreResult extends RestoreOutcome {
 
 /** Restore from the repository, or from a copy_to secondary when the primary fails (see secondary.ts). */
 export async function restore(req: RestoreRequest, ctx: CommandContext): Promise<RestoreResult> {
-  return withSecondaryFallback(req.settings, ctx, (settings) => restoreFrom({ ...req, settings }, ctx));
+  const started = Date.now();
+  const result = await withSecondaryFallback(req.settings, ctx, (settings) => restoreFrom({ ...req, settings }, ctx));
+  return { ...result, durationMs: Date.now() - started };
 }
 
-async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<RestoreResult> {
+const RESTORABLE_ENGINES = ["sqlite", "postgres"];
+
+async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Omit<RestoreResult, "durationMs">> {
   const { repo, keys } = await openRepository(req.settings, "required");
-  const manifest = await repo.resolve(req.ref);
+  const toTarget = req.to ? targetFor(req.to) : undefined;
+  // `latest` means one source: the one named, or the in-place target's own (never another database's).
+  const source = req.source ? resolveSourceRef(req.source, req.settings) : req.inPlace && toTarget ? toTarget.engine.describe(toTarget.ref) : undefined;
+  const engines = toTarget ? [toTarget.engine.name] : RESTORABLE_ENGINES;
+  const manifest = await repo.resolve(req.ref, { source, engines: req.ref === "latest" ? engines : undefined, purpose: "restore" });
   if (manifest.engine === "postgres-physical") {
     throw new HoldfastError("USAGE", `backup ${manifest.id} is a physical base backup`, { hint: `restore it with: holdfast restore ${manifest.id} --type physical --to <new data directory> [--target-time …]` });
   }
   const targetText = req.to ?? (req.inPlace ? manifest.source.uri : undefined);
   if (!targetText) throw new HoldfastError("USAGE", "say where to restore: --to <target> (or --in-place to replace the backed-up database)");
-  const { engine, ref } = engineForSource(manifest.engine === "sqlite" && !targetText.includes(":") ? `sqlite:${targetText}` : targetText);
+  const { engine, ref } = toTarget ?? targetFor(targetText);
   assertEngine(manifest, engine.name);
-  const started = Date.now();
-  ctx.log.info({ id: manifest.id, target: engine.describe(ref), inPlace: req.inPlace }, "restore started");
-  // Databases on a server get a safety backup in the repository first (SQLite keeps a safety file itself).
-  const safetyBackupId = req.inPlace && engine.name === "postgres" ? await safetyBackup(targetText, manifest.id, req.settings, ctx) : undefined;
-  const outcome = await engine.restore(fileOpener(repo, manifest, keys, ctx), manifest, ref, {
-    inPlace: req.inPlace,
-    tempDir: req.settings.tmpDir,
-    signal: ctx.signal,
-    options: safetyBackupId ? { ...req.engineOptions, safetyBackupId } : req.engineOptions,
+  const target = engine.describe(ref);
+  const clean = Boolean(req.engineOptions?.clean);
+  // Replacing or cleaning a database: hold its source lock throughout (no backup or second restore
+  // of it meanwhile), and mark the backup in use so a concurrent prune leaves it alone.
+  const replacing = req.inPlace || clean;
+  const lock = replacing ? await acquireLock(repo.backend, scopeFor(target), `restore into ${target}`, { waitMs: req.settings.lockWaitMs, signal: ctx.signal }) : undefined;
+  const reading = await markInUse(repo.backend, manifest.id, `restore of ${manifest.id} into ${target}`, ctx.signal).catch((err: unknown) => {
+    void lock?.release();
+    throw err;
   });
-  const durationMs = Date.now() - started;
-  ctx.log.info({ id: manifest.id, target: outcome.target, safetyCopy: outcome.safetyCopy, durationMs }, "restore complete");
-  return { ...outcome, backupId: manifest.id, durationMs };
+  try {
+    if (!(await repo.backend.stat(manifestKey(manifest.id)))) {
+      throw new HoldfastError("BACKUP_NOT_FOUND", `backup ${manifest.id} was removed (by prune) while the restore started`, { hint: "choose another backup; `holdfast list`" });
+    }
+    ctx.log.info({ id: manifest.id, source: manifest.source.uri, target, inPlace: req.inPlace }, "restore started");
+    // Databases on a server get a safety backup in the repository first (SQLite keeps a safety file itself).
+    const safetyBackupId = replacing && engine.name === "postgres" ? await safetyBackup(targetText, manifest.id, req.settings, ctx) : undefined;
+    const outcome = await engine.restore(fileOpener(repo, manifest, keys, ctx), manifest, ref, {
+      inPlace: req.inPlace,
+      tempDir: req.settings.tmpDir,
+      signal: ctx.signal,
+      options: safetyBackupId ? { ...req.engineOptions, safetyBackupId } : req.engineOptions,
+    });
+    ctx.log.info({ id: manifest.id, source: manifest.source.uri, target: outcome.target, safetyCopy: outcome.safetyCopy }, "restore complete");
+    return { ...outcome, backupId: manifest.id, source: manifest.source.uri, kind: kindOf(manifest), safetyBackupId };
+  } finally {
+    await reading.release();
+    await lock?.release();
+  }
+}
+
+/** A target string: SQLite file paths may be written bare. */
+function targetFor(text: string) {
+  return engineForSource(/^[a-z][a-z0-9+.-]*:/i.test(text) ? text : `sqlite:${text}`);
 }
 
 /** Streams of a backup's files, each verified (stored hash, decryption, content hash) as it flows. */

@@ -13,7 +13,8 @@ export const SAFETY_LABEL = "holdfast.safety";
 export async function safetyBackup(target: string, restoring: string, settings: Settings, ctx: CommandContext): Promise<string | undefined> {
   try {
     // The bare backup: an offsite-copy failure must not be taken for a failure of the primary.
-    const m = await storeBackup({ source: target, settings, labels: { [SAFETY_LABEL]: "pre-restore", "holdfast.restoring": restoring } }, ctx);
+    // The caller holds the target's lock for the whole restore; the safety backup runs under it.
+    const m = await storeBackup({ source: target, settings, kind: "safety", lockHeld: true, labels: { [SAFETY_LABEL]: "pre-restore", "holdfast.restoring": restoring } }, ctx);
     ctx.log.info({ id: m.id, target }, "safety backup taken before in-place restore");
     return m.id;
   } catch (err) {

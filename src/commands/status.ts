@@ -3,7 +3,8 @@ import type { Settings } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
 import { HoldfastError } from "../errors.js";
 import { engineForSource } from "../engines/registry.js";
-import { totalContentBytes, totalStoredBytes, type Manifest } from "../repository/manifest.js";
+import { kindOf, totalContentBytes, totalStoredBytes, type Manifest } from "../repository/manifest.js";
+import { newest as newestOf } from "../repository/selection.js";
 import { readVerifications, type VerificationRecord } from "../repository/verification.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
@@ -64,7 +65,8 @@ export function databaseStatus(name: string, settings: Settings, catalog: readon
   const db = settings.databases[name]!;
   const source = sourceUriOf(db.source);
   const mine = catalog.filter((m) => m.source.uri === source);
-  const newest = mine.at(-1);
+  // Freshness counts full backups only: a safety or partial backup must not make a database look backed up.
+  const newest = newestOf(mine.filter((m) => kindOf(m) === "full"));
   const staleAfterMs = parseDuration(db.stale_after ?? DEFAULT_STALE_AFTER);
   const timeZone = db.timezone ?? settings.ops?.timezone;
   const lastVerify = mine

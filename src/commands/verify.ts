@@ -9,6 +9,7 @@ import { checkStoredBytes, discard, openStoredFile } from "../pipeline/assemble.
 import type { Manifest } from "../repository/manifest.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
+import { resolveSourceRef } from "./source-ref.js";
 import { recordVerification } from "../repository/verification.js";
 import { fileOpener } from "./restore.js";
 import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
@@ -20,6 +21,8 @@ export interface VerifyRequest {
   refs: string[];
   all: boolean;
   deep: boolean;
+  /** Which source `latest` means (URI, file path or database name); required when the repository holds several. */
+  source?: string;
   settings: Settings;
 }
 
@@ -54,9 +57,17 @@ export interface VerifyReport {
 export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<VerifyReport> {
   const { repo, keys } = await openRepository(req.settings, req.deep ? "required" : "if-possible");
   let manifests: Manifest[];
-  if (req.all) manifests = (await repo.catalog()).backups;
-  else manifests = await Promise.all((req.refs.length ? req.refs : ["latest"]).map((r) => repo.resolve(r)));
   const verdicts: BackupVerdict[] = [];
+  if (req.all) {
+    const catalog = await repo.catalog({ signal: ctx.signal });
+    manifests = catalog.backups;
+    // A backup whose manifest is damaged is a failed backup, not an absent one.
+    for (const d of catalog.damaged) verdicts.push({ id: d.id, engine: "unknown", ok: false, files: [], error: { code: "CORRUPTED", message: d.error } });
+  }
+  else {
+    const source = req.source ? resolveSourceRef(req.source, req.settings) : undefined;
+    manifests = await Promise.all((req.refs.length ? req.refs : ["latest"]).map((r) => repo.resolve(r, { source, purpose: "verify" })));
+  }
   for (const manifest of manifests) {
     const verdict: BackupVerdict = { id: manifest.id, engine: manifest.engine, ok: true, files: [] };
     verdicts.push(verdict);

@@ -8,7 +8,8 @@ import type { JobKind } from "../commands/status.js";
 import { verify } from "../commands/verify.js";
 import type { Settings } from "../config/load.js";
 import { HoldfastError } from "../errors.js";
-import type { Manifest } from "../repository/manifest.js";
+import { kindOf, type Manifest } from "../repository/manifest.js";
+import { newest } from "../repository/selection.js";
 import type { DatabaseJobs } from "./config.js";
 
 export type JobResult = "success" | "failure" | "skipped";
@@ -64,8 +65,9 @@ export async function runJob(kind: JobKind, db: DatabaseJobs, settings: Settings
   }
 }
 
+/** The backup `latest` means for this database: its newest full backup (never a safety backup). */
 async function latestOf(db: DatabaseJobs, settings: Settings): Promise<Manifest | undefined> {
   const { repo } = await openRepository(settings, "no");
   const { backups } = await repo.catalog();
-  return backups.filter((m) => m.source.uri === db.sourceUri).at(-1);
+  return newest(backups.filter((m) => m.source.uri === db.sourceUri && kindOf(m) === "full"));
 }

@@ -45,6 +45,8 @@ export interface Catalog {
   backups: Manifest[];
   /** Ids with stored objects but no manifest: interrupted (or still being written) backups. */
   incomplete: IncompleteBackup[];
+  /** Backups whose manifest cannot be read or fails validation: never restorable, reported by list/check/verify. */
+  damaged: { id: string; key: string; error: string }[];
 }
 
 /** Manifests are read this many at a time: bounded open files and memory at any repository size. */
@@ -164,7 +166,19 @@ export class Repository {
       else incompleteIds.push(id);
     }
     withManifest.sort((a, b) => compareBackupIds(a[0], b[0]));
-    const backups = await Promise.all(withManifest.map(([id, obj]) => limit(() => this.cachedManifest(id, obj))));
+    const damaged: Catalog["damaged"] = [];
+    const read = await Promise.all(
+      withManifest.map(([id, obj]) =>
+        limit(() =>
+          this.cachedManifest(id, obj).catch((err: unknown) => {
+            if (!(err instanceof HoldfastError) || err.code !== "CORRUPTED") throw err;
+            damaged.push({ id, key: obj.key, error: err.message });
+            return undefined;
+          }),
+        ),
+      ),
+    );
+    const backups = read.filter((m): m is Manifest => m !== undefined);
     const incomplete = await Promise.all(
       incompleteIds.sort(compareBackupIds).map((id) =>
         limit(async (): Promise<IncompleteBackup> => {
@@ -175,7 +189,7 @@ export class Repository {
         }),
       ),
     );
-    return { backups, incomplete };
+    return { backups, incomplete, damaged: damaged.sort((a, b) => compareBackupIds(a.id, b.id)) };
   }
 
   private async cachedManifest(id: string, obj: StoredObject): Promise<Manifest> {

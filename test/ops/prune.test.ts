@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { mkdir, readFile, readdir, stat, writeFile } from "node:fs/promises";
-import { hostname } from "node:os";
 import { join } from "node:path";
 import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
+import { writeLockClaim } from "../support/locks.js";
 
 const DAY = 86_400_000;
 let ws: Workspace;
@@ -50,8 +50,7 @@ beforeAll(async () => {
     await mkdir(join(ws.repo, "backups", id), { recursive: true });
     await writeFile(join(ws.repo, "backups", id, "database.sqlite.zst.age"), "partial");
   }
-  await mkdir(join(ws.repo, "locks"), { recursive: true });
-  await writeFile(join(ws.repo, "locks", "0123456789abcdef.lock"), JSON.stringify({ pid: process.pid, hostname: hostname(), startedAt: new Date(base - 3 * DAY).toISOString(), purpose: "backup of sqlite:/elsewhere.db" }));
+  await writeLockClaim(ws.repo, "0123456789abcdef", { startedAt: new Date(base - 3 * DAY), purpose: "backup of sqlite:/elsewhere.db" });
 }, 120_000);
 afterAll(() => ws.cleanup());
 
@@ -76,7 +75,7 @@ describe("holdfast prune", () => {
     expect(line(ids[1]!)).toMatch(/^\s+remove\s/);
     expect(line(ids[2]!)).toMatch(/^\s+remove\s/);
     expect(r.stdout).toContain(`incomplete ${incompleteOld}: would remove`);
-    expect(r.stdout).toContain(`incomplete ${incompleteLocked}: kept (a backup that may be writing it holds a lock)`);
+    expect(r.stdout).toContain(`incomplete ${incompleteLocked}: kept: backup ${incompleteLocked} is being written (backup of sqlite:/elsewhere.db, pid ${process.pid}`);
     expect(r.stdout).toMatch(/3 kept, 2 would remove, 1 incomplete would remove .*dry run: nothing was deleted/);
     expect((await listIds()).sort()).toEqual([...ids].sort());
     await stat(join(ws.repo, "backups", incompleteOld, "database.sqlite.zst.age"));

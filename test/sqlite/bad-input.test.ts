@@ -1,8 +1,9 @@
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdir, open, readFile, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdir, open, readFile, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { errorLine, runCli, workspace, type RunResult, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
+import { writeLockClaim } from "../support/locks.js";
 
 let ws: Workspace;
 let db: string;
@@ -104,7 +105,8 @@ describe("bad input gets one clear line and a distinct exit code", () => {
     const list = await runCli(["list", "--json"], { env: ws.env });
     const parsed = JSON.parse(list.stdout);
     expect(parsed.backups.map((b: { id: string }) => b.id)).not.toContain(id);
-    expect(parsed.incomplete).toContain(id);
+    expect(parsed.incomplete.map((i: { id: string }) => i.id)).toContain(id);
+    expect(parsed.incomplete.find((i: { id: string }) => i.id === id)).toMatchObject({ state: "interrupted", source: `sqlite:${db}` });
     await rm(join(ws.repo, "backups", id), { recursive: true });
   });
 
@@ -132,22 +134,19 @@ describe("bad input gets one clear line and a distinct exit code", () => {
   });
 
   it("a second backup of the same source while one runs → 13 (or waits with --lock-wait)", async () => {
-    const lockDir = join(ws.repo, "locks");
-    await mkdir(lockDir, { recursive: true, mode: 0o700 });
     const { createHash } = await import("node:crypto");
     const scope = createHash("sha256").update(`sqlite:${db}`).digest("hex").slice(0, 16);
-    const lockFile = join(lockDir, `${scope}.lock`);
-    // Held by a live process on this host (this test runner itself).
-    await writeFile(lockFile, JSON.stringify({ pid: process.pid, hostname: (await import("node:os")).hostname(), startedAt: new Date().toISOString(), purpose: "backup of test" }));
+    // Held by a live process on this host (this test runner itself), with a live lease.
+    const lockFile = await writeLockClaim(ws.repo, scope);
     const r = await runCli(["backup", `sqlite:${db}`], { env: ws.env });
-    expectCleanFailure(r, 13, `another Holdfast process holds the lock for this source (pid ${process.pid}`);
+    expectCleanFailure(r, 13, `another Holdfast process holds the lock for this source (backup of test, pid ${process.pid}`);
     const waiting = runCli(["backup", `sqlite:${db}`, "--lock-wait", "20s", "--json"], { env: ws.env });
     await new Promise((res) => setTimeout(res, 1500));
     await rm(lockFile);
     const done = await waiting;
     expect(done.code, done.stderr).toBe(0);
     expect(JSON.parse(done.stdout).id).toBeTruthy();
-    expect(await readFile(lockFile).catch(() => "released")).toBe("released");
+    expect(await readdir(join(ws.repo, "locks", scope)).catch(() => [])).toEqual([]);
   });
 
   it("--debug shows the stack for unexpected failures only on request", async () => {

@@ -55,7 +55,7 @@ describe("sqlite backup → list → show → verify → restore", () => {
     expect(JSON.parse(list.stdout).backups.map((m: { id: string }) => m.id)).toContain(manifest.id);
     const table = await runCli(["list"], { env: ws.env });
     expect(table.stdout).toContain(manifest.id);
-    expect(table.stdout).toMatch(/ID\s+ENGINE\s+SOURCE/);
+    expect(table.stdout).toMatch(/ID\s+KIND\s+ENGINE\s+SOURCE/);
 
     const show = await runCli(["show", "latest"], { env: ws.env });
     expect(show.code).toBe(0);

@@ -1,0 +1,27 @@
+import type { Settings } from "../config/load.js";
+import { HoldfastError } from "../errors.js";
+import { engineForSource } from "../engines/registry.js";
+
+/**
+ * The source a command is about, as manifests record it (engine.describe: credentials removed,
+ * paths absolute): from a database name in holdfast.yaml, a URI (postgres://…, sqlite:…), or a
+ * plain file path (SQLite).
+ */
+export function resolveSourceRef(text: string, settings: Pick<Settings, "databases">): string {
+  const configured = settings.databases[text];
+  if (configured) return describeSource(configured.source);
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(text)) return describeSource(`sqlite:${text}`);
+  return describeSource(text);
+}
+
+export function describeSource(text: string): string {
+  try {
+    const { engine, ref } = engineForSource(text);
+    return engine.describe(ref);
+  } catch (err) {
+    if (err instanceof HoldfastError && err.code === "USAGE") {
+      throw new HoldfastError("USAGE", `--source: ${err.message}`, { hint: "give a database name from holdfast.yaml, postgres://…, sqlite:./app.db or a file path" });
+    }
+    throw err;
+  }
+}
