@@ -33,9 +33,18 @@ async function sweepAbandonedSnapshots(tempDir: string): Promise<void> {
 }
 
 type WorkerMessage =
-  | { type: "copied"; version: string; sizeBytes: number }
+  | { type: "copied"; version: string; sizeBytes: number; journalMode: string; copyMs: number }
   | { type: "facts"; facts: SourceFacts }
+  | { type: "released"; heldMs: number }
   | { type: "error"; message: string; code?: string };
+
+/** How long dispose waits for the worker to end its read transaction before terminating it. */
+const RELEASE_WAIT_MS = 10_000;
+/**
+ * WAL mode: the longest the snapshot's read transaction defers the application's checkpoints
+ * (its -wal file grows meanwhile); a longer upload goes on from the copy alone.
+ */
+const MAX_HOLD_MS = 30_000;
 
 export const sqliteEngine: Engine<SqliteRef> = {
   name: "sqlite",
@@ -88,16 +97,31 @@ export const sqliteEngine: Engine<SqliteRef> = {
       };
     });
     facts.catch(() => undefined); // observed by the caller; avoid unhandled rejection noise
+    let markReleased!: () => void;
+    const released = new Promise<void>((res) => (markReleased = res));
     worker.on("message", (msg: WorkerMessage) => {
       if (msg.type === "copied") resolveCopied(msg);
       else if (msg.type === "facts") resolveFacts(msg.facts);
+      else if (msg.type === "released") markReleased();
       else rejectAll(sqliteError(msg, ref.path));
     });
     worker.on("error", (err) => rejectAll(new HoldfastError("INTERNAL", `snapshot of ${ref.path} failed: ${err.message}`)));
     worker.on("exit", (code) => {
+      markReleased();
       if (code !== 0) rejectAll(new HoldfastError("INTERNAL", `snapshot worker for ${ref.path} exited with ${code}`));
     });
+    // The worker keeps its read transaction on the source (WAL mode) until the files are stored;
+    // ending it cleanly matters: a terminated thread's SQLite locks would stay with this process.
+    let releasing: Promise<void> | undefined;
+    const release = (): Promise<void> =>
+      (releasing ??= (async () => {
+        worker.postMessage({ type: "release" });
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([released, new Promise((res) => (timer = setTimeout(res, RELEASE_WAIT_MS)))]);
+        clearTimeout(timer);
+      })());
     const dispose = async (): Promise<void> => {
+      await release();
       await worker.terminate().catch(() => undefined);
       await rm(dir, { recursive: true, force: true });
     };
@@ -109,9 +133,11 @@ export const sqliteEngine: Engine<SqliteRef> = {
       await dispose();
       throw err;
     }
+    setTimeout(() => void release(), MAX_HOLD_MS).unref();
     const size = (await stat(target)).size;
     async function* files() {
       yield { name: "database", extension: ".sqlite", size, stream: createReadStream(target, { highWaterMark: 1 << 20 }) };
+      await release(); // stored: the application's checkpoints may go on
     }
     return { files: files(), facts, dispose };
   },
