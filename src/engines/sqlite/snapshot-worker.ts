@@ -92,6 +92,16 @@ async function copy(): Promise<Held> {
   }
 }
 
+/** Said at warn level by the backup command (SourceFacts.warnings); the figures are this backup's. */
+function rollbackWarning(journalMode: string, blockedMs: number, sizeBytes: number): string {
+  const mb = (sizeBytes / 1048576).toFixed(0);
+  return (
+    `${source} is in rollback-journal mode (journal_mode=${journalMode}): no writer could commit for ${blockedMs} ms ` +
+    `while the snapshot copied ${mb} MB under a shared lock, and that time grows with the database; ` +
+    `WAL mode is recommended (PRAGMA journal_mode=WAL: writers are never blocked by a backup), see docs/sqlite.md`
+  );
+}
+
 async function run(): Promise<void> {
   const held = await copy();
   try {
@@ -106,7 +116,8 @@ async function run(): Promise<void> {
       parentPort!.postMessage({ type: "copied", version, sizeBytes, journalMode: held.journalMode, copyMs: held.copyMs });
       const tables = tableFacts(snap);
       details.integrityCheck = integrityCheck(snap);
-      parentPort!.postMessage({ type: "facts", facts: { version, sizeBytes, tables, details } });
+      const warnings = held.journalMode === "wal" ? [] : [rollbackWarning(held.journalMode, held.copyMs, sizeBytes)];
+      parentPort!.postMessage({ type: "facts", facts: { version, sizeBytes, tables, details, warnings } });
     } finally {
       snap.close();
     }
