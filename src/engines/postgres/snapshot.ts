@@ -9,7 +9,7 @@ import type { OperationContext, Snapshot, SnapshotFile, SourceFacts } from "../e
 import { connect, describePg, toolEnvironment, type PgRef } from "./connection.js";
 import { listTables, serverFacts, STABLE_TEXT_SETTINGS, tablesFacts } from "./facts.js";
 import { dumpOptions, pgDumpArgs, selectTables } from "./options.js";
-import { findTool, startTool, toolFailure, toolVersion, type RunningTool } from "./tools.js";
+import { findTool, pipeOutput, startTool, terminate, toolFailure, toolVersion, type RunningTool } from "./tools.js";
 
 /**
  * One consistent snapshot: a REPEATABLE READ transaction exports its snapshot, pg_dump imports it
@@ -50,7 +50,7 @@ export async function snapshotPostgres(ref: PgRef, ctx: OperationContext): Promi
     }
     const tool = startTool(pgDump, pgDumpArgs(options, snapshotId, outputDir), { env, signal: ctx.signal });
     cleanups.push(async () => {
-      if (tool.child.exitCode === null) tool.child.kill("SIGTERM");
+      terminate(tool.child);
       await tool.done;
     });
     const facts = collectFacts(client, options, server, dumpVersion.text, snapshotId, tool, where);
@@ -105,7 +105,7 @@ async function collectFacts(
 async function* customFile(tool: RunningTool, where: string): AsyncGenerator<SnapshotFile> {
   const out = new PassThrough({ highWaterMark: 256 << 10 });
   const stdout = tool.child.stdout!;
-  stdout.pipe(out, { end: false });
+  pipeOutput(tool, out, { end: false });
   void Promise.all([tool.done, finished(stdout).catch(() => undefined)]).then(([{ code, stderr }]) => {
     if (code === 0) out.end();
     else out.destroy(toolFailure("pg_dump", code, stderr, where));

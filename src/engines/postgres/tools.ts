@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from "node:child_process";
+import type { Writable } from "node:stream";
 import { existsSync, readdirSync } from "node:fs";
 import { delimiter, join } from "node:path";
 import { HoldfastError } from "../../errors.js";
@@ -68,9 +69,7 @@ export function startTool(path: string, args: string[], options: { env: NodeJS.P
     stderr += d.toString();
     if (stderr.length > 64_000) stderr = stderr.slice(-32_000);
   });
-  const kill = (): void => {
-    child.kill("SIGTERM");
-  };
+  const kill = (): void => terminate(child);
   options.signal?.addEventListener("abort", kill, { once: true });
   const done = new Promise<{ code: number; stderr: string }>((resolve) => {
     child.on("error", (err) => resolve({ code: 127, stderr: stderr + err.message }));
@@ -80,6 +79,38 @@ export function startTool(path: string, args: string[], options: { env: NodeJS.P
     });
   });
   return { child, done };
+}
+
+/** SIGTERM now, SIGKILL if it is still there after `graceMs`: a stuck tool cannot outlive its command. */
+export function terminate(child: ChildProcess, graceMs = 3000): void {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  child.kill("SIGTERM");
+  const timer = setTimeout(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+  }, graceMs);
+  timer.unref();
+  child.once("exit", () => clearTimeout(timer));
+}
+
+/**
+ * Stream the tool's stdout into `consumer`. When the consumer fails or closes before that output
+ * ended (storage full, upload failed, the pipeline gave up), the tool is stopped: left alone it
+ * would block on a full pipe forever and its `done` would never settle.
+ */
+export function pipeOutput(tool: RunningTool, consumer: Writable, options: { end?: boolean } = {}): void {
+  const stdout = tool.child.stdout!;
+  let ended = false;
+  stdout.once("end", () => (ended = true));
+  const abandon = (): void => {
+    if (ended) return;
+    stdout.unpipe(consumer);
+    stdout.resume(); // drain what is buffered so the child's "close" can follow its exit
+    terminate(tool.child);
+  };
+  consumer.once("close", abandon);
+  consumer.once("error", abandon);
+  stdout.once("error", (err) => consumer.destroy(err));
+  stdout.pipe(consumer, { end: options.end ?? true });
 }
 
 export async function runTool(path: string, args: string[], options: { env: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<{ code: number; stdout: string; stderr: string }> {
