@@ -1,8 +1,8 @@
 import { stat } from "node:fs/promises";
 import { resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import type { Settings } from "../config/load.js";
 import { connect, describePg, parsePgUrl } from "../engines/postgres/connection.js";
+import { cliEntry, pgCommandLine, quoteConf, raw, repoArgument, shellQuote } from "../engines/postgres/physical/shell-command.js";
 import { WalArchive } from "../repository/wal-archive.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
@@ -26,12 +26,18 @@ export interface ArchivingReport {
  * none). It names the lean entry point (same as `holdfast wal-push %p`, less start-up per segment).
  */
 export function archiveCommand(settings: Settings): string {
-  const cli = fileURLToPath(new URL("../cli/wal-push-main.js", import.meta.url));
-  const q = (s: string): string => `"${s.replace(/(["\\$`])/g, "\\$1")}"`;
-  const parts = [q(process.execPath), q(cli), '"%p"'];
-  if (settings.configPath) parts.push("--config", q(resolve(settings.configPath)));
-  if (settings.repo) parts.push("--repo", q(/^[a-z0-9]+:\/\//i.test(settings.repo) ? settings.repo : resolve(settings.repo)));
-  return parts.join(" ");
+  const parts = [process.execPath, cliEntry("wal-push-main.js"), raw("%p")];
+  if (settings.configPath) parts.push("--config", resolve(settings.configPath));
+  if (settings.repo) parts.push("--repo", repoArgument(settings.repo));
+  return pgCommandLine(parts);
+}
+
+/** Does the server's archive_command push into this repository (local folder or URL, however quoted)? */
+function archivesHere(current: string, settings: Settings): boolean {
+  if (!/wal-push/.test(current)) return false;
+  if (!settings.repo) return true;
+  const location = repoArgument(settings.repo);
+  return [location, shellQuote(location), pgCommandLine([location])].some((form) => current.includes(form));
 }
 
 /**
@@ -42,7 +48,7 @@ export function archiveCommand(settings: Settings): string {
 export async function setupArchiving(url: string, settings: Settings, ctx: CommandContext): Promise<ArchivingReport> {
   const { repo } = await openRepository(settings, "no");
   const command = archiveCommand(settings);
-  const lines = ["wal_level = replica", "archive_mode = on", `archive_command = '${command.replace(/'/g, "''")}'`, "archive_timeout = 60"];
+  const lines = ["wal_level = replica", "archive_mode = on", `archive_command = ${quoteConf(command)}`, "archive_timeout = 60"];
   const ref = parsePgUrl(url);
   const client = await connect(ref, "setup-archiving");
   const checks: ArchivingCheck[] = [];
@@ -54,7 +60,7 @@ export async function setupArchiving(url: string, settings: Settings, ctx: Comma
     checks.push({ name: "wal_level", ok: s.wal_level !== "minimal", detail: String(s.wal_level) });
     checks.push({ name: "archive_mode", ok: s.archive_mode === "on" || s.archive_mode === "always", detail: `${String(s.archive_mode)}${s.archive_mode === "off" ? " (changing it needs a restart)" : ""}` });
     const current = String(s.archive_command);
-    checks.push({ name: "archive_command", ok: /wal-push/.test(current) && current.includes(settings.repo ? resolve(settings.repo) : ""), detail: current || "(empty)" });
+    checks.push({ name: "archive_command", ok: archivesHere(current, settings), detail: current || "(empty)" });
     const failedLast = s.last_failed_time && (!s.last_archived_time || new Date(String(s.last_failed_time)) > new Date(String(s.last_archived_time)));
     checks.push({
       name: "pg_stat_archiver",
