@@ -1,11 +1,14 @@
-import { rename, rm } from "node:fs/promises";
+import { rename, rm, stat } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
+import type { Readable } from "node:stream";
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
-import { adoptOwner, ensureConfigFiles, extractTar, prepareTarget, retireRecoverySettings, writeRecoverySettings } from "../engines/postgres/physical/datadir.js";
+import { adoptOwner, disableArchiving, ensureConfigFiles, extractTar, prepareTarget, retireRecoverySettings, writeRecoverySettings } from "../engines/postgres/physical/datadir.js";
+import { checkAccess, checkSpace, checkTarget, programPaths, recoveryUser, type NeededPath, type RecoveryUser } from "../engines/postgres/physical/preflight.js";
+import { readTarOwner } from "../engines/postgres/physical/tar-tap.js";
 import { RECOVERY_LOG, redoDoneAt, runRecovery } from "../engines/postgres/physical/recovery.js";
+import { cliEntry, pgCommandLine, raw, repoArgument, type RawPart } from "../engines/postgres/physical/shell-command.js";
 import { formatLsn } from "../engines/postgres/physical/wal-names.js";
 import { openStoredFile } from "../pipeline/assemble.js";
 import { WalArchive } from "../repository/wal-archive.js";
@@ -27,6 +30,8 @@ export interface PhysicalRestoreRequest extends TargetFlags {
   passphraseFile?: string;
   identityFile?: string;
   recoveryTimeoutSeconds?: number;
+  /** Let the restored server archive into this repository (a real failover); default off. */
+  archive?: boolean;
   /** Deep verify: recover only to the backup's consistency point, archive nothing. */
   scratch?: boolean;
 }
@@ -63,10 +68,14 @@ export async function physicalRestore(req: PhysicalRestoreRequest, ctx: CommandC
   assertReachable(reach, target, manifest.id);
 
   const dir = resolve(req.to);
+  const file = manifest.files[0]!;
+  const command = restoreCommand(req);
+  const needs = await neededByRestoreCommand(req, dir);
+  const user = await preflight(req, dir, file, Number(manifest.details.walSegmentSize), needs, () => openStoredFile(repo.backend, file, { keys, signal: ctx.signal }));
+  const archiving = req.archive === true && !req.scratch;
   const { safetyCopy } = await prepareTarget(dir, req.replace);
   ctx.log.info({ id: manifest.id, target: dir, recoveryTarget: describeTarget(target), safetyCopy }, "physical restore started");
   try {
-    const file = manifest.files[0]!;
     const bar = ctx.progress("restore base", file.storedBytes);
     try {
       await extractTar(await openStoredFile(repo.backend, file, { keys, signal: ctx.signal, onProgress: (n) => bar.update(n) }), dir, ctx.signal);
@@ -74,14 +83,18 @@ export async function physicalRestore(req: PhysicalRestoreRequest, ctx: CommandC
       bar.stop();
     }
     const owner = await adoptOwner(dir);
+    // The files ended up with another owner than the tar header predicted: check again for that one.
+    if (owner.uid !== user.uid) await checkAccess(await recoveryUser({ ...owner, uname: "" }), needs, "restore_command");
     const createdConfigFiles = await ensureConfigFiles(dir, owner);
+    if (!archiving) await disableArchiving(dir, owner, `backup ${manifest.id} (${describeTarget(target)})`);
     await writeRecoverySettings(dir, {
-      restore_command: restoreCommand(req),
-      recovery_target_timeline: "latest",
+      restore_command: command,
+      // The timeline Holdfast checked the archive along, not whatever "latest" finds at run time.
+      recovery_target_timeline: String(reach.targetTimeline),
       recovery_target_action: "promote",
       ...targetSettings(target),
     }, owner);
-    const outcome = await runRecovery(dir, owner, { timeoutSeconds: req.recoveryTimeoutSeconds ?? 86_400, archiving: !req.scratch }).catch((err: unknown) => {
+    const outcome = await runRecovery(dir, owner, { timeoutSeconds: req.recoveryTimeoutSeconds ?? 86_400, archiving }).catch((err: unknown) => {
       throw explainFailure(err, reach, target);
     });
     assertTargetReached(outcome, reach, target, catalog.segmentSize ?? Number(manifest.details.walSegmentSize));
@@ -111,6 +124,41 @@ export async function physicalRestore(req: PhysicalRestoreRequest, ctx: CommandC
     if (logKept && err instanceof HoldfastError) throw new HoldfastError(err.code, err.message, { hint: `${err.hint ? `${err.hint}; ` : ""}server log: ${savedLog}`, cause: err });
     throw err;
   }
+}
+
+/** wal-fetch's default --prefetch: segments spooled in pg_wal next to the one being replayed. */
+const PREFETCH_SEGMENTS = 8;
+
+/** Folders and files restore_command (run by the server's OS user) reads, with the data directory's folders. */
+async function neededByRestoreCommand(req: PhysicalRestoreRequest, dir: string): Promise<NeededPath[]> {
+  const needs: NeededPath[] = [{ path: dir, what: "the restore target", access: "enter" }, ...(await programPaths(cliEntry("main.js")))];
+  const repo = req.settings.repo ? repoArgument(req.settings.repo) : undefined;
+  if (repo && !/^[a-z0-9]+:\/\//i.test(repo)) {
+    needs.push({ path: repo, what: "the repository", access: "read" }, { path: join(repo, "holdfast.json"), what: "the repository configuration", access: "read" });
+    for (const [sub, what] of [["keys", "the repository key folder"], ["wal", "the WAL archive"]] as const) {
+      if (await stat(join(repo, sub)).then(() => true, () => false)) needs.push({ path: join(repo, sub), what, access: "tree" });
+    }
+  }
+  if (req.settings.configPath) needs.push({ path: resolve(req.settings.configPath), what: "the configuration file", access: "read" });
+  const passphraseFile = req.passphraseFile ?? process.env.HOLDFAST_PASSPHRASE_FILE;
+  if (passphraseFile) needs.push({ path: resolve(passphraseFile), what: "the passphrase file", access: "read" });
+  const identityFile = req.identityFile ?? process.env.HOLDFAST_IDENTITY_FILE;
+  if (identityFile) needs.push({ path: resolve(identityFile), what: "the identity file", access: "read" });
+  return needs;
+}
+
+/**
+ * Before anything is written: the target is free, there is room for the base backup (plus 10 %
+ * and the WAL segments recovery holds at once), and the user recovery runs as — read from the base
+ * backup's first tar header, see recoveryUser — can reach everything restore_command needs.
+ */
+async function preflight(req: PhysicalRestoreRequest, dir: string, file: { contentBytes: number }, segmentSize: number, needs: NeededPath[], open: () => Promise<Readable>): Promise<RecoveryUser> {
+  await checkTarget(dir, req.replace);
+  const walHeld = (PREFETCH_SEGMENTS + 2) * (segmentSize || 16 << 20);
+  await checkSpace(dir, file.contentBytes, Math.ceil(file.contentBytes / 10) + walHeld);
+  const user = await recoveryUser(await readTarOwner(await open()));
+  await checkAccess(user, needs, "restore_command");
+  return user;
 }
 
 function reachText(reach: BackupReach): string {
@@ -157,21 +205,19 @@ function assertTargetReached(outcome: Awaited<ReturnType<typeof runRecovery>>, r
 
 /** The absolute command PostgreSQL runs for each WAL file: node, this CLI, the repository, the key's file. */
 function restoreCommand(req: PhysicalRestoreRequest): string {
-  const cli = fileURLToPath(new URL("../cli/main.js", import.meta.url));
-  const q = (s: string): string => `"${s.replace(/(["\\$`])/g, "\\$1")}"`;
-  const parts = [q(process.execPath), q(cli), "wal-fetch", '"%f"', '"%p"', "--log-level", "warn"];
-  if (req.settings.configPath) parts.push("--config", q(resolve(req.settings.configPath)));
-  if (req.settings.repo) parts.push("--repo", q(/^[a-z0-9]+:\/\//i.test(req.settings.repo) ? req.settings.repo : resolve(req.settings.repo)));
+  const parts: (string | RawPart)[] = [process.execPath, cliEntry("main.js"), "wal-fetch", raw("%f"), raw("%p"), "--log-level", "warn"];
+  if (req.settings.configPath) parts.push("--config", resolve(req.settings.configPath));
+  if (req.settings.repo) parts.push("--repo", repoArgument(req.settings.repo));
   const passphraseFile = req.passphraseFile ?? process.env.HOLDFAST_PASSPHRASE_FILE;
-  if (passphraseFile) parts.push("--passphrase-file", q(resolve(passphraseFile)));
+  if (passphraseFile) parts.push("--passphrase-file", resolve(passphraseFile));
   else if (req.settings.passphrase !== undefined && !req.settings.configPath) {
     throw new HoldfastError("USAGE", "restore_command needs the passphrase from a file, and it was given in HOLDFAST_PASSPHRASE", {
       hint: "use --passphrase-file (readable by the PostgreSQL OS user); the passphrase is never written into the configuration",
     });
   }
   const identityFile = req.identityFile ?? process.env.HOLDFAST_IDENTITY_FILE;
-  if (identityFile) parts.push("--identity-file", q(resolve(identityFile)));
+  if (identityFile) parts.push("--identity-file", resolve(identityFile));
   // A segment wal-fetch already prefetched is just renamed into place by the shell: no Node start.
-  const spooled = `"pg_wal/${PREFETCH_DIR}/%f"`;
-  return `test -f ${spooled} && mv -f ${spooled} "%p" || ${parts.join(" ")}`;
+  const spooled = raw(`pg_wal/${PREFETCH_DIR}/%f`);
+  return `${pgCommandLine(["test", "-f", spooled])} && ${pgCommandLine(["mv", "-f", spooled, raw("%p")])} || ${pgCommandLine(parts)}`;
 }

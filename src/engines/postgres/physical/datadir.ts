@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
 import { access, appendFile, chmod, chown, mkdir, readFile, readdir, rename, stat, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HoldfastError } from "../../../errors.js";
+import { quoteConf } from "./shell-command.js";
 
 /**
  * The data directory side of a physical restore: make room (with a safety copy), unpack the base
@@ -26,7 +27,11 @@ export async function prepareTarget(dir: string, replace: boolean): Promise<{ sa
     await rename(dir, safetyCopy);
   }
   if (entries && entries.length === 0) await chmod(dir, 0o700);
-  else await mkdir(dir, { recursive: true, mode: 0o700 });
+  else {
+    // Folders created on the way stay enterable (not listable): the server's OS user must reach its data directory.
+    await mkdir(dirname(dir), { recursive: true, mode: 0o711 });
+    await mkdir(dir, { mode: 0o700 });
+  }
   return { safetyCopy };
 }
 
@@ -64,9 +69,8 @@ export async function adoptOwner(dir: string): Promise<{ uid: number; gid: numbe
 export const RECOVERY_BLOCK_START = "# --- holdfast restore: recovery settings (begin) ---";
 export const RECOVERY_BLOCK_END = "# --- holdfast restore: recovery settings (end) ---";
 
-export function quoteConf(value: string): string {
-  return `'${value.replace(/'/g, "''")}'`;
-}
+export const ARCHIVING_OFF_START = "# --- holdfast restore: archiving off (begin) ---";
+export const ARCHIVING_OFF_END = "# --- holdfast restore: archiving off (end) ---";
 
 /**
  * Debian keeps postgresql.conf and pg_hba.conf in /etc/postgresql, so a base backup of such a
@@ -99,6 +103,25 @@ export async function writeRecoverySettings(dir: string, settings: Record<string
   const signal = join(dir, "recovery.signal");
   await writeFile(signal, "", { mode: 0o600 });
   await chown(signal, owner.uid, owner.gid);
+}
+
+/**
+ * A restored copy must not archive into the repository production archives into: its new timeline
+ * would become what "restore latest" follows. archive_mode = off at the end of postgresql.auto.conf
+ * (last one wins; it also applies to every later `pg_ctl start`), with a note on how to undo it.
+ */
+export async function disableArchiving(dir: string, owner: { uid: number; gid: number }, restoredFrom: string): Promise<void> {
+  const auto = join(dir, "postgresql.auto.conf");
+  const lines = [
+    ARCHIVING_OFF_START,
+    `# Restored by holdfast from ${restoredFrom.replace(/[\r\n]/g, " ")}. Archiving is off so that this copy never writes`,
+    "# its WAL (a new timeline) into the production WAL archive. For a real failover, delete the",
+    "# archive_mode line below (or restore with --archive) and restart the server.",
+    `archive_mode = ${quoteConf("off")}`,
+    ARCHIVING_OFF_END,
+  ];
+  await appendFile(auto, `\n${lines.join("\n")}\n`, { mode: 0o600 });
+  await chown(auto, owner.uid, owner.gid);
 }
 
 /**

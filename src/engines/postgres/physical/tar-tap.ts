@@ -95,3 +95,25 @@ function parseSize(field: Buffer): number {
   const text = cString(field).trim();
   return text ? parseInt(text, 8) : 0;
 }
+
+/** Owner fields of a tar's first member header (pg_basebackup writes the server's uid and "postgres"). */
+export interface TarOwner {
+  uid: number;
+  gid: number;
+  uname: string;
+}
+
+/** Read the first 512-byte header of a tar stream, then let go of the stream. */
+export async function readTarOwner(stream: AsyncIterable<Buffer> & { destroy(): void }): Promise<TarOwner | undefined> {
+  let head = Buffer.alloc(0);
+  try {
+    for await (const chunk of stream) {
+      head = Buffer.concat([head, chunk]);
+      if (head.length >= BLOCK) break;
+    }
+  } finally {
+    stream.destroy();
+  }
+  if (head.length < BLOCK || head.subarray(0, BLOCK).every((b) => b === 0)) return undefined;
+  return { uid: parseSize(head.subarray(108, 116)), gid: parseSize(head.subarray(116, 124)), uname: cString(head.subarray(265, 297)) };
+}
