@@ -1,6 +1,6 @@
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
-import { engineByName, engineForSource } from "../engines/registry.js";
+import { engineByName, engineForTarget } from "../engines/registry.js";
 import type { RestoreOutcome } from "../engines/engine.js";
 import { openStoredFile } from "../pipeline/assemble.js";
 import { kindOf, type BackupKind, type Manifest } from "../repository/manifest.js";
@@ -87,6 +87,7 @@ async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Om
       signal: ctx.signal,
       options: safetyBackupId ? { ...req.engineOptions, safetyBackupId } : req.engineOptions,
     });
+    for (const w of (outcome.check.details.warnings as string[] | undefined) ?? []) ctx.log.warn({ id: manifest.id }, w);
     ctx.log.info({ id: manifest.id, source: manifest.source.uri, target: outcome.target, safetyCopy: outcome.safetyCopy }, "restore complete");
     return { ...outcome, backupId: manifest.id, source: manifest.source.uri, kind: kindOf(manifest), safetyBackupId };
   } finally {
@@ -97,7 +98,7 @@ async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Om
 
 /** A target string: SQLite file paths may be written bare. */
 function targetFor(text: string) {
-  return engineForSource(/^[a-z][a-z0-9+.-]*:/i.test(text) ? text : `sqlite:${text}`);
+  return engineForTarget(text);
 }
 
 /** Streams of a backup's files, each verified (stored hash, decryption, content hash) as it flows. */

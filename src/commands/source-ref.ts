@@ -1,6 +1,6 @@
 import type { Settings } from "../config/load.js";
 import { HoldfastError } from "../errors.js";
-import { engineForSource } from "../engines/registry.js";
+import { engineForTarget } from "../engines/registry.js";
 
 /**
  * The source a command is about, as manifests record it (engine.describe: credentials removed,
@@ -9,14 +9,12 @@ import { engineForSource } from "../engines/registry.js";
  */
 export function resolveSourceRef(text: string, settings: Pick<Settings, "databases">): string {
   const configured = settings.databases[text];
-  if (configured) return describeSource(configured.source);
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(text)) return describeSource(`sqlite:${text}`);
-  return describeSource(text);
+  return describeSource(configured ? configured.source : text);
 }
 
 export function describeSource(text: string): string {
   try {
-    const { engine, ref } = engineForSource(text);
+    const { engine, ref } = engineForTarget(text);
     return engine.describe(ref);
   } catch (err) {
     if (err instanceof HoldfastError && err.code === "USAGE") {

@@ -19,7 +19,18 @@ export function engineForSource(text: string): { engine: Engine<unknown>; ref: u
     const engine = engineByName("postgres");
     return { engine, ref: engine.parse(text) };
   }
+  // libpq's keyword/value form: host=/var/run/postgresql dbname=app user=app
+  if (/^\s*[A-Za-z_]+\s*=/.test(text)) {
+    const engine = engineByName("postgres");
+    return { engine, ref: engine.parse(text) };
+  }
   throw new HoldfastError("USAGE", `cannot tell the database kind of "${text}"`, {
-    hint: "write sqlite:./app.db or postgres://user@host/db",
+    hint: "write sqlite:./app.db, postgres://user@host/db or 'host=… dbname=…'",
   });
+}
+
+/** Like engineForSource, but a plain file path (no scheme, not keyword/value) means a SQLite file. */
+export function engineForTarget(text: string): { engine: Engine<unknown>; ref: unknown } {
+  const plainPath = !/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^\s*[A-Za-z_]+\s*=/.test(text);
+  return engineForSource(plainPath ? `sqlite:${text}` : text);
 }
