@@ -1,4 +1,5 @@
 import { Readable } from "node:stream";
+import pLimit from "p-limit";
 import { z } from "zod";
 import { HoldfastError } from "../errors.js";
 import type { StorageBackend } from "../storage/backend.js";
@@ -52,7 +53,8 @@ export async function readVerification(backend: StorageBackend, id: string): Pro
 /** The records of many backups at once, by id (missing ids were never verified). */
 export async function readVerifications(backend: StorageBackend, ids: readonly string[]): Promise<Map<string, VerificationRecord>> {
   const out = new Map<string, VerificationRecord>();
-  const records = await Promise.all(ids.map((id) => readVerification(backend, id)));
+  const limit = pLimit(16); // bounded open files at any repository size
+  const records = await Promise.all(ids.map((id) => limit(() => readVerification(backend, id))));
   records.forEach((r, i) => r && out.set(ids[i]!, r));
   return out;
 }
