@@ -3,7 +3,8 @@
  * mode and in rollback-journal (DELETE) mode. The writer is a separate process committing one small
  * row at a time; its stall is the largest gap between two consecutive commits. A baseline run of
  * the writer alone (same length, no backup) shows the machine's own noise.
- *   npx tsx bench/sqlite-stall.ts          (HOLDFAST_BENCH_ROWS=1500000 ≈ 210 MB, HOLDFAST_BENCH_ROUNDS=3)
+ *   npx tsx bench/sqlite-stall.ts          (HOLDFAST_BENCH_ROWS=1500000 ≈ 210 MB, HOLDFAST_BENCH_ROUNDS=3,
+ *                                          HOLDFAST_BENCH_MODES=wal,delete)
  * Prints `name: value` lines.
  */
 import { copyFile, mkdir, rm, stat } from "node:fs/promises";
@@ -27,7 +28,8 @@ async function main(): Promise<void> {
   await mkdir(dir, { recursive: true });
   const ws = await workspace();
   try {
-    for (const mode of ["wal", "delete"] as const) {
+    const modes = (process.env.HOLDFAST_BENCH_MODES ?? "wal,delete").split(",") as ("wal" | "delete")[];
+    for (const mode of modes) {
       const source = await template(mode);
       const stalls: number[] = [];
       const baselines: number[] = [];

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from "node:child_process";
 import { readFile } from "node:fs/promises";
 import { resolve } from "node:path";
 import { startCli, type RunResult } from "./cli.js";
-import { countRows } from "./sqlite.js";
+import Database from "better-sqlite3";
 
 /** What the writer process (sqlite-writer.mjs --stats) saw; times are epoch milliseconds. */
 export interface WriterStats {
@@ -82,6 +82,17 @@ export function runCliMeasured(args: string[], env: Record<string, string>): Pro
       res({ code: code ?? (signal ? 128 : 1), stdout, stderr, peakRssMb: peakKb / 1024, wallMs: performance.now() - started });
     });
   });
+}
+
+/** Row count read with a busy timeout: in rollback-journal mode the writer holds its locks often. */
+function countRows(path: string, table: string): number {
+  const db = new Database(path, { readonly: true, fileMustExist: true });
+  try {
+    db.pragma("busy_timeout = 10000");
+    return Number(db.prepare(`SELECT count(*) FROM "${table}"`).pluck().get());
+  } finally {
+    db.close();
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
