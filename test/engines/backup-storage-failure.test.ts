@@ -106,12 +106,11 @@ describe("backup to an S3 server killed mid-upload", () => {
     it(`${name}: the storage error within seconds, children stopped, lock released`, async () => {
       const mark = processMark();
       const s3env = { ...ws.env, ...s3.env, HOLDFAST_REPO: s3repo };
-      let killed = false;
       const before = await multipartParts(s3.directory);
       const run = runCliWithin(["backup", cluster.url(), ...flags], LIMIT_MS, { env: { ...s3env, ...mark.env } });
       const deadline = Date.now() + 60_000;
       while ((await multipartParts(s3.directory)) <= before && Date.now() < deadline) await sleep(10);
-      killed = (await multipartParts(s3.directory)) > before;
+      const killed = (await multipartParts(s3.directory)) > before;
       await s3.kill();
       const r = await run;
       await s3.restart();

@@ -46,6 +46,13 @@ async function idOf(name: string): Promise<{ uid: number; gid: number } | undefi
 
 /** The target is absent or empty (or --replace moves it aside); nothing is created here. */
 export async function checkTarget(dir: string, replace: boolean): Promise<void> {
+  // pg_ctl (ours now, the user's later) runs the server through /bin/sh with -D "<dir>": inside
+  // double quotes these characters would still be interpreted.
+  if (/["`$\\\n]/.test(dir)) {
+    throw new HoldfastError("USAGE", `the target directory ${JSON.stringify(dir)} holds a character the shell interprets even inside the double quotes pg_ctl puts around it (", \`, $, \\ or a line break)`, {
+      hint: "restore into a directory whose path has none of them",
+    });
+  }
   const entries = await readdir(dir).catch((err: NodeJS.ErrnoException) => {
     if (err.code === "ENOENT") return [];
     if (err.code === "ENOTDIR") throw new HoldfastError("TARGET_EXISTS", `${dir} exists and is not a directory`);

@@ -1,5 +1,6 @@
 import { execFile, spawn } from "node:child_process";
-import { readFile } from "node:fs/promises";
+import { chown, mkdtemp, readFile, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
@@ -27,16 +28,27 @@ export interface RecoveryOutcome {
  * Run PostgreSQL on the restored directory until recovery has finished and the server promoted,
  * then stop it. hot_standby=off makes `pg_ctl start -w` return only once the server is out of
  * recovery; a recovery that cannot reach its target ends the server with FATAL, and we read why.
- * Listens on a unix socket inside the data directory only, so it cannot collide with anything.
+ * Listens only on a unix socket in a private folder of its own (short: socket paths are limited to
+ * ~100 bytes, a data directory's path is not), so it cannot collide with anything.
  */
-export async function runRecovery(dir: string, owner: { uid: number }, options: { timeoutSeconds: number; archiving?: boolean }): Promise<RecoveryOutcome> {
+export async function runRecovery(dir: string, owner: { uid: number; gid: number }, options: { timeoutSeconds: number; archiving?: boolean }): Promise<RecoveryOutcome> {
+  const socketDir = await mkdtemp(join(tmpdir(), "hf-rec-"));
+  try {
+    await chown(socketDir, owner.uid, owner.gid);
+    return await recover(dir, owner, socketDir, options);
+  } finally {
+    await rm(socketDir, { recursive: true, force: true });
+  }
+}
+
+async function recover(dir: string, owner: { uid: number }, socketDir: string, options: { timeoutSeconds: number; archiving?: boolean }): Promise<RecoveryOutcome> {
   const major = Number((await readFile(join(dir, "PG_VERSION"), "utf8")).trim());
   const pgCtl = findServerTool("pg_ctl", major);
   const asOwner = await ownerPrefix(owner.uid);
   const port = 40000 + Math.floor(Math.random() * 20000);
   const serverOptions = [
     "-c listen_addresses=''",
-    `-c unix_socket_directories='${dir.replace(/'/g, "")}'`,
+    `-c unix_socket_directories='${socketDir}'`,
     `-c port=${port}`,
     "-c hot_standby=off",
     "-c logging_collector=off",
