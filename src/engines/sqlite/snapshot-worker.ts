@@ -57,9 +57,9 @@ async function copy(): Promise<Held> {
       const copier = prepareFileCopy(source, target);
       try {
         await copier.ready;
-        const started = performance.now();
         db.exec("BEGIN");
         db.prepare("SELECT count(*) FROM sqlite_schema").pluck().get(); // SHARED lock from here
+        const started = performance.now(); // (waiting for the lock above blocks no writer)
         await copier.copy();
         end();
         const copyMs = Math.round(performance.now() - started);
