@@ -74,6 +74,7 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
         }
       }
       const facts = await snapshot.facts;
+      for (const w of facts.warnings ?? []) ctx.log.warn({ id: backupId, source: sourceUri, journalMode: facts.details.journalMode, writersBlockedMs: facts.details.writersBlockedMs }, w);
       const finished = new Date();
       const manifest: Manifest = {
         ...manifestEnvelope({

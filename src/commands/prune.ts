@@ -1,3 +1,4 @@
+import pLimit from "p-limit";
 import type { Settings } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
 import { HoldfastError } from "../errors.js";
@@ -93,11 +94,17 @@ export async function prune(req: PruneRequest, ctx: CommandContext): Promise<Pru
     const oldest = oldestNeededSegment(backups.filter((m) => !removing.has(m.id)));
     const removed: string[] = [];
     if (!req.dryRun) {
-      for (const id of removing) {
-        await repo.deleteBackup(id);
-        removed.push(id);
-        ctx.log.info({ id }, "backup removed by retention");
-      }
+      // Each deletion is independent (manifest first, then its files): 8 at a time.
+      const limit = pLimit(8);
+      await Promise.all(
+        [...removing].map((id) =>
+          limit(async () => {
+            await repo.deleteBackup(id);
+            removed.push(id);
+            ctx.log.info({ id }, "backup removed by retention");
+          }),
+        ),
+      );
       for (const d of incompleteDecisions.filter((d) => d.remove)) {
         await repo.deleteBackup(d.id); // no manifest to remove first; its files go the same way
         ctx.log.info({ id: d.id }, "interrupted backup removed");

@@ -7,6 +7,8 @@ export interface SourceFacts {
   sizeBytes: number;
   tables: TableFacts[];
   details: Record<string, unknown>;
+  /** Said at warn level by the backup command (e.g. SQLite in rollback-journal mode); not stored. */
+  warnings?: string[];
 }
 
 export interface SnapshotFile {

@@ -59,5 +59,10 @@ describe("a writer during a SQLite backup", () => {
     expect(blocked).toBeGreaterThan(0);
     // The measured cause: the writer waited at least as long as the copy held its SHARED lock.
     expect(run.writer.maxGapMs).toBeGreaterThanOrEqual(blocked * 0.8);
+    // …and says so at backup time, with the figure.
+    const warning = run.backup.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l)).find((l) => l.level === 40 && /rollback-journal/.test(l.msg));
+    expect(warning, run.backup.stderr).toBeDefined();
+    expect(warning.msg).toMatch(/WAL mode is recommended/);
+    expect(warning.writersBlockedMs).toBe(blocked);
   });
 });
