@@ -1,5 +1,6 @@
 import { Command, Option } from "commander";
 import { HoldfastError } from "../errors.js";
+import { kindOf } from "../repository/manifest.js";
 import { initRepository } from "../commands/init.js";
 import { backup } from "../commands/backup.js";
 import { listBackups, showBackup } from "../commands/catalog.js";
@@ -61,12 +62,12 @@ program
     const { settings, ctx, opts } = await prepare(cmd);
     if (opts.type === "physical") {
       const pm = await physicalBackup({ source, settings, walWaitMs: Number(opts.walWait) * 1000 }, ctx);
-      printResult(opts, pm, (pm) => `backup ${pm.id} complete: base backup ${String(pm.details.startLsn)} → ${String(pm.details.stopLsn)} on timeline ${String(pm.details.timeline)}, WAL ${String(pm.details.walStart)} … ${String(pm.details.walStop)} archived (${pm.files[0]!.storedBytes} bytes stored)`);
+      printResult(opts, pm, (pm) => `backup ${pm.id} (physical) of ${pm.source.uri} complete: base backup ${String(pm.details.startLsn)} → ${String(pm.details.stopLsn)} on timeline ${String(pm.details.timeline)}, WAL ${String(pm.details.walStart)} … ${String(pm.details.walStop)} archived (${pm.files[0]!.storedBytes} bytes stored)`);
       return;
     }
     const engineOptions = { format: opts.format, jobs: opts.jobs, schemaOnly: opts.schemaOnly, dataOnly: opts.dataOnly, tables: opts.table, excludeTables: opts.excludeTable };
     const m = await backup({ source, settings, engineOptions }, ctx);
-    printResult(opts, m, (m) => `backup ${m.id} complete: ${m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ")}`);
+    printResult(opts, m, (m) => `backup ${m.id} (${kindOf(m)}) of ${m.source.uri} complete: ${m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ")}`);
   });
 
 program

@@ -74,7 +74,7 @@ export function formatManifest(m: Manifest): string {
 export function formatVerify(report: VerifyReport): string {
   const lines: string[] = [];
   for (const b of report.backups) {
-    lines.push(`${b.ok ? "ok    " : "FAILED"} ${b.id} (${b.engine})`);
+    lines.push(`${b.ok ? "ok    " : "FAILED"} ${b.id} (${b.engine}${b.source ? ` of ${b.source}` : ""})`);
     for (const f of b.files) lines.push(`  ${f.ok ? "ok" : "FAILED"} ${f.key}${f.level === "stored" ? " (stored bytes only: no key given)" : ""}${f.error ? `: ${f.error}` : ""}`);
     if (b.deep) {
       lines.push(`  deep check: ${b.deep.ok ? "ok" : "FAILED"}${b.deep.details.integrityCheck ? ` (integrity_check ${String(b.deep.details.integrityCheck)})` : ""}`);

@@ -38,6 +38,8 @@ export interface FileVerdict {
 export interface BackupVerdict {
   id: string;
   engine: string;
+  /** The source the backup was taken of (absent when its manifest is damaged). */
+  source?: string;
   ok: boolean;
   files: FileVerdict[];
   deep?: CheckReport;
@@ -69,7 +71,7 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
     manifests = await Promise.all((req.refs.length ? req.refs : ["latest"]).map((r) => repo.resolve(r, { source, purpose: "verify" })));
   }
   for (const manifest of manifests) {
-    const verdict: BackupVerdict = { id: manifest.id, engine: manifest.engine, ok: true, files: [] };
+    const verdict: BackupVerdict = { id: manifest.id, engine: manifest.engine, source: manifest.source.uri, ok: true, files: [] };
     verdicts.push(verdict);
     try {
       for (const file of manifest.files) {

@@ -84,8 +84,8 @@ describe("offsite copies (local primary, S3 secondary)", () => {
     await writeFile(join(ws.repo, "backups", id, "stray.bin"), "stray");
     const quick = await runCli(["check", "--json"], { env });
     expect(quick.code, quick.stderr).toBe(0); // sizes match: only reading the data can tell
-    const report = JSON.parse(quick.stdout) as { ok: boolean; incomplete: string[]; orphans: string[]; filesRead: number };
-    expect(report).toMatchObject({ ok: true, incomplete: ["20200101T000000Z"], orphans: [`backups/${id}/stray.bin`], filesRead: 0 });
+    const report = JSON.parse(quick.stdout) as { ok: boolean; incomplete: { id: string }[]; orphans: string[]; filesRead: number };
+    expect(report).toMatchObject({ ok: true, incomplete: [{ id: "20200101T000000Z", state: "interrupted" }], orphans: [`backups/${id}/stray.bin`], filesRead: 0 });
     const r = await runCli(["check", "--read-data"], { env });
     expect(r.code).toBe(16);
     expect(r.stdout).toMatch(new RegExp(`FAILED ${id}: .*backups/${id}/`));
