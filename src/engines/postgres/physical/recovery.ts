@@ -32,7 +32,8 @@ export interface RecoveryOutcome {
  * ~100 bytes, a data directory's path is not), so it cannot collide with anything.
  */
 export async function runRecovery(dir: string, owner: { uid: number; gid: number }, options: { timeoutSeconds: number; archiving?: boolean }): Promise<RecoveryOutcome> {
-  const socketDir = await mkdtemp(join(tmpdir(), "hf-rec-"));
+  // pg_ctl hands the option to /bin/sh inside single quotes: only a plain temp path goes there.
+  const socketDir = await mkdtemp(join(/^[\w./-]+$/.test(tmpdir()) ? tmpdir() : "/tmp", "hf-rec-"));
   try {
     await chown(socketDir, owner.uid, owner.gid);
     return await recover(dir, owner, socketDir, options);
