@@ -37,7 +37,7 @@ export async function physicalBackup(req: PhysicalBackupRequest, ctx: CommandCon
   const started = new Date();
   let id: string | undefined;
   try {
-    id = await repo.allocateId(started);
+    id = (await repo.reserveId(started, { engine: PHYSICAL_ENGINE, source: sourceUri, kind: "full", lockScope: scopeFor(`physical:${sourceUri}`) }, ctx.signal)).id;
     ctx.log.info({ id, source: sourceUri, repo: repo.backend.location }, "base backup started");
     const running = await startBaseBackup(ref, { tempDir: req.settings.tmpDir, label: `holdfast ${id}`, signal: ctx.signal });
     const bar = ctx.progress("base backup");

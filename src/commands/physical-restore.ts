@@ -10,12 +10,14 @@ import { readTarOwner } from "../engines/postgres/physical/tar-tap.js";
 import { RECOVERY_LOG, redoDoneAt, runRecovery } from "../engines/postgres/physical/recovery.js";
 import { cliEntry, pgCommandLine, raw, repoArgument, type RawPart } from "../engines/postgres/physical/shell-command.js";
 import { formatLsn } from "../engines/postgres/physical/wal-names.js";
-import { openStoredFile } from "../pipeline/assemble.js";
+import { finishVerified, openStoredFile } from "../pipeline/assemble.js";
 import { WalArchive } from "../repository/wal-archive.js";
 import { PREFETCH_DIR } from "../repository/wal-prefetch.js";
 import { loadWalCatalog, reachFromBackup, type BackupReach } from "../repository/wal-catalog.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
+import { resolveSourceRef } from "./source-ref.js";
+import { sourcesOf } from "../repository/selection.js";
 import { describeTarget, parseTarget, pickBaseBackup, targetSettings, type RecoveryTarget, type TargetFlags } from "./physical-target.js";
 
 export interface PhysicalRestoreRequest extends TargetFlags {
@@ -23,6 +25,8 @@ export interface PhysicalRestoreRequest extends TargetFlags {
   to: string;
   /** Base backup to start from; default: chosen from the target. */
   backup?: string;
+  /** Which cluster's base backups to choose from (URI or database name); required when the repository holds several. */
+  source?: string;
   /** Move a non-empty target aside (kept as a safety copy) instead of refusing. */
   replace: boolean;
   settings: Settings;
@@ -60,8 +64,13 @@ export async function physicalRestore(req: PhysicalRestoreRequest, ctx: CommandC
   const started = Date.now();
   const target: RecoveryTarget = req.scratch ? { kind: "immediate" } : parseTarget({ targetTime: req.targetTime, targetLsn: req.targetLsn, targetXid: req.targetXid, targetName: req.targetName });
   const { repo, keys } = await openRepository(req.settings, "required");
-  const physical = (await repo.catalog()).backups.filter((m) => m.engine === PHYSICAL_ENGINE);
-  const manifest = req.backup ? await repo.resolve(req.backup, (m) => m.engine === PHYSICAL_ENGINE) : pickBaseBackup(physical, target);
+  const source = req.source ? resolveSourceRef(req.source, req.settings) : undefined;
+  const physical = (await repo.catalog()).backups.filter((m) => m.engine === PHYSICAL_ENGINE && (!source || m.source.uri === source));
+  const clusters = sourcesOf(physical);
+  if (!req.backup && clusters.length > 1) {
+    throw new HoldfastError("USAGE", `the repository holds base backups of ${clusters.length} clusters: ${clusters.join(", ")}`, { hint: "say which with --source <uri>, or name a base backup id" });
+  }
+  const manifest = req.backup ? await repo.resolve(req.backup, { source, engines: [PHYSICAL_ENGINE], purpose: "a point-in-time restore" }) : pickBaseBackup(physical, target);
   if (manifest.engine !== PHYSICAL_ENGINE) throw new HoldfastError("ENGINE_MISMATCH", `backup ${manifest.id} is a ${manifest.engine} backup, not a physical base backup`);
   const catalog = await loadWalCatalog(new WalArchive(repo.backend), keys, manifest.details.walSegmentSize as number);
   const reach = reachFromBackup(catalog, manifest);
@@ -78,7 +87,10 @@ export async function physicalRestore(req: PhysicalRestoreRequest, ctx: CommandC
   try {
     const bar = ctx.progress("restore base", file.storedBytes);
     try {
-      await extractTar(await openStoredFile(repo.backend, file, { keys, signal: ctx.signal, onProgress: (n) => bar.update(n) }), dir, ctx.signal);
+      const stream = await openStoredFile(repo.backend, file, { keys, signal: ctx.signal, onProgress: (n) => bar.update(n) });
+      await extractTar(stream, dir, ctx.signal);
+      // tar stops at the end-of-archive blocks: the bytes it did not read are checked too.
+      await finishVerified(stream);
     } finally {
       bar.stop();
     }

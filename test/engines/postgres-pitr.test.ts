@@ -60,7 +60,7 @@ describe("PostgreSQL point-in-time recovery", () => {
     const r = await runCli(["setup-archiving", cluster.url()], { env: ws.env });
     expect(r.code, r.stdout + r.stderr).toBe(0);
     expect(r.stdout).toContain("archive_mode = on");
-    expect(r.stdout).toMatch(/archive_command = '".*node" ".*wal-push-main\.js" "%p" --repo ".*repo"'/);
+    expect(r.stdout).toMatch(/archive_command = '.*node .*wal-push-main\.js %p --repo .*repo'/);
     expect(r.stdout).toMatch(/ok {4} pg_stat_archiver: \d+ archived \(last [0-9A-F]{24}/);
     expect(r.stdout).toMatch(/ok {4} last archived segment in repository/);
   });
@@ -87,7 +87,7 @@ describe("PostgreSQL point-in-time recovery", () => {
     const result = JSON.parse(r.stdout);
     expect(result.redoDoneLsn).toMatch(/\//);
     const auto = await readFile(join(dir, "postgresql.auto.conf"), "utf8");
-    expect(auto).toMatch(/# \(used by the restore\) restore_command = 'test -f "pg_wal\/holdfast-prefetch\/%f" && mv .*wal-fetch "%f" "%p"/);
+    expect(auto).toMatch(/# \(used by the restore\) restore_command = 'test -f pg_wal\/holdfast-prefetch\/%f && mv .*wal-fetch %f %p/);
     expect(auto).not.toContain("correct horse");
     const server = await startRestored(dir);
     try {
@@ -99,7 +99,8 @@ describe("PostgreSQL point-in-time recovery", () => {
 
   it("restores to a time between two batches: exactly the rows committed before it", async () => {
     const dir = join(ws.dir, "pitr");
-    const r = await runCli(["restore", "--type", "physical", "--to", dir, "--target-time", targetTime, "--json"], { env: ws.env });
+    // This copy takes over (a failover): it archives its new timeline, so later restores can follow it.
+    const r = await runCli(["restore", "--type", "physical", "--to", dir, "--target-time", targetTime, "--archive", "--json"], { env: ws.env });
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).stoppedAt).toMatch(/recovery stopping before commit/);
     const server = await startRestored(dir);
@@ -127,12 +128,12 @@ describe("PostgreSQL point-in-time recovery", () => {
       // Restoring latest follows the newest timeline: the rows written after the first PITR.
       expect(await ids((sql) => server.query(sql))).toEqual([...range(1, 20), ...range(101, 105)]);
       const [cp] = await server.query<{ tl: number }>("SELECT timeline_id AS tl FROM pg_control_checkpoint()");
-      expect(cp!.tl).toBeGreaterThanOrEqual(4);
+      expect(cp!.tl).toBeGreaterThanOrEqual(3);
     } finally {
       await server.stop();
     }
     const v = await runCli(["wal", "verify", "--json"], { env: ws.env });
     expect(v.code, v.stdout).toBe(0);
-    expect(JSON.parse(v.stdout).timelines.map((t: { timeline: number }) => t.timeline)).toEqual(expect.arrayContaining([1, 3]));
+    expect(JSON.parse(v.stdout).timelines.map((t: { timeline: number }) => t.timeline)).toEqual(expect.arrayContaining([1, 2]));
   });
 });

@@ -129,6 +129,9 @@ export function toolFailure(tool: string, code: number, stderr: string, where: s
     return new HoldfastError("NO_SPACE", `${tool} ran out of disk space for ${where}: ${summary}`, { hint: "free space or set HOLDFAST_TMPDIR to a larger volume" });
   }
   if (/password authentication failed|no password supplied/i.test(stderr)) return new HoldfastError("AUTH_FAILED", `${tool}: authentication failed for ${where}`);
+  if (/certificate verify failed|server certificate for .* does not match host name|root certificate file .* does not exist|SSL error|SSL SYSCALL/i.test(stderr)) {
+    return new HoldfastError("CONNECTION_FAILED", `${tool}: TLS failed for ${where}: ${summary}`, { hint: "check sslmode and sslrootcert (the CA that signed the server's certificate)" });
+  }
   if (/server version mismatch|aborting because of server version mismatch/i.test(stderr)) {
     return new HoldfastError("TOOL_VERSION", `${tool} is older than the server of ${where}: ${summary}`);
   }
