@@ -3,7 +3,7 @@ import { HoldfastError, isHoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { describePg, parsePgUrl } from "../engines/postgres/connection.js";
 import { PHYSICAL_ENGINE, assertArchiving, probePhysical, startBaseBackup } from "../engines/postgres/physical/basebackup.js";
-import { backupHistoryName, formatLsn, segmentName, segmentOfLsn } from "../engines/postgres/physical/wal-names.js";
+import { backupHistoryName, formatLsn, segmentName, segmentOfLsn } from "../wal/names.js";
 import { FILE_EXTENSION } from "../pipeline/compression.js";
 import { storeStream } from "../pipeline/assemble.js";
 import { dataKey } from "../repository/layout.js";

@@ -9,7 +9,7 @@ import { checkAccess, checkSpace, checkTarget, programPaths, recoveryUser, type 
 import { readTarOwner } from "../engines/postgres/physical/tar-tap.js";
 import { RECOVERY_LOG, redoDoneAt, runRecovery } from "../engines/postgres/physical/recovery.js";
 import { cliEntry, pgCommandLine, raw, repoArgument, type RawPart } from "../engines/postgres/physical/shell-command.js";
-import { formatLsn } from "../engines/postgres/physical/wal-names.js";
+import { formatLsn } from "../wal/names.js";
 import { finishVerified, openStoredFile } from "../pipeline/assemble.js";
 import { WalArchive } from "../repository/wal-archive.js";
 import { PREFETCH_DIR } from "../repository/wal-prefetch.js";

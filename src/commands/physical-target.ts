@@ -1,5 +1,5 @@
 import { HoldfastError } from "../errors.js";
-import { formatLsn, isLsn, parseLsn } from "../engines/postgres/physical/wal-names.js";
+import { formatLsn, isLsn, parseLsn } from "../wal/names.js";
 import type { Manifest } from "../repository/manifest.js";
 
 /** Where a point-in-time restore should stop. */

@@ -1,4 +1,4 @@
-import { parseLsn } from "../engines/postgres/physical/wal-names.js";
+import { parseLsn } from "../wal/names.js";
 import type { Manifest } from "../repository/manifest.js";
 import { WalArchive } from "../repository/wal-archive.js";
 import { loadWalCatalog, reachFromBackup, type WalCatalog } from "../repository/wal-catalog.js";

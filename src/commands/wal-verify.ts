@@ -1,7 +1,7 @@
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
-import { formatLsn } from "../engines/postgres/physical/wal-names.js";
+import { formatLsn } from "../wal/names.js";
 import { checkStoredBytes } from "../pipeline/assemble.js";
 import type { Manifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";

@@ -9,7 +9,7 @@ import type { StorageBackend } from "../storage/backend.js";
 import type { AgeKeys } from "../pipeline/age.js";
 import { FILE_EXTENSION, type CompressionSettings } from "../pipeline/compression.js";
 import { openStoredFile, storeStream, type StoredFileRecord } from "../pipeline/assemble.js";
-import { parseWalFileName, type WalFileName } from "../engines/postgres/physical/wal-names.js";
+import { parseWalFileName, type WalFileName } from "../wal/names.js";
 import { WAL_PREFIX, WAL_RECORD_SUFFIX, walDataKey, walRecordKey } from "./layout.js";
 import { storedFileSchema } from "./manifest.js";
 import { readAllText } from "./read-text.js";

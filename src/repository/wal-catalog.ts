@@ -1,5 +1,5 @@
 import type { AgeKeys } from "../pipeline/age.js";
-import { parseHistory, parseLsn, type TimelineSwitch } from "../engines/postgres/physical/wal-names.js";
+import { parseHistory, parseLsn, type TimelineSwitch } from "../wal/names.js";
 import type { Manifest } from "./manifest.js";
 import { WalArchive, type ArchivedWalFile } from "./wal-archive.js";
 import { summariseTimelines, timelinePath, walkChain, type ChainWalk, type TimelineSummary } from "./wal-chain.js";

@@ -1,4 +1,4 @@
-import { segmentName, segmentNumber, segmentOfLsn, type TimelineSwitch } from "../engines/postgres/physical/wal-names.js";
+import { segmentName, segmentNumber, segmentOfLsn, type TimelineSwitch } from "../wal/names.js";
 
 /**
  * Reasoning about the archived WAL chain (pure functions): gaps per timeline, and how far recovery

@@ -1,7 +1,7 @@
 import { mkdir, rename } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import type { AgeKeys } from "../pipeline/age.js";
-import { segmentName, segmentNumber, type WalFileName } from "../engines/postgres/physical/wal-names.js";
+import { segmentName, segmentNumber, type WalFileName } from "../wal/names.js";
 import type { WalArchive } from "./wal-archive.js";
 
 /**

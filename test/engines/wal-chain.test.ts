@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { summariseTimelines, timelinePath, walkChain } from "../../src/repository/wal-chain.js";
-import { backupHistoryName, formatLsn, parseHistory, parseLsn, segmentName, segmentNumber } from "../../src/engines/postgres/physical/wal-names.js";
+import { backupHistoryName, formatLsn, parseHistory, parseLsn, segmentName, segmentNumber } from "../../src/wal/names.js";
 
 const MB16 = 16 * 1024 * 1024;
 const seg = (tl: number, n: number) => segmentName(tl, n, MB16);

@@ -3,7 +3,7 @@ import { HoldfastError } from "../../../errors.js";
 import { connect, describePg, toolEnvironment, type PgRef } from "../connection.js";
 import { pipeOutput, startTool, terminate, toolFailure } from "../tools.js";
 import { findServerTool } from "./server-tools.js";
-import { parseBackupLabel, parseLsn } from "./wal-names.js";
+import { parseBackupLabel, parseLsn } from "../../../wal/names.js";
 import { BackupTarTap } from "./tar-tap.js";
 
 export const PHYSICAL_ENGINE = "postgres-physical";

@@ -6,7 +6,7 @@ import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HoldfastError } from "../../../errors.js";
 import { findServerTool } from "./server-tools.js";
-import { isLsn, parseLsn } from "./wal-names.js";
+import { isLsn, parseLsn } from "../../../wal/names.js";
 
 const run = promisify(execFile);
 
