@@ -62,8 +62,8 @@ export interface RunningTool {
   done: Promise<{ code: number; stderr: string }>;
 }
 
-export function startTool(path: string, args: string[], options: { env: NodeJS.ProcessEnv; signal?: AbortSignal; stdin?: "pipe" | "ignore" }): RunningTool {
-  const child = spawn(path, args, { env: options.env, stdio: [options.stdin ?? "ignore", "pipe", "pipe"] });
+export function startTool(path: string, args: string[], options: { env: NodeJS.ProcessEnv; signal?: AbortSignal; stdin?: "pipe" | "ignore"; cwd?: string }): RunningTool {
+  const child = spawn(path, args, { env: options.env, stdio: [options.stdin ?? "ignore", "pipe", "pipe"], cwd: options.cwd });
   let stderr = "";
   child.stderr!.on("data", (d: Buffer) => {
     stderr += d.toString();
@@ -113,7 +113,7 @@ export function pipeOutput(tool: RunningTool, consumer: Writable, options: { end
   stdout.pipe(consumer, { end: options.end ?? true });
 }
 
-export async function runTool(path: string, args: string[], options: { env: NodeJS.ProcessEnv; signal?: AbortSignal }): Promise<{ code: number; stdout: string; stderr: string }> {
+export async function runTool(path: string, args: string[], options: { env: NodeJS.ProcessEnv; signal?: AbortSignal; cwd?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
   const tool = startTool(path, args, options);
   let stdout = "";
   tool.child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));

@@ -1,9 +1,10 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { readdir, stat, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { promisify } from "node:util";
 import { HoldfastError } from "../../../errors.js";
 import type { TarOwner } from "./tar-tap.js";
+import { runTool } from "../tools.js";
 
 const run = promisify(execFile);
 
@@ -158,15 +159,7 @@ async function selfName(): Promise<string> {
 }
 
 function exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: "/" });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", (err) => resolve({ code: 127, stdout, stderr: stderr + err.message }));
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  return runTool(argv[0]!, argv.slice(1), { env: process.env, cwd: "/" });
 }
 
 /** The package this CLI runs from: its dist/ and node_modules/ must be readable too. */

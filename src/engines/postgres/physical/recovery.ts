@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { chown, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -6,6 +6,7 @@ import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HoldfastError } from "../../../errors.js";
 import { findServerTool } from "./server-tools.js";
+import { runTool } from "../tools.js";
 import { isLsn, parseLsn } from "../../../wal/names.js";
 
 const run = promisify(execFile);
@@ -116,16 +117,8 @@ async function ownerPrefix(uid: number): Promise<string[]> {
 }
 
 function exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve) => {
-    // The server (and the restore_command it runs) must not inherit a passphrase from our environment.
-    const env = { ...process.env };
-    delete env.HOLDFAST_PASSPHRASE;
-    const child = spawn(argv[0]!, argv.slice(1), { stdio: ["ignore", "pipe", "pipe"], cwd: "/", env });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", (err) => resolve({ code: 127, stdout, stderr: stderr + err.message }));
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  // The server (and the restore_command it runs) must not inherit a passphrase from our environment.
+  const env = { ...process.env };
+  delete env.HOLDFAST_PASSPHRASE;
+  return runTool(argv[0]!, argv.slice(1), { env, cwd: "/" });
 }
