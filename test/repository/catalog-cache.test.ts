@@ -12,7 +12,7 @@ import { createDatabase } from "../support/sqlite.js";
 /** A real local backend that counts reads of manifests. */
 class CountingBackend extends LocalBackend {
   manifestReads = 0;
-  override get(key: string, range?: ByteRange, options?: OperationOptions): Promise<Readable> {
+  override get(key: string, range?: ByteRange, _options?: OperationOptions): Promise<Readable> {
     if (key.endsWith("/manifest.json")) this.manifestReads++;
     return super.get(key, range);
   }
