@@ -7,7 +7,8 @@ import type { Rng } from "./seed.js";
 import { createSource } from "./sqlite-source.js";
 import { outcome, runRow, type Plan } from "./trial.js";
 
-type Mutation = { kind: "truncation" | "wrong type" | "unknown key" | "invalid YAML" | "binary junk"; text: string | Buffer; what: string };
+/** surelyInvalid: no reading of the file can be a valid config (a cut or junk inside a value may be). */
+type Mutation = { kind: "truncation" | "wrong type" | "unknown key" | "invalid YAML" | "binary junk"; text: string | Buffer; what: string; surelyInvalid: boolean };
 
 const WRONG_TYPES: [RegExp, string][] = [
   [/level: 3/, "level: high"],
@@ -31,34 +32,37 @@ function mutate(valid: string, rng: Rng): Mutation {
   const lines = valid.split("\n");
   if (kind === "truncation") {
     const at = rng.int(1, valid.length - 1);
-    return { kind, text: valid.slice(0, at), what: `cut after ${at} characters` };
+    return { kind, text: valid.slice(0, at), what: `cut after ${at} characters`, surelyInvalid: false };
   }
   if (kind === "wrong type") {
     const [from, to] = rng.pick(WRONG_TYPES);
-    return { kind, text: valid.replace(from, to), what: to };
+    return { kind, text: valid.replace(from, to), what: to, surelyInvalid: true };
   }
   if (kind === "unknown key") {
     const line = rng.pick(UNKNOWN_KEYS);
     const at = line.startsWith("  ") ? lines.findIndex((l) => l.startsWith("compression:")) + 1 : rng.int(0, lines.length - 1);
     lines.splice(at, 0, line);
-    return { kind, text: lines.join("\n"), what: line.trim() };
+    return { kind, text: lines.join("\n"), what: line.trim(), surelyInvalid: true };
   }
   if (kind === "invalid YAML") {
     const line = rng.pick(BROKEN_YAML);
     lines.splice(rng.int(0, lines.length - 1), 0, line);
-    return { kind, text: lines.join("\n"), what: JSON.stringify(line) };
+    return { kind, text: lines.join("\n"), what: JSON.stringify(line), surelyInvalid: true };
   }
   const junk = Buffer.from(Array.from({ length: rng.int(1, 64) }, () => rng.int(0, 255)));
   const bytes = Buffer.from(valid);
   const at = rng.int(0, bytes.length);
   const whole = rng.next() < 0.3;
-  return { kind, text: whole ? junk : Buffer.concat([bytes.subarray(0, at), junk, bytes.subarray(at)]), what: whole ? `${junk.length} random bytes` : `${junk.length} random bytes at ${at}` };
+  if (whole) return { kind, text: junk, what: `the whole file: ${junk.length} random bytes`, surelyInvalid: true };
+  // Junk inside a value can be a (strange) valid string: then any clean, one-line refusal will do.
+  return { kind, text: Buffer.concat([bytes.subarray(0, at), junk, bytes.subarray(at)]), what: `${junk.length} random bytes at ${at}`, surelyInvalid: false };
 }
 
 /**
  * Bad configuration files: random mutations of a valid holdfast.yaml. Never exit 1, never a stack
- * trace, one error line; a file that is surely invalid (wrong type, unknown key, bad YAML, binary)
- * exits 3 (or 2). A truncation may leave a valid file or name a missing repository: any clean exit.
+ * trace, one error line; a file that is surely invalid (wrong type, unknown key, bad YAML, a file of
+ * binary junk) exits 3 (or 2). A truncation or junk inside a value may leave a valid file or name a
+ * missing repository: any clean exit.
  */
 export async function configFuzzRow(plan: Plan): Promise<FaultRow> {
   const ws = await workspace();
@@ -101,7 +105,7 @@ export async function configFuzzRow(plan: Plan): Promise<FaultRow> {
         const { problem } = oneLineError(r);
         if (problem) problems.push(`${label}: ${problem}`);
       }
-      const surelyInvalid = m.kind !== "truncation";
+      const surelyInvalid = m.surelyInvalid;
       const refused = r.code === 2 || r.code === 3;
       if (surelyInvalid && !refused && r.code !== 1) problems.push(`${label}: exit ${r.code} instead of 3${r.code === 0 ? " (accepted)" : `: ${failureText(r)}`}`);
       return outcome(problems, 0, 0, surelyInvalid ? refused : undefined);

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFile, rm, writeFile } from "node:fs/promises";
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { runCli, workspace, type Workspace } from "../support/cli.js";
 import { failureText, runBounded, type Env } from "./cli-run.js";
 import { checkRepository, listBackups, proveSqlite, type Ledger, type Manifest } from "./repo-check.js";
@@ -48,10 +48,10 @@ async function backupBackupRow(plan: Plan): Promise<FaultRow> {
       const ids: string[] = [];
       for (const [i, r] of results.entries()) {
         if (r.code !== 0) {
-          problems.push(`backup of ${sources[i]} failed (${r.code}): ${failureText(r)}`);
+          problems.push(`backup of ${basename(sources[i]!)} failed (${r.code}): ${failureText(r)}`);
           continue;
         }
-        const seen = await reportedBackup(r.stdout, ws.env, `backup of ${sources[i]}`);
+        const seen = await reportedBackup(r.stdout, ws.env, `backup of ${basename(sources[i]!)}`);
         if (seen.problems.length > 0) lost++;
         problems.push(...seen.problems);
         if (seen.id) ids.push(seen.id);
