@@ -33,7 +33,7 @@ export async function postgresKillRows(plan: Plan): Promise<FaultRow[]> {
       if (calibration.code !== 0) throw new Error(`${kind.args.join(" ")} failed (${calibration.code}): ${failureText(calibration)}`);
       const setup = await checkRepository(ledger);
       rows.push(
-        await runRow(kind.fault, plan.trials, plan, async () => {
+        await runRow(kind.fault, plan.trials, plan, async (n) => {
           const kill = await killAfter(kind.args, ws.env, plan.rng.next() * calibration.ms);
           const problems = kill.survivors.map((s) => `${s} outlived the killed command`);
           const now = await checksums(live);
@@ -42,7 +42,7 @@ export async function postgresKillRows(plan: Plan): Promise<FaultRow[]> {
           const repo = await checkRepository(ledger);
           const retry = await runBounded(kind.args, ws.env);
           if (retry.code !== 0) problems.push(`the same backup afterwards failed (${retry.code}): ${failureText(retry)}`);
-          const after = await checkRepository(ledger);
+          const after = await checkRepository(ledger, new Set(), { full: n === plan.trials });
           return outcome([...problems, ...repo.problems, ...after.problems], repo.lostOrCorrupt + after.lostOrCorrupt, damaged ? 1 : 0);
         }, setup),
       );

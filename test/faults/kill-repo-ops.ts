@@ -44,13 +44,13 @@ async function pruneRow(plan: Plan): Promise<FaultRow> {
     const setup = await fill();
     const ms = await must(["prune", ...policy], ws.env);
     ledger.known = new Set((await listBackups(ws.env)).map((m) => m.id));
-    return await runRow("kill -9 during prune", plan.trials, plan, async () => {
+    return await runRow("kill -9 during prune", plan.trials, plan, async (n) => {
       const filled = await fill();
       const planned = await prunePlan(ws.env, policy);
       if (planned.remove.size === 0) throw new Error("prune plan removes nothing: the trial would prove nothing");
       const kill = await killAfter(["prune", ...policy], ws.env, plan.rng.next() * ms * 1.5);
       const problems = kill.survivors.map((s) => `${s} outlived the killed command`);
-      const repo = await checkRepository(ledger, planned.remove);
+      const repo = await checkRepository(ledger, planned.remove, { full: n === plan.trials });
       const retry = await runBounded(["prune", ...policy], ws.env);
       if (retry.code !== 0) problems.push(`the same prune afterwards failed (${retry.code}): ${failureText(retry)}`);
       const listed = new Set((await listBackups(ws.env)).map((m) => m.id));
@@ -74,7 +74,7 @@ async function pruneRow(plan: Plan): Promise<FaultRow> {
 async function copyRow(plan: Plan): Promise<FaultRow> {
   const ws = await workspace();
   try {
-    const src = createSource(ws.dir, "copied", plan.quick ? 20_000 : 60_000);
+    const src = createSource(ws.dir, "copied", plan.quick ? 15_000 : 30_000);
     await must(["backup", `sqlite:${src}`], ws.env);
     await must(["backup", `sqlite:${src}`], ws.env);
     const ledger = ledgerFor(ws);
@@ -102,7 +102,7 @@ async function copyRow(plan: Plan): Promise<FaultRow> {
         const copied = new Set((await listBackups(destEnv)).map((m) => m.id));
         for (const id of ledger.known) if (!copied.has(id)) problems.push(`copy after the retry lacks ${id}`);
       }
-      const repo = await checkRepository(ledger);
+      const repo = await checkRepository(ledger, new Set(), { full: n === plan.trials });
       return outcome([...problems, ...repo.problems], lost + repo.lostOrCorrupt);
     }, setup);
   } finally {

@@ -10,8 +10,8 @@ import type { FaultRow } from "./report.js";
 import { createSource, liveDamage, sqliteFacts } from "./sqlite-source.js";
 import { outcome, runRow, type Plan } from "./trial.js";
 
-/** ≈ 200 bytes a row of incompressible data: 60,000 rows make a backup take about a second. */
-const rows = (plan: Plan): number => (plan.quick ? 20_000 : 60_000);
+/** ≈ 200 bytes a row of incompressible data: 30,000 rows make a backup take about half a second. */
+const rows = (plan: Plan): number => (plan.quick ? 15_000 : 30_000);
 
 function ledgerFor(ws: Workspace, env: Env = ws.env): Ledger {
   return { env, scratch: ws.dir, prove: proveSqlite, known: new Set(), proven: new Set() };
@@ -41,7 +41,7 @@ async function backupRow(plan: Plan): Promise<FaultRow> {
     const ms = await timed(args, ws.env);
     const ledger = ledgerFor(ws);
     const setup = await checkRepository(ledger);
-    return await runRow("kill -9 during backup (SQLite, writer running)", plan.trials, plan, async () => {
+    return await runRow("kill -9 during backup (SQLite, writer running)", plan.trials, plan, async (n) => {
       const before = sqliteFacts(src);
       const kill = await killAfter(args, ws.env, plan.rng.next() * ms);
       const problems = kill.survivors.map((s) => `${s} outlived the killed command`);
@@ -49,7 +49,7 @@ async function backupRow(plan: Plan): Promise<FaultRow> {
       const repo = await checkRepository(ledger);
       const retry = await runBounded(args, ws.env);
       if (retry.code !== 0) problems.push(`the same backup afterwards failed (${retry.code}): ${failureText(retry)}`);
-      const after = await checkRepository(ledger);
+      const after = await checkRepository(ledger, new Set(), { full: n === plan.trials });
       return outcome([...problems, ...damage, ...repo.problems, ...after.problems], repo.lostOrCorrupt + after.lostOrCorrupt, damage.length > 0 ? 1 : 0);
     }, setup);
   } finally {
@@ -82,7 +82,7 @@ async function restoreNewRow(plan: Plan): Promise<FaultRow> {
       else problems.push(...targetProblems(target, m!.tables ?? [], "after the retry"));
       const leftovers = readdirSync(targets).filter((f) => !/^(t\d+|calibration)\.db(-wal|-shm)?$/.test(f));
       if (leftovers.length > 0) problems.push(`leftovers next to the target after the retry: ${leftovers.join(", ")}`);
-      const repo = await checkRepository(ledger);
+      const repo = await checkRepository(ledger, new Set(), { full: n === plan.trials });
       return outcome([...problems, ...repo.problems], repo.lostOrCorrupt);
     }, setup);
   } finally {
@@ -112,7 +112,7 @@ async function restoreInPlaceRow(plan: Plan): Promise<FaultRow> {
     const setup = await checkRepository(ledger);
     const args = ["restore", m!.id, "--in-place"];
     const ms = await timed(args, ws.env);
-    return await runRow("kill -9 during restore --in-place (SQLite)", plan.trials, plan, async () => {
+    return await runRow("kill -9 during restore --in-place (SQLite)", plan.trials, plan, async (n) => {
       createMoreRows(live);
       const before = sqliteFacts(live);
       const kill = await killAfter(args, ws.env, plan.rng.next() * ms);
@@ -121,7 +121,7 @@ async function restoreInPlaceRow(plan: Plan): Promise<FaultRow> {
       const retry = await runBounded(args, ws.env);
       if (retry.code !== 0) problems.push(`the same restore afterwards failed (${retry.code}): ${failureText(retry)}`);
       else problems.push(...targetProblems(live, m!.tables ?? [], "after the retry"));
-      const repo = await checkRepository(ledger);
+      const repo = await checkRepository(ledger, new Set(), { full: n === plan.trials });
       return outcome([...problems, ...damage, ...repo.problems], repo.lostOrCorrupt, damage.length > 0 ? 1 : 0);
     }, setup);
   } finally {

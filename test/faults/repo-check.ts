@@ -1,7 +1,7 @@
 import { rm } from "node:fs/promises";
 import { join } from "node:path";
 import { runCli } from "../support/cli.js";
-import { failureText, oneLine, type Env } from "./cli-run.js";
+import { failureText, type Env } from "./cli-run.js";
 import { sourceName, sqliteFacts } from "./sqlite-source.js";
 
 export interface Manifest {
@@ -25,6 +25,8 @@ export interface Ledger {
   known: Set<string>;
   /** Ids already restored and checked (backups are immutable: once is enough). */
   proven: Set<string>;
+  /** The manifest of every backup already verified, as listed then: a later change is corruption. */
+  manifests?: Map<string, string>;
 }
 
 export async function listBackups(env: Env): Promise<Manifest[]> {
@@ -34,11 +36,15 @@ export async function listBackups(env: Env): Promise<Manifest[]> {
 }
 
 /**
- * The invariants after a fault: `list` works and still holds every known backup, `verify --all`
- * passes, and every backup not yet proven restores to its own source's data. `allowedGone` are
- * ids a prune was entitled to remove.
+ * The invariants after a fault: `list` works and still holds every known backup, every backup
+ * verifies (new ones each time, all of them with `verify --all` when `full`), and every backup not
+ * yet proven restores to its own source's data. `allowedGone` are ids a prune was entitled to remove.
  */
-export async function checkRepository(ledger: Ledger, allowedGone: Set<string> = new Set()): Promise<{ lostOrCorrupt: number; problems: string[] }> {
+export async function checkRepository(
+  ledger: Ledger,
+  allowedGone: Set<string> = new Set(),
+  options: { full?: boolean } = {},
+): Promise<{ lostOrCorrupt: number; problems: string[] }> {
   const problems: string[] = [];
   let lostOrCorrupt = 0;
   let listed: Manifest[];
@@ -54,12 +60,19 @@ export async function checkRepository(ledger: Ledger, allowedGone: Set<string> =
     problems.push(`backup ${id} lost (no longer listed)`);
   }
   for (const id of allowedGone) ledger.known.delete(id);
-  const v = await runCli(["verify", "--all", "--json"], { env: ledger.env });
-  if (v.code !== 0 && listed.length > 0) {
+  // Backups are immutable: a backup verified once is re-read only in a full check; in between, its
+  // listed manifest must stay byte-for-byte the same.
+  const seen = (ledger.manifests ??= new Map());
+  const changed = listed.filter((m) => seen.has(m.id) && seen.get(m.id) !== JSON.stringify(m)).map((m) => m.id);
+  for (const id of changed) problems.push(`manifest of backup ${id} changed`);
+  lostOrCorrupt += changed.length;
+  const toVerify = options.full ? listed.map((m) => m.id) : listed.filter((m) => !seen.has(m.id)).map((m) => m.id);
+  const v = toVerify.length > 0 ? await runCli(["verify", ...(options.full ? ["--all"] : toVerify), "--json"], { env: ledger.env }) : undefined;
+  if (v && v.code !== 0) {
     const failed = parseFailedVerify(v.stdout);
     lostOrCorrupt += Math.max(failed.length, 1);
-    problems.push(`verify --all exit ${v.code}: ${failed.join(", ") || oneLine(v.stderr)}`);
-  }
+    problems.push(`verify ${options.full ? "--all" : toVerify.join(" ")} exit ${v.code}: ${failed.join(", ") || failureText(v)}`);
+  } else for (const m of listed) if (toVerify.includes(m.id)) seen.set(m.id, JSON.stringify(m));
   for (const m of listed) {
     ledger.known.add(m.id);
     if (ledger.proven.has(m.id)) continue;
