@@ -80,7 +80,7 @@ async function restoreNewRow(plan: Plan): Promise<FaultRow> {
       const complete = retry.code === 0 || (retry.code === 18 && problems.length === 0 && existsSync(target));
       if (!complete) problems.push(`the same restore afterwards failed (${retry.code}): ${failureText(retry)}`);
       else problems.push(...targetProblems(target, m!.tables ?? [], "after the retry"));
-      const leftovers = readdirSync(targets).filter((f) => !/^(t\d+|calibration)\.db(-wal|-shm)?$/.test(f));
+      const leftovers = readdirSync(targets).filter((f) => f.includes(`t${n}.db`) && !/^t\d+\.db(-wal|-shm)?$/.test(f));
       if (leftovers.length > 0) problems.push(`leftovers next to the target after the retry: ${leftovers.join(", ")}`);
       const repo = await checkRepository(ledger, new Set(), { full: n === plan.trials });
       return outcome([...problems, ...repo.problems], repo.lostOrCorrupt);
