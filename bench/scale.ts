@@ -13,6 +13,7 @@ import { copyFile, link, mkdir, readFile, readdir, rm, writeFile } from "node:fs
 import { join, resolve } from "node:path";
 import { runCli } from "../test/support/cli.js";
 import { createDatabase } from "../test/support/sqlite.js";
+import { sealed } from "../src/repository/json-object.js";
 
 const BACKUPS = Number(process.env.HOLDFAST_BENCH_BACKUPS ?? 10_000);
 const WALS = Number(process.env.HOLDFAST_BENCH_WAL ?? 100_000);
@@ -47,7 +48,7 @@ async function multiplyBackups(templates: string[]): Promise<void> {
         doc.startedAt = started.toISOString();
         if ("finishedAt" in doc) doc.finishedAt = new Date(started.getTime() + Number(doc.durationMs ?? 0)).toISOString();
         if (Array.isArray(doc.files)) for (const f of doc.files as { key: string }[]) f.key = f.key.replace(t.id, id);
-        await writeFile(join(dir, name), JSON.stringify(doc, null, 2) + "\n", { mode: 0o600 });
+        await writeFile(join(dir, name), JSON.stringify(name === "manifest.json" ? sealed(doc) : doc, null, 2) + "\n", { mode: 0o600 });
       } else await link(join(t.dir, name), join(dir, name));
     }
   }
@@ -71,7 +72,7 @@ async function multiplyWal(): Promise<void> {
     await copyFile(join(tl, dataName), join(tl, dataName.replace(first, name))); // ext4 allows 65,000 links a file
     record.archivedAt = new Date(start + n * 60_000).toISOString();
     record.file = { ...record.file, name: record.file.name.replace(first, name), key: record.file.key.replace(first, name) };
-    await writeFile(join(tl, `${name}.json`), JSON.stringify(record, null, 2) + "\n", { mode: 0o600 });
+    await writeFile(join(tl, `${name}.json`), JSON.stringify(sealed(record), null, 2) + "\n", { mode: 0o600 });
   }
 }
 

@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import type { z } from "zod";
 import { HoldfastError } from "../errors.js";
@@ -21,9 +22,10 @@ export type JsonRead<T> = { status: "ok"; value: T } | { status: "missing" } | {
 export async function readJson<T>(backend: StorageBackend, key: string, schema: z.ZodType<T>, options: OperationOptions = {}): Promise<JsonRead<T>> {
   let text: string;
   try {
-    text = await readAllText(await backend.get(key, undefined, options));
+    text = await readAllText(await backend.get(key, undefined, options), `${backend.location}/${key}`);
   } catch (err) {
     if (err instanceof HoldfastError && err.code === "NOT_FOUND") return { status: "missing" };
+    if (err instanceof HoldfastError && err.code === "CORRUPTED") return { status: "invalid", reason: "not valid UTF-8" };
     throw err;
   }
   let parsed: unknown;
@@ -32,10 +34,34 @@ export async function readJson<T>(backend: StorageBackend, key: string, schema: 
   } catch {
     return { status: "invalid", reason: "not valid JSON" };
   }
+  const broken = brokenSeal(parsed);
+  if (broken) return { status: "invalid", reason: broken };
   const result = schema.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0];
     return { status: "invalid", reason: `invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}` };
   }
   return { status: "ok", value: result.data };
+}
+
+/**
+ * The repository's own metadata (holdfast.json, manifests) carries `integrity`: the SHA-256 of its
+ * JSON text without that field, so a flipped byte that still parses (a digit in a size, a letter
+ * in a name) is caught like one in a data file. Objects written before the field existed have none.
+ */
+export function sealed<T extends object>(value: T): T & { integrity: string } {
+  const { integrity: _old, ...rest } = value as T & { integrity?: string };
+  return { ...(rest as T), integrity: digestOf(rest) };
+}
+
+/** undefined when the seal matches (or there is none); otherwise why it does not. */
+export function brokenSeal(parsed: unknown): string | undefined {
+  if (!parsed || typeof parsed !== "object" || !("integrity" in parsed)) return undefined;
+  const { integrity, ...rest } = parsed as { integrity: unknown };
+  if (typeof integrity !== "string") return "its integrity field is not a string";
+  return integrity === digestOf(rest) ? undefined : "its content does not match its integrity SHA-256";
+}
+
+function digestOf(value: unknown): string {
+  return createHash("sha256").update(JSON.stringify(value, null, 2)).digest("hex");
 }

@@ -56,6 +56,8 @@ export const manifestSchema = z.strictObject({
   tables: z.array(tableFactsSchema),
   /** Engine-specific facts (page size, integrity_check result, pg_dump version, …). */
   details: z.record(z.string(), z.unknown()),
+  /** SHA-256 of this manifest's JSON without this field (repository/json-object.ts sealed()). */
+  integrity: z.string().optional(),
 });
 
 export type Manifest = z.infer<typeof manifestSchema>;

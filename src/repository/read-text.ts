@@ -1,8 +1,18 @@
 import type { Readable } from "node:stream";
+import { HoldfastError } from "../errors.js";
 
-/** Small objects only (configs, manifests, locks): read whole. */
-export async function readAllText(stream: Readable): Promise<string> {
+const strictUtf8 = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Small objects only (configs, manifests, records, claims): read whole. Bytes that are not valid
+ * UTF-8 are damage (everything Holdfast writes is UTF-8 JSON), reported as CORRUPTED naming `where`.
+ */
+export async function readAllText(stream: Readable, where = "a repository object"): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks).toString("utf8");
+  try {
+    return strictUtf8.decode(Buffer.concat(chunks));
+  } catch {
+    throw new HoldfastError("CORRUPTED", `${where} is damaged: not valid UTF-8`);
+  }
 }

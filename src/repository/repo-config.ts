@@ -5,6 +5,8 @@ export const REPOSITORY_FORMAT_VERSION = 1;
 /** holdfast.json at the repository root: written once by `repo init`, read by every command. */
 export const repoConfigSchema = z.strictObject({
   formatVersion: z.literal(REPOSITORY_FORMAT_VERSION),
+  /** SHA-256 of this file's JSON without this field (absent in repositories made before it). */
+  integrity: z.string().optional(),
   createdAt: z.iso.datetime(),
   createdBy: z.string(),
   encryption: z.discriminatedUnion("mode", [

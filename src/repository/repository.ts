@@ -11,6 +11,7 @@ import { manifestSchema, type Manifest } from "./manifest.js";
 import { REPOSITORY_FORMAT_VERSION, repoConfigSchema, type RepoConfig } from "./repo-config.js";
 import { compareBackupIds } from "./backup-id.js";
 import { readAllText } from "./read-text.js";
+import { brokenSeal, sealed } from "./json-object.js";
 import { readReservation, reserveId, type Reservation, type ReservationRequest } from "./reservation.js";
 import { assertSelected, pickLatest, type Selection } from "./selection.js";
 import type { StoredObject } from "../storage/backend.js";
@@ -92,7 +93,7 @@ export class Repository {
       encryption,
     };
     // The config is written last: a repository exists once holdfast.json does.
-    await backend.put(CONFIG_KEY, Readable.from([Buffer.from(JSON.stringify(config, null, 2) + "\n")]));
+    await backend.put(CONFIG_KEY, Readable.from([Buffer.from(JSON.stringify(sealed(config), null, 2) + "\n")]));
     return new Repository(backend, config);
   }
 
@@ -103,13 +104,15 @@ export class Repository {
         hint: "create one with `holdfast repo init <location>` or check --repo / HOLDFAST_REPO",
       });
     }
-    const text = await readAllText(await backend.get(CONFIG_KEY));
+    const text = await readAllText(await backend.get(CONFIG_KEY), `${backend.location}/${CONFIG_KEY}`);
     let parsed: unknown;
     try {
       parsed = JSON.parse(text);
     } catch {
       throw new HoldfastError("CORRUPTED", `${backend.location}/${CONFIG_KEY} is not valid JSON`);
     }
+    const broken = brokenSeal(parsed);
+    if (broken) throw new HoldfastError("CORRUPTED", `${backend.location}/${CONFIG_KEY} is damaged: ${broken}`, { hint: "the offsite copy holds the same file; copy it back" });
     const version = (parsed as { formatVersion?: unknown })?.formatVersion;
     if (typeof version === "number" && version > REPOSITORY_FORMAT_VERSION) {
       throw new HoldfastError("CONFIG_INVALID", `repository format ${version} is newer than this Holdfast understands (${REPOSITORY_FORMAT_VERSION})`, { hint: "upgrade Holdfast" });
@@ -206,7 +209,7 @@ export class Repository {
     const key = manifestKey(id);
     let text: string;
     try {
-      text = await readAllText(await this.backend.get(key));
+      text = await readAllText(await this.backend.get(key), `manifest of backup ${id} (${this.backend.location}/${key})`);
     } catch (err) {
       if (err instanceof HoldfastError && err.code === "NOT_FOUND") {
         const hasData = await hasAny(this.backend, backupPrefix(id));
@@ -225,6 +228,8 @@ export class Repository {
     } catch {
       throw new HoldfastError("CORRUPTED", `manifest of backup ${id} is not valid JSON (${this.backend.location}/${key})`);
     }
+    const broken = brokenSeal(parsed);
+    if (broken) throw new HoldfastError("CORRUPTED", `manifest of backup ${id} is damaged: ${broken} (${this.backend.location}/${key})`);
     const result = manifestSchema.safeParse(parsed);
     if (!result.success) {
       const issue = result.error.issues[0];
@@ -253,7 +258,7 @@ export class Repository {
   /** The commit point: once this put completes, the backup exists. */
   async commit(manifest: Manifest): Promise<void> {
     const checked = manifestSchema.parse(manifest);
-    const bytes = Buffer.from(JSON.stringify(checked, null, 2) + "\n");
+    const bytes = Buffer.from(JSON.stringify(sealed(checked), null, 2) + "\n");
     // Replayable: a transient storage fault on the commit is retried (storage/retry.ts).
     await this.backend.put(manifestKey(manifest.id), replayable(() => Readable.from([bytes])));
   }

@@ -39,7 +39,7 @@ export async function readVerification(backend: StorageBackend, id: string): Pro
   try {
     text = await readAllText(await backend.get(verificationKey(id)));
   } catch (err) {
-    if (err instanceof HoldfastError && err.code === "NOT_FOUND") return undefined;
+    if (err instanceof HoldfastError && (err.code === "NOT_FOUND" || err.code === "CORRUPTED")) return undefined;
     throw err;
   }
   try {

@@ -13,6 +13,7 @@ import { parseWalFileName, type WalFileName } from "../wal/names.js";
 import { WAL_PREFIX, WAL_RECORD_SUFFIX, walDataKey, walRecordKey } from "./layout.js";
 import { storedFileSchema } from "./manifest.js";
 import { readAllText } from "./read-text.js";
+import { brokenSeal, sealed } from "./json-object.js";
 
 /**
  * The record written after a WAL file's data: its presence is what makes the file archived (as a
@@ -23,6 +24,8 @@ export const walRecordSchema = z.strictObject({
   formatVersion: z.literal(1),
   archivedAt: z.iso.datetime(),
   file: storedFileSchema,
+  /** SHA-256 of the record's JSON without this field (json-object.ts sealed()). */
+  integrity: z.string().optional(),
 });
 export type WalRecord = z.infer<typeof walRecordSchema>;
 
@@ -61,12 +64,15 @@ export class WalArchive {
     const key = walRecordKey(wal.timelineHex, wal.name);
     let text: string;
     try {
-      text = await readAllText(await this.backend.get(key));
+      text = await readAllText(await this.backend.get(key), `WAL record ${this.backend.location}/${key}`);
     } catch (err) {
       if (err instanceof HoldfastError && err.code === "NOT_FOUND") return undefined;
       throw err;
     }
-    const parsed = walRecordSchema.safeParse(safeJson(text));
+    const json = safeJson(text);
+    const broken = brokenSeal(json);
+    if (broken) throw new HoldfastError("CORRUPTED", `WAL record ${this.backend.location}/${key} is damaged: ${broken}`);
+    const parsed = walRecordSchema.safeParse(json);
     if (!parsed.success) throw new HoldfastError("CORRUPTED", `WAL record ${this.backend.location}/${key} is invalid`);
     return parsed.data;
   }
@@ -94,7 +100,7 @@ export class WalArchive {
       signal,
     });
     const record: WalRecord = { formatVersion: 1, archivedAt: new Date().toISOString(), file: stored };
-    await this.backend.put(walRecordKey(wal.timelineHex, wal.name), Readable.from([Buffer.from(JSON.stringify(record) + "\n")]), { signal });
+    await this.backend.put(walRecordKey(wal.timelineHex, wal.name), Readable.from([Buffer.from(JSON.stringify(sealed(record)) + "\n")]), { signal });
     return { status: "archived", record };
   }
 

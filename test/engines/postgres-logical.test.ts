@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { startCluster, type PgCluster } from "../support/pg-cluster.js";
 import { runCli, workspace, errorLine, type Workspace } from "../support/cli.js";
 import { databases, fingerprint, seedApp, tableNames } from "../support/pg-data.js";
+import { sealed } from "../../src/repository/json-object.js";
 
 let pg: PgCluster;
 let ws: Workspace;
@@ -94,7 +95,7 @@ describe("postgres logical backup → list/show → verify --deep → restore", 
     const manifest = JSON.parse(await readFile(path, "utf8"));
     manifest.tables[0].checksum = "h64sum:12345";
     manifest.tables[0].rows = 49;
-    await writeFile(path, JSON.stringify(manifest));
+    await writeFile(path, JSON.stringify(sealed(manifest)));
     const v = await runCli(["verify", m.id, "--deep"], { env: ws.env });
     expect(v.code).toBe(16);
     expect(errorLine(v)).toContain("table public.audit_log has 50 rows, expected 49");

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
 import { writeLockClaim } from "../support/locks.js";
+import { sealed } from "../../src/repository/json-object.js";
 
 const DAY = 86_400_000;
 let ws: Workspace;
@@ -22,7 +23,7 @@ async function redate(id: string, when: Date): Promise<void> {
   const m = JSON.parse(await readFile(path, "utf8"));
   m.startedAt = when.toISOString();
   m.finishedAt = new Date(when.getTime() + 1000).toISOString();
-  await writeFile(path, JSON.stringify(m, null, 2));
+  await writeFile(path, JSON.stringify(sealed(m), null, 2));
 }
 
 async function listIds(): Promise<string[]> {
@@ -144,7 +145,7 @@ describe("holdfast prune: WAL clean-up", () => {
       const path = join(w.repo, "backups", taken[i]!, "manifest.json");
       const m = JSON.parse(await readFile(path, "utf8"));
       m.details.walStart = start;
-      await writeFile(path, JSON.stringify(m, null, 2));
+      await writeFile(path, JSON.stringify(sealed(m), null, 2));
     }
     const tl1 = join(w.repo, "wal", "00000001");
     await mkdir(tl1, { recursive: true });

@@ -54,6 +54,6 @@ describe("the catalog reads each committed manifest once per process", () => {
     const after = await repo.catalog();
     expect(backend.manifestReads).toBe(4);
     expect(after.backups.map((m) => m.id)).toEqual([ids[0], ids[2]]);
-    expect(after.damaged).toEqual([{ id: ids[1], key: `backups/${ids[1]}/manifest.json`, error: expect.stringContaining(`manifest of backup ${ids[1]} is invalid at formatVersion`) }]);
+    expect(after.damaged).toEqual([{ id: ids[1], key: `backups/${ids[1]}/manifest.json`, error: expect.stringContaining(`manifest of backup ${ids[1]} is damaged: its content does not match its integrity SHA-256`) }]);
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdir, open, readFile, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdir, open, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { errorLine, runCli, workspace, type RunResult, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { runCli, workspace, type Workspace } from "../support/cli.js";
 import { countRows, createDatabase, dumpTable, integrity } from "../support/sqlite.js";
+import { sealed } from "../../src/repository/json-object.js";
 
 let ws: Workspace;
 let db: string;
@@ -156,7 +157,7 @@ describe("sqlite backup → list → show → verify → restore", () => {
     const m = JSON.parse(b.stdout);
     const manifestPath = join(ws.repo, "backups", m.id, "manifest.json");
     const edited = { ...m, tables: m.tables.map((t: { name: string; rows: number }) => (t.name === "tags" ? { ...t, rows: t.rows + 1 } : t)) };
-    await writeFile(manifestPath, JSON.stringify(edited));
+    await writeFile(manifestPath, JSON.stringify(sealed(edited)));
     const v = await runCli(["verify", m.id, "--deep"], { env: ws.env });
     expect(v.code).toBe(16);
     expect(v.stderr).toContain(`backup ${m.id}: table tags has 200 rows, expected 201`);
