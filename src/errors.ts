@@ -88,7 +88,9 @@ const SECRET_PATTERNS: RegExp[] = [
 export function redact(text: string, knownSecrets: readonly string[] = registeredSecrets): string {
   let out = text;
   for (const secret of knownSecrets) {
-    if (secret.length >= 4) out = out.split(secret).join("***");
+    // The whole value only: a passphrase that is a common word must not garble other words
+    // ("wrong passphrase" stays readable when the passphrase is "pass").
+    if (secret.length >= 4) out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}_])${escapeRegExp(secret)}(?![\\p{L}\\p{N}_])`, "gu"), "***");
   }
   out = out.replace(SECRET_PATTERNS[0]!, "$1***$2");
   out = out.replace(SECRET_PATTERNS[1]!, "$1***");
@@ -101,4 +103,8 @@ const registeredSecrets: string[] = [];
 /** Called wherever a secret is read (passphrase files, URLs) so every later message can hide it. */
 export function registerSecret(value: string | undefined): void {
   if (value && value.length >= 4 && !registeredSecrets.includes(value)) registeredSecrets.push(value);
+}
+
+function escapeRegExp(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
