@@ -15,6 +15,7 @@ export { walPush, walFetch } from "./wal.js";
 export { walVerify, type WalVerifyReport, type RecoveryWindow } from "./wal-verify.js";
 export { setupArchiving, type ArchivingReport } from "./setup-archiving.js";
 export { runDemo } from "./demo.js";
+export { exportKey, type KeyExportResult } from "./key-export.js";
 export { quietContext, type CommandContext } from "./context.js";
 export { loadSettings, type Settings } from "../config/load.js";
 export { HoldfastError, EXIT_CODES } from "../errors.js";
