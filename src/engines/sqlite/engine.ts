@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { mkdtemp, readdir, rm, stat } from "node:fs/promises";
+import { mkdtemp, rm, stat } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
@@ -10,6 +10,7 @@ import { compareTables } from "../engine.js";
 import { assertSqliteFile } from "./source-file.js";
 import { foreignKeyProblems, integrityCheck, sqliteDetails, sqliteVersion, tableFacts } from "./inspect.js";
 import { restoreSqlite } from "./restore.js";
+import { sweepAbandoned } from "./abandoned.js";
 
 export interface SqliteRef {
   path: string;
@@ -17,20 +18,6 @@ export interface SqliteRef {
 
 const SNAPSHOT_PREFIX = "holdfast-snapshot-";
 
-/** Snapshot folders of runs that were killed (kill -9, power loss) are removed by the next run. */
-async function sweepAbandonedSnapshots(tempDir: string): Promise<void> {
-  for (const name of await readdir(tempDir).catch(() => [] as string[])) {
-    const pid = Number(/^holdfast-snapshot-(\d+)-/.exec(name)?.[1]);
-    if (!pid || pid === process.pid) continue;
-    let alive = true;
-    try {
-      process.kill(pid, 0);
-    } catch (err) {
-      alive = (err as NodeJS.ErrnoException).code === "EPERM";
-    }
-    if (!alive) await rm(join(tempDir, name), { recursive: true, force: true });
-  }
-}
 
 type WorkerMessage =
   | { type: "copied"; version: string; sizeBytes: number; journalMode: string; copyMs: number }
@@ -77,7 +64,7 @@ export const sqliteEngine: Engine<SqliteRef> = {
 
   async snapshot(ref: SqliteRef, ctx: OperationContext): Promise<Snapshot> {
     await assertSqliteFile(ref.path);
-    await sweepAbandonedSnapshots(ctx.tempDir);
+    await sweepAbandoned(ctx.tempDir, SNAPSHOT_PREFIX); // snapshot folders of runs that were killed
     const dir = await mkdtemp(join(ctx.tempDir, `${SNAPSHOT_PREFIX}${process.pid}-`));
     const target = join(dir, "snapshot.sqlite");
     const worker = new Worker(new URL("./snapshot-worker.js", import.meta.url), { workerData: { source: ref.path, target } });

@@ -8,6 +8,7 @@ import { HoldfastError, fromSystemError } from "../../errors.js";
 import { fsyncPath } from "../../storage/local.js";
 import type { Manifest } from "../../repository/manifest.js";
 import type { CheckReport, OpenBackupFile, RestoreOptions, RestoreOutcome } from "../engine.js";
+import { sweepAbandoned } from "./abandoned.js";
 
 const SIDE_FILES = ["-wal", "-shm", "-journal"];
 
@@ -35,7 +36,9 @@ export async function restoreSqlite(
   }
   const dir = dirname(targetPath);
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const temp = join(dir, `.${basename(targetPath)}.holdfast-restore-${randomBytes(4).toString("hex")}`);
+  const prefix = `.${basename(targetPath)}.holdfast-restore-`;
+  await sweepAbandoned(dir, prefix);
+  const temp = join(dir, `${prefix}${process.pid}-${randomBytes(4).toString("hex")}`);
   try {
     await pipeline(await openFile("database"), createWriteStream(temp, { mode: 0o600, flags: "wx" }), { signal: options.signal });
     await fsyncPath(temp);
