@@ -84,6 +84,14 @@ export async function loadSettings(flags: FlagSettings, env: NodeJS.ProcessEnv =
   if (logFormat !== undefined && logFormat !== "json" && logFormat !== "text") {
     throw new HoldfastError("USAGE", `--log-format must be json or text, got "${logFormat}"`);
   }
+  const tmpDir = env.HOLDFAST_TMPDIR ?? relative(file.tmp_dir) ?? tmpdir();
+  if (env.HOLDFAST_TMPDIR !== undefined || file.tmp_dir !== undefined) {
+    const isFolder = await stat(tmpDir).then((st) => st.isDirectory(), () => false);
+    if (!isFolder) {
+      const where = env.HOLDFAST_TMPDIR !== undefined ? "HOLDFAST_TMPDIR" : `${configPath}: tmp_dir`;
+      throw new HoldfastError(env.HOLDFAST_TMPDIR !== undefined ? "USAGE" : "CONFIG_INVALID", `${where}: ${tmpDir} is not an existing folder`, { hint: "create it, or point tmp_dir at a folder with room for snapshots" });
+    }
+  }
   const lockWait = flags.lockWait ?? env.HOLDFAST_LOCK_WAIT ?? file.lock_wait ?? "0s";
   const lockWaitMs = parseDurationFlag(lockWait, "--lock-wait", "30s or 5m");
   return {
@@ -94,7 +102,7 @@ export async function loadSettings(flags: FlagSettings, env: NodeJS.ProcessEnv =
     labels,
     logFormat,
     logLevel: (flags.logLevel ?? env.HOLDFAST_LOG_LEVEL ?? file.log?.level ?? "info") as Settings["logLevel"],
-    tmpDir: env.HOLDFAST_TMPDIR ?? relative(file.tmp_dir) ?? tmpdir(),
+    tmpDir,
     lockWaitMs,
     databases: file.databases ?? {},
     configPath,
@@ -138,6 +146,8 @@ export async function readConfigFile(path: string): Promise<FileConfig> {
   } catch (err) {
     throw new HoldfastError("CONFIG_INVALID", `${path}: not valid YAML (${(err as Error).message.split("\n")[0]})`);
   }
+  const nul = findNul(doc, "");
+  if (nul !== undefined) throw new HoldfastError("CONFIG_INVALID", `${path}: ${nul || "(root)"}: contains a NUL byte`);
   const result = fileConfigSchema.safeParse(doc);
   if (!result.success) {
     const issue = result.error.issues[0]!;
@@ -146,6 +156,27 @@ export async function readConfigFile(path: string): Promise<FileConfig> {
     throw new HoldfastError("CONFIG_INVALID", `${path}: ${issue.code === "unrecognized_keys" ? `unknown key${keys}` : `${at || "(root)"}: ${issue.message}`}`);
   }
   return result.data;
+}
+
+/** The key path of the first string (or key) holding a NUL byte: never valid in a path or a name. */
+function findNul(value: unknown, at: string): string | undefined {
+  if (typeof value === "string") return value.includes("\0") ? at : undefined;
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) {
+      const found = findNul(v, `${at}[${i}]`);
+      if (found !== undefined) return found;
+    }
+    return undefined;
+  }
+  if (value && typeof value === "object") {
+    for (const [k, v] of Object.entries(value)) {
+      const key = at ? `${at}.${k}` : k;
+      if (k.includes("\0")) return key;
+      const found = findNul(v, key);
+      if (found !== undefined) return found;
+    }
+  }
+  return undefined;
 }
 
 async function readSecretFile(path: string, what: string): Promise<string> {

@@ -11,7 +11,7 @@ import { FAMILIES, runSuite, type Trials } from "./suite.js";
  * HOLDFAST_FAULT_SEED replays a failing run.
  */
 const seed = seedFromEnv();
-const TRIALS: Trials = { kill: 2, corruption: 2, storage: 3, pairs: 2, config: 20 };
+const TRIALS: Trials = { kill: 1, corruption: 2, storage: 2, pairs: 1, config: 12 };
 
 function explain(rows: FaultRow[]): string {
   return `seed ${seed} (replay: HOLDFAST_FAULT_SEED=${seed} npx vitest run test/faults)\n${renderTable(rows)}\n${renderFailures(rows)}`;
