@@ -1,4 +1,4 @@
-import { createWriteStream, constants as fsConstants } from "node:fs";
+import { constants as fsConstants } from "node:fs";
 import { mkdir, open, readdir, rename, rmdir, stat, unlink, rm } from "node:fs/promises";
 import { dirname, join, sep } from "node:path";
 import { randomBytes } from "node:crypto";
@@ -31,10 +31,10 @@ export class LocalBackend implements StorageBackend, ExclusiveCreate, Incomplete
 
   async put(key: string, body: Readable, options: OperationOptions = {}): Promise<StoredObject> {
     const target = this.path(key);
-    await this.ensureDir(dirname(target));
     const temp = join(dirname(target), `${TEMP_PREFIX}${randomBytes(6).toString("hex")}`);
     try {
-      await pipeline(body, createWriteStream(temp, { mode: FILE_MODE, flags: "wx" }), { signal: options.signal });
+      const out = await this.createInDir(dirname(target), () => open(temp, "wx", FILE_MODE));
+      await pipeline(body, out.createWriteStream(), { signal: options.signal });
       await fsyncPath(temp);
       await rename(temp, target);
       await fsyncPath(dirname(target));
@@ -49,9 +49,8 @@ export class LocalBackend implements StorageBackend, ExclusiveCreate, Incomplete
 
   async createExclusive(key: string, body: Buffer): Promise<boolean> {
     const target = this.path(key);
-    await this.ensureDir(dirname(target));
     try {
-      const handle = await open(target, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, FILE_MODE);
+      const handle = await this.createInDir(dirname(target), () => open(target, fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_WRONLY, FILE_MODE));
       try {
         await handle.writeFile(body);
         await handle.sync();
@@ -154,6 +153,21 @@ export class LocalBackend implements StorageBackend, ExclusiveCreate, Incomplete
     };
     await visit(this.root);
     return removed;
+  }
+
+  /**
+   * Create a file in dir, making dir first. A delete elsewhere in the same folder removes it when it
+   * becomes empty (removeEmptyParents), possibly between our mkdir and our create: then make it again.
+   */
+  private async createInDir<T>(dir: string, create: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      await this.ensureDir(dir);
+      try {
+        return await create();
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== "ENOENT" || attempt >= 20) throw err;
+      }
+    }
   }
 
   private async ensureDir(dir: string): Promise<void> {
