@@ -80,7 +80,8 @@ export function isStale(claim: Claim, now = Date.now()): boolean {
   return claim.hostname === hostname() && claim.pid !== process.pid && !processAlive(claim.pid);
 }
 
-function processAlive(pid: number): boolean {
+/** Whether a process of this host still runs (EPERM: it does, as another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

@@ -1,5 +1,6 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
+import { processAlive } from "../../repository/claims.js";
 
 /**
  * Temporaries are named `<prefix><pid>-<random>…`; those of a process that is gone from this host
@@ -12,14 +13,5 @@ export async function sweepAbandoned(dir: string, prefix: string): Promise<void>
     const pid = Number(/^(\d+)-/.exec(name.slice(prefix.length))?.[1]);
     if (!pid || pid === process.pid || processAlive(pid)) continue;
     await rm(join(dir, name), { recursive: true, force: true });
-  }
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
   }
 }
