@@ -52,7 +52,7 @@ const RESTORABLE_ENGINES = ["sqlite", "postgres"];
 
 async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Omit<RestoreResult, "durationMs">> {
   const { repo, keys } = await openRepository(req.settings, "required");
-  const toTarget = req.to ? targetFor(req.to) : undefined;
+  const toTarget = req.to ? engineForTarget(req.to) : undefined;
   // `latest` means one source: the one named, or the in-place target's own (never another database's).
   const source = req.source ? resolveSourceRef(req.source, req.settings) : req.inPlace && toTarget ? toTarget.engine.describe(toTarget.ref) : undefined;
   const engines = toTarget ? [toTarget.engine.name] : RESTORABLE_ENGINES;
@@ -62,7 +62,7 @@ async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Om
   }
   const targetText = req.to ?? (req.inPlace ? manifest.source.uri : undefined);
   if (!targetText) throw new HoldfastError("USAGE", "say where to restore: --to <target> (or --in-place to replace the backed-up database)");
-  const { engine, ref } = toTarget ?? targetFor(targetText);
+  const { engine, ref } = toTarget ?? engineForTarget(targetText);
   assertEngine(manifest, engine.name);
   const target = engine.describe(ref);
   const clean = Boolean(req.engineOptions?.clean);
@@ -94,11 +94,6 @@ async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Om
     await reading.release();
     await lock?.release();
   }
-}
-
-/** A target string: SQLite file paths may be written bare. */
-function targetFor(text: string) {
-  return engineForTarget(text);
 }
 
 /** Streams of a backup's files, each verified (stored hash, decryption, content hash) as it flows. */

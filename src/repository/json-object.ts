@@ -16,6 +16,7 @@ export async function writeJson(backend: StorageBackend, key: string, value: unk
   await backend.put(key, replayable(() => Readable.from([bytes])), { signal: options.signal });
 }
 
+/** `reason` reads after "<object> is …": "not valid JSON", "damaged: …", "invalid at files.0.key: …". */
 export type JsonRead<T> = { status: "ok"; value: T } | { status: "missing" } | { status: "invalid"; reason: string };
 
 /** Read and validate one object; never throws for a missing or malformed object (storage faults still throw). */
@@ -25,7 +26,7 @@ export async function readJson<T>(backend: StorageBackend, key: string, schema: 
     text = await readAllText(await backend.get(key, undefined, options), `${backend.location}/${key}`);
   } catch (err) {
     if (err instanceof HoldfastError && err.code === "NOT_FOUND") return { status: "missing" };
-    if (err instanceof HoldfastError && err.code === "CORRUPTED") return { status: "invalid", reason: "not valid UTF-8" };
+    if (err instanceof HoldfastError && err.code === "CORRUPTED") return { status: "invalid", reason: "damaged: not valid UTF-8" };
     throw err;
   }
   let parsed: unknown;
@@ -35,7 +36,7 @@ export async function readJson<T>(backend: StorageBackend, key: string, schema: 
     return { status: "invalid", reason: "not valid JSON" };
   }
   const broken = brokenSeal(parsed);
-  if (broken) return { status: "invalid", reason: broken };
+  if (broken) return { status: "invalid", reason: `damaged: ${broken}` };
   const result = schema.safeParse(parsed);
   if (!result.success) {
     const issue = result.error.issues[0];

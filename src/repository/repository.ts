@@ -2,7 +2,6 @@ import { Readable } from "node:stream";
 import { generateIdentity, identityToRecipient } from "age-encryption";
 import { HoldfastError } from "../errors.js";
 import type { StorageBackend } from "../storage/backend.js";
-import { replayable } from "../storage/retry.js";
 import type { AgeKeys } from "../pipeline/age.js";
 import { openWithPassphrase, sealWithPassphrase } from "../pipeline/passphrase.js";
 import pLimit from "p-limit";
@@ -11,7 +10,7 @@ import { manifestSchema, type Manifest } from "./manifest.js";
 import { REPOSITORY_FORMAT_VERSION, repoConfigSchema, type RepoConfig } from "./repo-config.js";
 import { compareBackupIds } from "./backup-id.js";
 import { readAllText } from "./read-text.js";
-import { brokenSeal, sealed } from "./json-object.js";
+import { brokenSeal, readJson, sealed, writeJson } from "./json-object.js";
 import { readReservation, reserveId, type Reservation, type ReservationRequest } from "./reservation.js";
 import { assertSelected, pickLatest, type Selection } from "./selection.js";
 import type { StoredObject } from "../storage/backend.js";
@@ -74,8 +73,8 @@ export class Repository {
     if (options.encryption === "passphrase") {
       if (!options.passphrase) throw new HoldfastError("USAGE", "--encryption age needs a passphrase (--passphrase-file or HOLDFAST_PASSPHRASE_FILE) or --recipient");
       const identity = await generateIdentity();
-      const sealed = await sealWithPassphrase(identity + "\n", options.passphrase, options.scryptWorkFactor);
-      await backend.put(KEY_FILE_KEY, Readable.from([sealed]));
+      const keyFile = await sealWithPassphrase(identity + "\n", options.passphrase, options.scryptWorkFactor);
+      await backend.put(KEY_FILE_KEY, Readable.from([keyFile]));
       encryption = { mode: "passphrase", recipients: [await identityToRecipient(identity)], keyFile: KEY_FILE_KEY };
     } else if (options.encryption === "recipients") {
       const recipients = options.recipients ?? [];
@@ -93,7 +92,7 @@ export class Repository {
       encryption,
     };
     // The config is written last: a repository exists once holdfast.json does.
-    await backend.put(CONFIG_KEY, Readable.from([Buffer.from(JSON.stringify(sealed(config), null, 2) + "\n")]));
+    await writeJson(backend, CONFIG_KEY, sealed(config));
     return new Repository(backend, config);
   }
 
@@ -207,36 +206,17 @@ export class Repository {
 
   async readManifest(id: string): Promise<Manifest> {
     const key = manifestKey(id);
-    let text: string;
-    try {
-      text = await readAllText(await this.backend.get(key), `manifest of backup ${id} (${this.backend.location}/${key})`);
-    } catch (err) {
-      if (err instanceof HoldfastError && err.code === "NOT_FOUND") {
-        const hasData = await hasAny(this.backend, backupPrefix(id));
-        if (hasData) {
-          throw new HoldfastError("MANIFEST_MISSING", `backup ${id} has no manifest in ${this.backend.location}`, {
-            hint: "it was interrupted or damaged and cannot be trusted; `holdfast prune` removes it",
-          });
-        }
-        throw new HoldfastError("BACKUP_NOT_FOUND", `no backup ${id} in ${this.backend.location}`, { hint: "see `holdfast list`" });
-      }
-      throw err;
+    const read = await readJson(this.backend, key, manifestSchema);
+    if (read.status === "ok") return read.value;
+    if (read.status === "invalid") throw new HoldfastError("CORRUPTED", `manifest of backup ${id} is ${read.reason} (${this.backend.location}/${key})`);
+    if (await hasAny(this.backend, backupPrefix(id))) {
+      throw new HoldfastError("MANIFEST_MISSING", `backup ${id} has no manifest in ${this.backend.location}`, {
+        hint: "it was interrupted or damaged and cannot be trusted; `holdfast prune` removes it",
+      });
     }
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new HoldfastError("CORRUPTED", `manifest of backup ${id} is not valid JSON (${this.backend.location}/${key})`);
-    }
-    const broken = brokenSeal(parsed);
-    if (broken) throw new HoldfastError("CORRUPTED", `manifest of backup ${id} is damaged: ${broken} (${this.backend.location}/${key})`);
-    const result = manifestSchema.safeParse(parsed);
-    if (!result.success) {
-      const issue = result.error.issues[0];
-      throw new HoldfastError("CORRUPTED", `manifest of backup ${id} is invalid at ${issue?.path.join(".") || "(root)"}: ${issue?.message}`);
-    }
-    return result.data;
+    throw new HoldfastError("BACKUP_NOT_FOUND", `no backup ${id} in ${this.backend.location}`, { hint: "see `holdfast list`" });
   }
+
 
   /**
    * "latest" (the newest full backup of one source: see selection.ts), an exact id, or a unique id
@@ -257,10 +237,8 @@ export class Repository {
 
   /** The commit point: once this put completes, the backup exists. */
   async commit(manifest: Manifest): Promise<void> {
-    const checked = manifestSchema.parse(manifest);
-    const bytes = Buffer.from(JSON.stringify(sealed(checked), null, 2) + "\n");
-    // Replayable: a transient storage fault on the commit is retried (storage/retry.ts).
-    await this.backend.put(manifestKey(manifest.id), replayable(() => Readable.from([bytes])));
+    // Replayable (writeJson): a transient storage fault on the commit is retried (storage/retry.ts).
+    await writeJson(this.backend, manifestKey(manifest.id), sealed(manifestSchema.parse(manifest)));
   }
 
   /** Reserve the id of a backup starting at `at` (atomic: see reservation.ts). */
@@ -282,7 +260,7 @@ export class Repository {
   }
 }
 
-export async function hasAny(backend: StorageBackend, prefix: string): Promise<boolean> {
+async function hasAny(backend: StorageBackend, prefix: string): Promise<boolean> {
   for await (const _ of backend.list(prefix)) return true;
   return false;
 }

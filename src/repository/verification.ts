@@ -1,10 +1,8 @@
-import { Readable } from "node:stream";
 import pLimit from "p-limit";
 import { z } from "zod";
-import { HoldfastError } from "../errors.js";
 import type { StorageBackend } from "../storage/backend.js";
 import { backupPrefix } from "./layout.js";
-import { readAllText } from "./read-text.js";
+import { readJson, writeJson } from "./json-object.js";
 
 /**
  * The latest verification of a backup, kept beside it (backups/<id>/verify.json) so that it
@@ -29,25 +27,13 @@ export function verificationKey(id: string): string {
 }
 
 export async function recordVerification(backend: StorageBackend, record: VerificationRecord): Promise<void> {
-  const checked = verificationSchema.parse(record);
-  await backend.put(verificationKey(record.backupId), Readable.from([Buffer.from(JSON.stringify(checked, null, 2) + "\n")]));
+  await writeJson(backend, verificationKey(record.backupId), verificationSchema.parse(record));
 }
 
 /** undefined when never verified; an unreadable record counts as never verified. */
 export async function readVerification(backend: StorageBackend, id: string): Promise<VerificationRecord | undefined> {
-  let text: string;
-  try {
-    text = await readAllText(await backend.get(verificationKey(id)));
-  } catch (err) {
-    if (err instanceof HoldfastError && (err.code === "NOT_FOUND" || err.code === "CORRUPTED")) return undefined;
-    throw err;
-  }
-  try {
-    const parsed = verificationSchema.safeParse(JSON.parse(text));
-    return parsed.success ? parsed.data : undefined;
-  } catch {
-    return undefined;
-  }
+  const read = await readJson(backend, verificationKey(id), verificationSchema);
+  return read.status === "ok" ? read.value : undefined;
 }
 
 /** The records of many backups at once, by id (missing ids were never verified). */

@@ -1,7 +1,6 @@
 import { createReadStream } from "node:fs";
 import { open, rename, rm } from "node:fs/promises";
 import { createHash } from "node:crypto";
-import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { HoldfastError } from "../errors.js";
@@ -13,7 +12,7 @@ import { parseWalFileName, type WalFileName } from "../wal/names.js";
 import { WAL_PREFIX, WAL_RECORD_SUFFIX, walDataKey, walRecordKey } from "./layout.js";
 import { storedFileSchema } from "./manifest.js";
 import { readAllText } from "./read-text.js";
-import { brokenSeal, sealed } from "./json-object.js";
+import { readJson, sealed, writeJson } from "./json-object.js";
 
 /**
  * The record written after a WAL file's data: its presence is what makes the file archived (as a
@@ -62,20 +61,11 @@ export class WalArchive {
   async record(fileName: string): Promise<WalRecord | undefined> {
     const wal = WalArchive.nameOf(fileName);
     const key = walRecordKey(wal.timelineHex, wal.name);
-    let text: string;
-    try {
-      text = await readAllText(await this.backend.get(key), `WAL record ${this.backend.location}/${key}`);
-    } catch (err) {
-      if (err instanceof HoldfastError && err.code === "NOT_FOUND") return undefined;
-      throw err;
-    }
-    const json = safeJson(text);
-    const broken = brokenSeal(json);
-    if (broken) throw new HoldfastError("CORRUPTED", `WAL record ${this.backend.location}/${key} is damaged: ${broken}`);
-    const parsed = walRecordSchema.safeParse(json);
-    if (!parsed.success) throw new HoldfastError("CORRUPTED", `WAL record ${this.backend.location}/${key} is invalid`);
-    return parsed.data;
+    const read = await readJson(this.backend, key, walRecordSchema);
+    if (read.status === "invalid") throw new HoldfastError("CORRUPTED", `WAL record ${this.backend.location}/${key} is ${read.reason}`);
+    return read.status === "ok" ? read.value : undefined;
   }
+
 
   /**
    * Store one WAL file. Idempotent: an archived file with the same content is a success; different
@@ -100,7 +90,7 @@ export class WalArchive {
       signal,
     });
     const record: WalRecord = { formatVersion: 1, archivedAt: new Date().toISOString(), file: stored };
-    await this.backend.put(walRecordKey(wal.timelineHex, wal.name), Readable.from([Buffer.from(JSON.stringify(sealed(record)) + "\n")]), { signal });
+    await writeJson(this.backend, walRecordKey(wal.timelineHex, wal.name), sealed(record), { signal, pretty: false });
     return { status: "archived", record };
   }
 
@@ -157,12 +147,5 @@ export async function sha256OfFile(path: string): Promise<{ sha256: string; byte
   return { sha256: hash.digest("hex"), bytes };
 }
 
-function safeJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    return undefined;
-  }
-}
 
 export type { StoredFileRecord };
