@@ -50,20 +50,16 @@ export async function physicalBackup(req: PhysicalBackupRequest, ctx: CommandCon
         signal: ctx.signal,
         onProgress: (n) => bar.update(n),
       });
-      // Storing failed (disk full, S3 gone) while pg_basebackup still runs: stop it, it must not wait
-      // on a pipe nobody reads; its exit then says nothing the storage error does not say better.
+      // Storing failed (disk full, S3 gone) while pg_basebackup still ran: pipeOutput has stopped it
+      // (startBaseBackup), and its exit says nothing the storage error does not say better.
       let exited = false;
-      let stoppedByUs = false;
+      let storageFailedFirst = false;
       void running.done.finally(() => (exited = true)).catch(() => undefined);
-      storing.catch(() => {
-        if (exited) return;
-        stoppedByUs = true;
-        running.stop();
-      });
+      storing.catch(() => (storageFailedFirst = !exited));
       // A pg_basebackup failure explains a short stream better than the pipeline does…
       const [stored, range] = await Promise.allSettled([storing, running.done]);
       // …unless storage itself failed (disk full, unreachable, interrupted): then pg_basebackup only saw a broken pipe.
-      if (stored.status === "rejected" && (stoppedByUs || (isHoldfastError(stored.reason) && ["NO_SPACE", "STORAGE_FAILED", "CONNECTION_FAILED", "INTERRUPTED"].includes(stored.reason.code)))) throw stored.reason;
+      if (stored.status === "rejected" && (storageFailedFirst || (isHoldfastError(stored.reason) && ["NO_SPACE", "STORAGE_FAILED", "CONNECTION_FAILED", "INTERRUPTED"].includes(stored.reason.code)))) throw stored.reason;
       if (range.status === "rejected") throw range.reason;
       if (stored.status === "rejected") throw stored.reason;
       file = { stored: stored.value, range: running.walRange() };

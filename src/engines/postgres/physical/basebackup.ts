@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import { HoldfastError } from "../../../errors.js";
 import { connect, describePg, toolEnvironment, type PgRef } from "../connection.js";
-import { pipeOutput, startTool, terminate, toolFailure } from "../tools.js";
+import { pipeOutput, startTool, toolFailure } from "../tools.js";
 import { findServerTool } from "./server-tools.js";
 import { parseBackupLabel, parseLsn } from "../../../wal/names.js";
 import { BackupTarTap } from "./tar-tap.js";
@@ -68,8 +68,6 @@ export interface RunningBaseBackup {
   done: Promise<void>;
   /** Once the stream has been consumed: the WAL range (backup_label, backup_manifest's WAL-Ranges). */
   walRange(): { startLsn: number; stopLsn: number; timeline: number };
-  /** Stop pg_basebackup (the stream's consumer gave up): `done` then settles. */
-  stop(): void;
   cleanup(): Promise<void>;
 }
 
@@ -99,5 +97,5 @@ export async function startBaseBackup(ref: PgRef, options: { tempDir: string; la
     }
     return { startLsn: parseLsn(start), stopLsn: parseLsn(end), timeline };
   };
-  return { stream: tap, done, walRange, stop: () => terminate(running.child), cleanup };
+  return { stream: tap, done, walRange, cleanup };
 }
