@@ -1,17 +1,13 @@
 import { Command, Option } from "commander";
 import { HoldfastError } from "../errors.js";
-import { kindOf } from "../repository/manifest.js";
 import { initRepository } from "../commands/init.js";
 import { backup } from "../commands/backup.js";
 import { listBackups, showBackup } from "../commands/catalog.js";
 import { verify } from "../commands/verify.js";
 import { restore } from "../commands/restore.js";
 import { runDemo } from "../commands/demo.js";
-import { physicalBackup } from "../commands/physical-backup.js";
-import { physicalRestore } from "../commands/physical-restore.js";
-import { formatPhysicalRestore } from "./wal-commands.js";
 import { collect, prepare, print, printResult } from "./program.js";
-import { formatList, formatManifest, formatRestore, formatVerify } from "./format.js";
+import { formatBackup, formatList, formatManifest, formatRestore, formatVerify, restoreJson } from "./format.js";
 
 const SOURCE_HELP = "which source `latest` means: a URI, a SQLite file path or a database name from holdfast.yaml (needed when the repository holds several)";
 
@@ -60,14 +56,11 @@ program
   .option("--wal-wait <seconds>", "physical: how long to wait for the backup's WAL to be archived", "120")
   .action(async (source: string, _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
-    if (opts.type === "physical") {
-      const pm = await physicalBackup({ source, settings, walWaitMs: Number(opts.walWait) * 1000 }, ctx);
-      printResult(opts, pm, (pm) => `backup ${pm.id} (physical) of ${pm.source.uri} complete: base backup ${String(pm.details.startLsn)} → ${String(pm.details.stopLsn)} on timeline ${String(pm.details.timeline)}, WAL ${String(pm.details.walStart)} … ${String(pm.details.walStop)} archived (${pm.files[0]!.storedBytes} bytes stored)`);
-      return;
-    }
-    const engineOptions = { format: opts.format, jobs: opts.jobs, schemaOnly: opts.schemaOnly, dataOnly: opts.dataOnly, tables: opts.table, excludeTables: opts.excludeTable };
-    const m = await backup({ source, settings, engineOptions }, ctx);
-    printResult(opts, m, (m) => `backup ${m.id} (${kindOf(m)}) of ${m.source.uri} complete: ${m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ")}`);
+    const engineOptions = opts.type === "physical"
+      ? { walWaitMs: Number(opts.walWait) * 1000 }
+      : { format: opts.format, jobs: opts.jobs, schemaOnly: opts.schemaOnly, dataOnly: opts.dataOnly, tables: opts.table, excludeTables: opts.excludeTable };
+    const m = await backup({ source, settings, engineOptions, type: opts.type as string | undefined }, ctx);
+    printResult(opts, m, formatBackup);
   });
 
 program
@@ -130,31 +123,15 @@ program
   .option("--json", "JSON report")
   .action(async (refArg: string | undefined, _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
-    if (opts.type === "physical") {
-      if (!opts.to) throw new HoldfastError("USAGE", "say where to restore: --to <new data directory>");
-      const pr = await physicalRestore({
-        to: String(opts.to),
-        backup: refArg && refArg !== "latest" ? refArg : undefined,
-        source: opts.source as string | undefined,
-        archive: Boolean(opts.archive),
-        replace: Boolean(opts.replace),
-        targetTime: opts.targetTime as string | undefined,
-        targetLsn: opts.targetLsn as string | undefined,
-        targetXid: opts.targetXid as string | undefined,
-        targetName: opts.targetName as string | undefined,
-        settings,
-        passphraseFile: (opts.passphraseFile as string | undefined) ?? process.env.HOLDFAST_PASSPHRASE_FILE,
-        identityFile: (opts.identityFile as string | undefined) ?? process.env.HOLDFAST_IDENTITY_FILE,
-        recoveryTimeoutSeconds: Number(opts.recoveryTimeout),
-      }, ctx);
-      printResult(opts, pr, formatPhysicalRestore);
-      return;
-    }
-    if (!refArg) throw new HoldfastError("USAGE", "say which backup to restore: an id or latest");
-    const ref = refArg;
-    const engineOptions = { jobs: opts.jobs, clean: opts.clean, noOwner: opts.owner === false, role: opts.role, terminateTimeout: opts.terminateTimeout, checksums: opts.checksums };
-    const result = await restore({ ref, to: opts.to as string | undefined, source: opts.source as string | undefined, inPlace: Boolean(opts.inPlace), settings, engineOptions }, ctx);
-    printResult(opts, result, formatRestore);
+    const physical = opts.type === "physical";
+    if (!refArg && !physical) throw new HoldfastError("USAGE", "say which backup to restore: an id or latest");
+    const engineOptions = {
+      jobs: opts.jobs, clean: opts.clean, noOwner: opts.owner === false, role: opts.role, terminateTimeout: opts.terminateTimeout, checksums: opts.checksums,
+      targetTime: opts.targetTime, targetLsn: opts.targetLsn, targetXid: opts.targetXid, targetName: opts.targetName,
+      replace: Boolean(opts.replace), archive: Boolean(opts.archive), recoveryTimeoutSeconds: Number(opts.recoveryTimeout),
+    };
+    const result = await restore({ ref: refArg ?? "latest", to: opts.to as string | undefined, source: opts.source as string | undefined, inPlace: Boolean(opts.inPlace), settings, engineOptions, type: opts.type as string | undefined }, ctx);
+    printResult(opts, restoreJson(result), formatRestore);
   });
 
 program

@@ -88,11 +88,24 @@ export function formatVerify(report: VerifyReport): string {
   return lines.join("\n");
 }
 
+/** A restore's JSON report: the engine's details (recovery target, server log, …) beside the common fields. */
+export function restoreJson(r: RestoreResult): RestoreResult & Record<string, unknown> {
+  return { ...r.details, ...r };
+}
+
 export function formatRestore(r: RestoreResult): string {
-  const lines = [`restored backup ${r.backupId} (${r.kind}) of ${r.source} to ${r.target} in ${seconds(r.durationMs)}`];
+  const lines = [`${r.headline ?? `restored backup ${r.backupId} (${r.kind}) of ${r.source} to ${r.target}`} in ${seconds(r.durationMs)}`];
+  lines.push(...(r.notes ?? []).map((n) => `  ${n}`));
   if (r.safetyBackupId) lines.push(`safety backup ${r.safetyBackupId} holds the database as it was before (holdfast restore ${r.safetyBackupId} --in-place puts it back)`);
   if (r.fallback) lines.push(`restored from the offsite copy ${r.fallback.location} because the primary failed: ${r.fallback.primaryError}`);
-  if (r.safetyCopy && !r.safetyBackupId) lines.push(`previous database kept at ${r.safetyCopy}`);
-  lines.push(`checks: ${r.check.ok ? "ok" : r.check.problems.join("; ")}; ${r.check.tables.map((t) => `${t.name}=${t.actualRows}`).join(", ")}`);
+  if (r.safetyCopy && !r.safetyBackupId && !r.notes) lines.push(`previous database kept at ${r.safetyCopy}`);
+  if (r.check.tables.length || r.check.problems.length || !r.notes) lines.push(`checks: ${r.check.ok ? "ok" : r.check.problems.join("; ")}; ${r.check.tables.map((t) => `${t.name}=${t.actualRows}`).join(", ")}`);
   return lines.join("\n");
+}
+
+export function formatBackup(m: Manifest): string {
+  if (m.engine === "postgres-physical") {
+    return `backup ${m.id} (physical) of ${m.source.uri} complete: base backup ${String(m.details.startLsn)} → ${String(m.details.stopLsn)} on timeline ${String(m.details.timeline)}, WAL ${String(m.details.walStart)} … ${String(m.details.walStop)} archived (${m.files[0]!.storedBytes} bytes stored)`;
+  }
+  return `backup ${m.id} (${kindOf(m)}) of ${m.source.uri} complete: ${m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ")}`;
 }

@@ -3,7 +3,6 @@ import { HoldfastError } from "../errors.js";
 import { walFetch, walPush } from "../commands/wal.js";
 import { walVerify, type WalVerifyReport } from "../commands/wal-verify.js";
 import { setupArchiving, type ArchivingReport } from "../commands/setup-archiving.js";
-import type { PhysicalRestoreResult } from "../commands/physical-restore.js";
 import { prepare, printResult } from "./program.js";
 
 /** wal-push, wal-fetch (PostgreSQL's archive/restore commands), wal verify, setup-archiving. */
@@ -76,16 +75,4 @@ function formatArchiving(r: ArchivingReport): string {
     "",
     ...r.checks.map((c) => `${c.ok ? "ok    " : "FAILED"} ${c.name}: ${c.detail}`),
   ].join("\n");
-}
-
-export function formatPhysicalRestore(r: PhysicalRestoreResult): string {
-  return [
-    `restored base backup ${r.backupId} into ${r.target} and recovered to ${r.recoveryTarget} in ${(r.durationMs / 1000).toFixed(1)} s`,
-    r.stoppedAt ? `  ${r.stoppedAt}` : `  replayed all archived WAL (redo done at ${r.redoDoneLsn ?? "?"})`,
-    r.lastTransactionTime ? `  last transaction: ${r.lastTransactionTime}` : "",
-    r.timeline ? `  promoted to timeline ${r.timeline}` : "",
-    r.createdConfigFiles.length ? `  created ${r.createdConfigFiles.join(" and ")} (the originals lived outside the data directory, e.g. /etc/postgresql): review them` : "",
-    r.safetyCopy ? `  previous directory kept at ${r.safetyCopy}` : "",
-    `  server log: ${r.serverLog}; start it with: pg_ctl -D ${r.target} start`,
-  ].filter(Boolean).join("\n");
 }

@@ -1,6 +1,6 @@
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
-import { engineForSource } from "../engines/registry.js";
+import { engineByName, engineForSource } from "../engines/registry.js";
 import { FILE_EXTENSION } from "../pipeline/compression.js";
 import { storeStream, type StoredFileRecord } from "../pipeline/assemble.js";
 import { dataKey } from "../repository/layout.js";
@@ -12,6 +12,7 @@ import { copyToSecondaries } from "./copy.js";
 import { sweepStaleUploads } from "./check.js";
 import { manifestEnvelope, type CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
+import { repositoryContext } from "./repository-context.js";
 
 export interface BackupRequest {
   source: string;
@@ -23,6 +24,8 @@ export interface BackupRequest {
   kind?: BackupKind;
   /** The caller already holds this source's lock (an in-place restore taking its safety backup). */
   lockHeld?: boolean;
+  /** "physical": a base backup of a PostgreSQL server (point-in-time recovery) instead of pg_dump. */
+  type?: string;
 }
 
 /**
@@ -33,18 +36,19 @@ export async function backup(req: BackupRequest, ctx: CommandContext): Promise<M
   await sweepStaleUploads(req.settings, ctx);
   const manifest = await storeBackup(req, ctx);
   // After the lock is released: the backup is complete whatever happens to its offsite copies.
-  if (req.settings.copyTo?.length) await copyToSecondaries(await Repository.open(openBackend(req.settings.repo, { s3: req.settings.s3 })), manifest, req.settings, ctx);
+  // A base backup is useless offsite without its WAL, which is archived into the primary only.
+  if (req.settings.copyTo?.length && !engineByName(manifest.engine).usesWalArchive) await copyToSecondaries(await Repository.open(openBackend(req.settings.repo, { s3: req.settings.s3 })), manifest, req.settings, ctx);
   return manifest;
 }
 
 /** The backup itself, without the housekeeping around it (stale-upload sweep, offsite copies). */
 export async function storeBackup(req: BackupRequest, ctx: CommandContext): Promise<Manifest> {
-  const { engine, ref } = engineForSource(req.source);
+  const { engine, ref } = engineForSource(req.source, req.type);
   const sourceUri = engine.describe(ref);
   // Writing needs only the repository's public key: no passphrase, no scrypt (and its 256 MB).
   const { repo } = await openRepository(req.settings, "no");
   const recipients = repo.recipients;
-  const scope = scopeFor(sourceUri);
+  const scope = scopeFor(engine.lockSpace ? `${engine.lockSpace}:${sourceUri}` : sourceUri);
   const lock: HeldLock | undefined = req.lockHeld ? undefined : await acquireLock(repo.backend, scope, `backup of ${sourceUri}`, { waitMs: req.settings.lockWaitMs, signal: ctx.signal });
   const signal = lock ? AbortSignal.any([lock.signal, ...(ctx.signal ? [ctx.signal] : [])]) : ctx.signal;
   const started = new Date();
@@ -53,7 +57,14 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
     const kind = req.kind ?? intendedKind(req.engineOptions);
     id = (await repo.reserveId(started, { engine: engine.name, source: sourceUri, kind, lockScope: scope }, signal)).id;
     ctx.log.info({ id, source: sourceUri, kind, repo: repo.backend.location }, "backup started");
-    const snapshot = await engine.snapshot(ref, { tempDir: req.settings.tmpDir, signal, options: req.engineOptions });
+    const snapshot = await engine.snapshot(ref, {
+      tempDir: req.settings.tmpDir,
+      signal,
+      options: req.engineOptions,
+      backupId: id,
+      repository: repositoryContext(repo, undefined, req.settings),
+      log: ctx.log,
+    });
     const backupId = id;
     const files: StoredFileRecord[] = [];
     try {

@@ -9,8 +9,6 @@ export { checkRepository, type CheckRequest, type CheckResult } from "./check.js
 export { prune, policyFromConfig, type PruneRequest, type PruneResult } from "./prune.js";
 export { status, type StatusReport, type DatabaseStatus } from "./status.js";
 export { planRetention, DEFAULT_POLICY, type RetentionPolicy, type RetentionPlan } from "../repository/retention.js";
-export { physicalBackup, type PhysicalBackupRequest } from "./physical-backup.js";
-export { physicalRestore, type PhysicalRestoreRequest, type PhysicalRestoreResult } from "./physical-restore.js";
 export { walPush, walFetch } from "./wal.js";
 export { walVerify, type WalVerifyReport, type RecoveryWindow } from "./wal-verify.js";
 export { setupArchiving, type ArchivingReport } from "./setup-archiving.js";

@@ -1,6 +1,6 @@
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
-import { engineByName, engineForTarget } from "../engines/registry.js";
+import { engineByName, engineForTarget, isPlainPath, pathTargetEngines, targetForBackup } from "../engines/registry.js";
 import type { RestoreOutcome } from "../engines/engine.js";
 import { openStoredFile } from "../pipeline/assemble.js";
 import { kindOf, type BackupKind, type Manifest } from "../repository/manifest.js";
@@ -13,6 +13,7 @@ import type { AgeKeys } from "../pipeline/age.js";
 import { assertEngine } from "./backup.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
+import { repositoryContext } from "./repository-context.js";
 import { withSecondaryFallback, type Fallback } from "./secondary.js";
 import { safetyBackup } from "./safety-backup.js";
 
@@ -24,8 +25,10 @@ export interface RestoreRequest {
   to?: string;
   inPlace: boolean;
   settings: Settings;
-  /** Engine-specific options (jobs, clean, no-owner, role, …). */
+  /** Engine-specific options (jobs, clean, no-owner, role, …; physical: the recovery target, replace, archive). */
   engineOptions?: Record<string, unknown>;
+  /** "physical": `latest` means a physical base backup (point-in-time restore into a data directory). */
+  type?: string;
 }
 
 export interface RestoreResult extends RestoreOutcome {
@@ -48,21 +51,12 @@ export async function restore(req: RestoreRequest, ctx: CommandContext): Promise
   return { ...result, durationMs: Date.now() - started };
 }
 
-const RESTORABLE_ENGINES = ["sqlite", "postgres"];
-
 async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Omit<RestoreResult, "durationMs">> {
   const { repo, keys } = await openRepository(req.settings, "required");
-  const toTarget = req.to ? engineForTarget(req.to) : undefined;
-  // `latest` means one source: the one named, or the in-place target's own (never another database's).
-  const source = req.source ? resolveSourceRef(req.source, req.settings) : req.inPlace && toTarget ? toTarget.engine.describe(toTarget.ref) : undefined;
-  const engines = toTarget ? [toTarget.engine.name] : RESTORABLE_ENGINES;
-  const manifest = await repo.resolve(req.ref, { source, engines: req.ref === "latest" ? engines : undefined, purpose: "restore" });
-  if (manifest.engine === "postgres-physical") {
-    throw new HoldfastError("USAGE", `backup ${manifest.id} is a physical base backup`, { hint: `restore it with: holdfast restore ${manifest.id} --type physical --to <new data directory> [--target-time …]` });
-  }
+  const manifest = await chooseBackup(repo, req);
   const targetText = req.to ?? (req.inPlace ? manifest.source.uri : undefined);
   if (!targetText) throw new HoldfastError("USAGE", "say where to restore: --to <target> (or --in-place to replace the backed-up database)");
-  const { engine, ref } = toTarget ?? engineForTarget(targetText);
+  const { engine, ref } = targetForBackup(manifest.engine, targetText);
   assertEngine(manifest, engine.name);
   const target = engine.describe(ref);
   const clean = Boolean(req.engineOptions?.clean);
@@ -80,12 +74,14 @@ async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Om
     }
     ctx.log.info({ id: manifest.id, source: manifest.source.uri, target, inPlace: req.inPlace }, "restore started");
     // Databases on a server get a safety backup in the repository first (SQLite keeps a safety file itself).
-    const safetyBackupId = replacing && engine.name === "postgres" ? await safetyBackup(targetText, manifest.id, req.settings, ctx) : undefined;
+    const safetyBackupId = replacing && engine.safetyBackupInRepository ? await safetyBackup(targetText, manifest.id, req.settings, ctx) : undefined;
     const outcome = await engine.restore(fileOpener(repo, manifest, keys, ctx), manifest, ref, {
       inPlace: req.inPlace,
       tempDir: req.settings.tmpDir,
       signal: ctx.signal,
       options: safetyBackupId ? { ...req.engineOptions, safetyBackupId } : req.engineOptions,
+      repository: repositoryContext(repo, keys, req.settings),
+      log: ctx.log,
     });
     for (const w of (outcome.check.details.warnings as string[] | undefined) ?? []) ctx.log.warn({ id: manifest.id }, w);
     ctx.log.info({ id: manifest.id, source: manifest.source.uri, target: outcome.target, safetyCopy: outcome.safetyCopy }, "restore complete");
@@ -95,6 +91,28 @@ async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Om
     await lock?.release();
   }
 }
+
+/**
+ * The backup a restore means: an id, or `latest` of one source among the engines the request can
+ * mean (--type, or the target's kind); an engine that restores to a point in time picks among
+ * that source's backups by the restore's options.
+ */
+async function chooseBackup(repo: Repository, req: RestoreRequest): Promise<Manifest> {
+  const plainTo = req.to !== undefined && isPlainPath(req.to);
+  const toTarget = req.to ? engineForTarget(req.to) : undefined;
+  // `latest` means one source: the one named, or the in-place target's own (never another database's).
+  const source = req.source ? resolveSourceRef(req.source, req.settings) : req.inPlace && toTarget ? toTarget.engine.describe(toTarget.ref) : undefined;
+  const engines = req.type === "physical" ? ["postgres-physical"] : plainTo ? pathTargetEngines() : toTarget ? [toTarget.engine.name] : RESTORABLE_IN_PLACE;
+  if (req.ref !== "latest") return repo.resolve(req.ref, { source, engines: req.type === "physical" ? engines : undefined, purpose: req.type === "physical" ? "a point-in-time restore" : "restore" });
+  const newest = await repo.resolve("latest", { source, engines, purpose: "restore" });
+  const engine = engineByName(newest.engine);
+  if (!engine.pickForRestore) return newest;
+  const ofSource = (await repo.catalog()).backups.filter((m) => m.engine === newest.engine && m.source.uri === newest.source.uri && kindOf(m) === "full");
+  return engine.pickForRestore(ofSource, req.engineOptions);
+}
+
+/** What `latest` may mean without a target to tell: databases that can be replaced in place. */
+const RESTORABLE_IN_PLACE = ["sqlite", "postgres"];
 
 /** Streams of a backup's files, each verified (stored hash, decryption, content hash) as it flows. */
 export function fileOpener(repo: Repository, manifest: Manifest, keys: AgeKeys | undefined, ctx: CommandContext) {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { HoldfastError, type ErrorCode } from "../errors.js";
 import type { Settings } from "../config/load.js";
-import { engineByName } from "../engines/registry.js";
+import { engineByName, findEngine } from "../engines/registry.js";
 import type { CheckReport } from "../engines/engine.js";
 import { checkStoredBytes, discard, openStoredFile } from "../pipeline/assemble.js";
 import type { Manifest } from "../repository/manifest.js";
@@ -12,9 +12,9 @@ import { openRepository } from "./open-repository.js";
 import { resolveSourceRef } from "./source-ref.js";
 import { recordVerification } from "../repository/verification.js";
 import { fileOpener } from "./restore.js";
-import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
-import { assertBackupWal } from "./wal-verify.js";
-import { deepCheckPhysical } from "./physical-deep-verify.js";
+import { repositoryContext } from "./repository-context.js";
+import type { AgeKeys } from "../pipeline/age.js";
+import type { Repository } from "../repository/repository.js";
 
 export interface VerifyRequest {
   /** Backup refs ("latest", ids); ignored with all. */
@@ -85,9 +85,8 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
           throw err;
         }
       }
-      if (manifest.engine === PHYSICAL_ENGINE) await assertBackupWal(repo, keys, manifest);
-      if (req.deep && manifest.engine === PHYSICAL_ENGINE) verdict.deep = await deepCheckPhysical(manifest, req.settings, ctx);
-      else if (req.deep) verdict.deep = await deepCheck(manifest, req.settings, fileOpener(repo, manifest, keys, ctx), ctx);
+      await findEngine(manifest.engine)?.verifyStored?.(manifest, repositoryContext(repo, keys, req.settings));
+      if (req.deep) verdict.deep = await deepCheck(manifest, req.settings, repo, keys, ctx);
       if (verdict.deep && !verdict.deep.ok) {
         verdict.ok = false;
         verdict.error = { code: "VERIFY_FAILED", message: `backup ${manifest.id}: ${verdict.deep.problems.join("; ")}` };
@@ -107,13 +106,21 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
   return { ok: verdicts.every((v) => v.ok), backups: verdicts };
 }
 
-async function deepCheck(manifest: Manifest, settings: Settings, open: ReturnType<typeof fileOpener>, ctx: CommandContext): Promise<CheckReport> {
+/** Restore into the engine's scratch target (a file, a temporary database, a data directory), report its checks, throw it away. */
+async function deepCheck(manifest: Manifest, settings: Settings, repo: Repository, keys: AgeKeys | undefined, ctx: CommandContext): Promise<CheckReport> {
   const engine = engineByName(manifest.engine);
   const scratch = await mkdtemp(join(settings.tmpDir, "holdfast-verify-"));
   try {
     const target = await engine.scratch(manifest, scratch, { server: settings.scratchServer });
     try {
-      const outcome = await engine.restore(open, manifest, target.ref, { inPlace: false, reportOnly: true, tempDir: scratch, signal: ctx.signal });
+      const outcome = await engine.restore(fileOpener(repo, manifest, keys, ctx), manifest, target.ref, {
+        inPlace: false,
+        reportOnly: true,
+        tempDir: scratch,
+        signal: ctx.signal,
+        repository: repositoryContext(repo, keys, settings),
+        log: ctx.log,
+      });
       return outcome.check;
     } catch (err) {
       if (err instanceof HoldfastError && err.code === "RESTORE_FAILED") {

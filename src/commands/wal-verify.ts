@@ -1,4 +1,3 @@
-import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
 import { formatLsn } from "../wal/names.js";
@@ -74,17 +73,6 @@ export async function walReport(repo: Repository, keys: Parameters<typeof loadWa
     window: recoveryWindow(physical, backups),
     problems,
   };
-}
-
-/** Part of `verify` for a base backup: the WAL that makes it consistent must all be archived. */
-export async function assertBackupWal(repo: Repository, keys: Parameters<typeof loadWalCatalog>[1], manifest: Manifest): Promise<void> {
-  const catalog = await loadWalCatalog(new WalArchive(repo.backend), keys, manifest.details.walSegmentSize as number);
-  const reach = reachFromBackup(catalog, manifest);
-  if (!reach.consistent) {
-    throw new HoldfastError("VERIFY_FAILED", `WAL segment ${reach.nextNeeded}, needed to make this base backup consistent (up to ${String(manifest.details.stopLsn)}), is missing from the archive`, {
-      hint: "this base backup cannot be restored; take a new one",
-    });
-  }
 }
 
 function recoveryWindow(manifests: Manifest[], reaches: BackupReach[]): RecoveryWindow | undefined {

@@ -13,6 +13,9 @@ export interface Settings {
   repo?: string;
   passphrase?: string;
   identities?: string[];
+  /** The files the passphrase / identities were read from by flag or environment (handed to restore_command; never their content). */
+  passphraseFile?: string;
+  identityFile?: string;
   compression: { algorithm: Compression; level: number; threads?: number };
   labels: Record<string, string>;
   logFormat?: "json" | "text";
@@ -98,6 +101,8 @@ export async function loadSettings(flags: FlagSettings, env: NodeJS.ProcessEnv =
     repo: flags.repo ?? env.HOLDFAST_REPO ?? relative(file.repo),
     passphrase,
     identities,
+    passphraseFile: flags.passphraseFile ?? env.HOLDFAST_PASSPHRASE_FILE,
+    identityFile: flags.identityFile ?? env.HOLDFAST_IDENTITY_FILE,
     compression: { algorithm, level: algorithm === "none" ? 0 : level, threads: file.compression?.threads },
     labels,
     logFormat,

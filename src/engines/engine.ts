@@ -1,5 +1,7 @@
 import type { Readable } from "node:stream";
+import type { AgeKeys } from "../pipeline/age.js";
 import type { Manifest, TableFacts } from "../repository/manifest.js";
+import type { WalArchive } from "../repository/wal-archive.js";
 
 /** What an engine learns about a database: recorded in the manifest, compared by deep verify. */
 export interface SourceFacts {
@@ -45,6 +47,45 @@ export interface RestoreOutcome {
   /** Where the previous database was kept, for in-place restores. */
   safetyCopy?: string;
   check: CheckReport;
+  /** Engine-specific facts of this restore (the recovery target reached, …), reported as they are. */
+  details?: Record<string, unknown>;
+  /** What was restored, in a phrase, when the engine says it better than "backup <id> of <source> to <target>". */
+  headline?: string;
+  /** Lines the user should read after the restore (where files went, how to start the server). */
+  notes?: string[];
+}
+
+/** The few log calls an engine makes (a pino Logger fits). */
+export interface EngineLog {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
+  debug(fields: object, message: string): void;
+}
+
+/**
+ * How a process the engine starts on its own (PostgreSQL's restore_command) reaches the same
+ * repository: command-line settings and the files holding secrets, never the secrets themselves.
+ */
+export interface RepositoryAccess {
+  /** The repository as configured (folder or URL). */
+  repo?: string;
+  configPath?: string;
+  passphraseFile?: string;
+  identityFile?: string;
+  /** The passphrase reached this command only through HOLDFAST_PASSPHRASE: there is no file to hand on. */
+  passphraseFromEnvironment: boolean;
+}
+
+/**
+ * What some engines need of the repository beyond the backup's own files: the physical engine
+ * waits for and reads the archived WAL, decrypts it, and points restore_command at the repository.
+ * The command that opened the repository fills it in; engines that do not need it ignore it.
+ */
+export interface RepositoryContext {
+  wal: WalArchive;
+  /** Unlocked keys (absent when not needed or not given). */
+  keys?: AgeKeys;
+  access: RepositoryAccess;
 }
 
 export interface OperationContext {
@@ -53,6 +94,11 @@ export interface OperationContext {
   /** Engine-specific options from flags/config (pg_dump format, jobs, filters, …); engines validate them. */
   options?: Record<string, unknown>;
   onProgress?: (stage: string, done: number, total?: number) => void;
+  /** The id the backup being taken will have (pg_basebackup labels the backup with it). */
+  backupId?: string;
+  /** The repository the backup is stored in or restored from (see RepositoryContext). */
+  repository?: RepositoryContext;
+  log?: EngineLog;
 }
 
 export interface RestoreOptions extends OperationContext {
@@ -77,6 +123,24 @@ export interface Engine<Ref> {
   check(target: Ref, manifest: Manifest, ctx: OperationContext): Promise<CheckReport>;
   /** A throwaway target for deep verify (a file in dir, a temporary database); dispose removes it. */
   scratch(manifest: Manifest, dir: string, options: { server?: string }): Promise<{ ref: Ref; dispose(): Promise<void> }>;
+
+  // Optional capabilities: an engine that lacks one behaves as the comment's default says.
+
+  /** Backups of this engine lock apart from other engines' backups of the same source (default: one lock per source). */
+  readonly lockSpace?: string;
+  /** Its backups need the repository's WAL archive besides their own files (they are not copied offsite alone). */
+  readonly usesWalArchive?: boolean;
+  /** Replacing a database first takes a safety backup into the repository (else the engine keeps its own safety copy). */
+  readonly safetyBackupInRepository?: boolean;
+  /** Whether a plain path (no scheme) names a target of this engine (a SQLite file, a data directory). */
+  readonly pathTargets?: boolean;
+  /**
+   * `latest` for a restore: choose among one source's backups of this engine (oldest first), by
+   * the restore's options (a point in time picks the newest backup before it). Default: the newest.
+   */
+  pickForRestore?(backups: Manifest[], options: Record<string, unknown> | undefined): Manifest;
+  /** Part of verify: what the backup needs besides its own files is in the repository (throws VERIFY_FAILED). */
+  verifyStored?(manifest: Manifest, repository: RepositoryContext): Promise<void>;
 }
 
 /** Compare recorded tables with what a restored database holds. Shared by every engine. */

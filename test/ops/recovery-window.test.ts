@@ -6,7 +6,7 @@ import type { WalCatalog } from "../../src/repository/wal-catalog.js";
 const SEG = 16 * 1024 * 1024;
 const seg = (n: number) => `00000001000000000000000${n.toString(16).toUpperCase()}`;
 
-/** A base backup's manifest as physical-backup.ts writes it (only the fields the window reads). */
+/** A base backup's manifest as the physical engine writes it (engines/postgres/physical/snapshot.ts) (only the fields the window reads). */
 function base(id: string, startSegment: number, consistentAt: string): Manifest {
   const startLsn = `0/${(startSegment * SEG + 0x28).toString(16).toUpperCase()}`;
   const stopLsn = `0/${(startSegment * SEG + 0x1000).toString(16).toUpperCase()}`;

@@ -8,6 +8,7 @@ import { snapshotPostgres } from "./snapshot.js";
 /** PostgreSQL logical backups: pg_dump into the repository, pg_restore out of it. */
 export const postgresEngine: Engine<PgRef> = {
   name: "postgres",
+  safetyBackupInRepository: true,
 
   parse: parsePgUrl,
 

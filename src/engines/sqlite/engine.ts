@@ -35,6 +35,7 @@ const MAX_HOLD_MS = 30_000;
 
 export const sqliteEngine: Engine<SqliteRef> = {
   name: "sqlite",
+  pathTargets: true,
 
   parse(text: string): SqliteRef {
     const raw = text.startsWith("sqlite://") ? text.slice("sqlite://".length) : text.startsWith("sqlite:") ? text.slice("sqlite:".length) : text;

@@ -62,7 +62,7 @@ export function assertArchiving(facts: PhysicalFacts, where: string): void {
 }
 
 export interface RunningBaseBackup {
-  /** The tar stream of the base backup (one tablespace; WAL comes from the archive). */
+  /** The tar stream of the base backup (one tablespace; WAL comes from the archive); fails when pg_basebackup does. */
   stream: Readable;
   /** Settles when pg_basebackup has exited successfully. */
   done: Promise<void>;
@@ -82,11 +82,12 @@ export async function startBaseBackup(ref: PgRef, options: { tempDir: string; la
   const running = startTool(tool, args, { env, signal: options.signal });
   const where = describePg(ref);
   const tap = new BackupTarTap();
-  pipeOutput(running, tap);
+  // The tar ends cleanly only when pg_basebackup succeeded; otherwise it ends with its error.
+  pipeOutput(running, tap, { end: false });
   const done = running.done.then(({ code, stderr }) => {
     if (code !== 0) throw toolFailure("pg_basebackup", code, stderr, where);
   });
-  done.catch(() => undefined); // observed by the caller
+  done.then(() => tap.end(), (err: unknown) => tap.destroy(err as Error));
   const walRange = () => {
     const label = parseBackupLabel(tap.backupLabel ?? "");
     const start = /^([0-9A-F]+\/[0-9A-F]+)/.exec(label["START WAL LOCATION"] ?? "")?.[1];

@@ -1,6 +1,6 @@
-import { HoldfastError } from "../errors.js";
-import { formatLsn, isLsn, parseLsn } from "../wal/names.js";
-import type { Manifest } from "../repository/manifest.js";
+import { HoldfastError } from "../../../errors.js";
+import { formatLsn, isLsn, parseLsn } from "../../../wal/names.js";
+import type { Manifest } from "../../../repository/manifest.js";
 
 /** Where a point-in-time restore should stop. */
 export type RecoveryTarget =
@@ -87,4 +87,29 @@ export function pickBaseBackup(backups: Manifest[], target: RecoveryTarget): Man
     });
   }
   return chosen;
+}
+
+/** The physical engine's restore options (from restore's flags), checked. */
+export interface PhysicalRestoreOptions {
+  target: RecoveryTarget;
+  /** Move a non-empty target aside (kept as a safety copy) instead of refusing. */
+  replace: boolean;
+  /** Let the restored server archive into this repository (a real failover); default off. */
+  archive: boolean;
+  recoveryTimeoutSeconds: number;
+}
+
+/** Deep verify (scratch): recover only to the backup's consistency point, archive nothing. */
+export function physicalRestoreOptions(options: Record<string, unknown> | undefined, scratch: boolean): PhysicalRestoreOptions {
+  const o = options ?? {};
+  const target: RecoveryTarget = scratch ? { kind: "immediate" } : targetFromOptions(o);
+  const timeout = o.recoveryTimeoutSeconds === undefined ? 86_400 : Number(o.recoveryTimeoutSeconds);
+  if (!Number.isFinite(timeout) || timeout <= 0) throw new HoldfastError("USAGE", `--recovery-timeout expects a number of seconds, got "${String(o.recoveryTimeoutSeconds)}"`);
+  return { target, replace: o.replace === true && !scratch, archive: o.archive === true && !scratch, recoveryTimeoutSeconds: timeout };
+}
+
+/** The recovery target named by restore's options (targetTime, targetLsn, targetXid, targetName). */
+export function targetFromOptions(options: Record<string, unknown> | undefined): RecoveryTarget {
+  const text = (k: keyof TargetFlags): string | undefined => (options?.[k] === undefined || options[k] === null ? undefined : String(options[k]));
+  return parseTarget({ targetTime: text("targetTime"), targetLsn: text("targetLsn"), targetXid: text("targetXid"), targetName: text("targetName") });
 }

@@ -1,0 +1,117 @@
+import { rename, rm } from "node:fs/promises";
+import { join } from "node:path";
+import { HoldfastError } from "../../../errors.js";
+import { finishVerified } from "../../../pipeline/assemble.js";
+import type { Manifest } from "../../../repository/manifest.js";
+import { loadWalCatalog, reachFromBackup } from "../../../repository/wal-catalog.js";
+import { PREFETCH_DIR } from "../../../repository/wal-prefetch.js";
+import type { OpenBackupFile, RestoreOptions, RestoreOutcome } from "../../engine.js";
+import { adoptOwner, disableArchiving, ensureConfigFiles, extractTar, prepareTarget, retireRecoverySettings, writeRecoverySettings } from "./datadir.js";
+import { checkAccess, checkSpace, checkTarget, recoveryUser, type NeededPath, type RecoveryUser } from "./preflight.js";
+import { RECOVERY_LOG, runRecovery } from "./recovery.js";
+import { assertReachable, assertTargetReached, explainFailure } from "./recovery-checks.js";
+import { neededByRestoreCommand, restoreCommand } from "./restore-command.js";
+import { requireRepository } from "./snapshot.js";
+import { readTarOwner } from "./tar-tap.js";
+import { describeTarget, physicalRestoreOptions, targetSettings } from "./target.js";
+
+/** wal-fetch's default --prefetch: segments spooled in pg_wal next to the one being replayed. */
+const PREFETCH_SEGMENTS = 8;
+
+/**
+ * Point-in-time restore into a new data directory: unpack the base backup, point restore_command
+ * at `holdfast wal-fetch`, run PostgreSQL until it has recovered to the target and promoted, check
+ * it really got there, stop it. The directory is then ready for `pg_ctl start`. Never a silent
+ * partial recovery: a gap in the archive before the target fails with the missing segment and the
+ * furthest reachable point. reportOnly (deep verify): recover only to the backup's consistency
+ * point, archive nothing.
+ */
+export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, dir: string, options: RestoreOptions): Promise<RestoreOutcome> {
+  const started = Date.now();
+  const repository = requireRepository(options.repository, "a point-in-time restore");
+  const opts = physicalRestoreOptions(options.options, options.reportOnly === true);
+  const target = opts.target;
+  const segmentSize = Number(manifest.details.walSegmentSize);
+  const catalog = await loadWalCatalog(repository.wal, repository.keys, segmentSize);
+  const reach = reachFromBackup(catalog, manifest);
+  assertReachable(reach, target, manifest.id);
+
+  const file = manifest.files[0]!;
+  const command = restoreCommand(repository.access);
+  const needs = await neededByRestoreCommand(repository.access, dir);
+  const user = await preflight(dir, opts.replace, file, segmentSize, needs, () => open(file.name));
+  const { safetyCopy } = await prepareTarget(dir, opts.replace);
+  options.log?.info({ id: manifest.id, target: dir, recoveryTarget: describeTarget(target), safetyCopy }, "physical restore started");
+  try {
+    const stream = await open(file.name);
+    await extractTar(stream, dir, options.signal);
+    // tar stops at the end-of-archive blocks: the bytes it did not read are checked too.
+    await finishVerified(stream);
+    const owner = await adoptOwner(dir);
+    // The files ended up with another owner than the tar header predicted: check again for that one.
+    if (owner.uid !== user.uid) await checkAccess(await recoveryUser({ ...owner, uname: "" }), needs, "restore_command");
+    const createdConfigFiles = await ensureConfigFiles(dir, owner);
+    if (!opts.archive) await disableArchiving(dir, owner, `backup ${manifest.id} (${describeTarget(target)})`);
+    await writeRecoverySettings(dir, {
+      restore_command: command,
+      // The timeline Holdfast checked the archive along, not whatever "latest" finds at run time.
+      recovery_target_timeline: String(reach.targetTimeline),
+      recovery_target_action: "promote",
+      ...targetSettings(target),
+    }, owner);
+    const outcome = await runRecovery(dir, owner, { timeoutSeconds: opts.recoveryTimeoutSeconds, archiving: opts.archive }).catch((err: unknown) => {
+      throw explainFailure(err, reach, target);
+    });
+    assertTargetReached(outcome, reach, target, catalog.segmentSize ?? segmentSize);
+    await rm(join(dir, "pg_wal", PREFETCH_DIR), { recursive: true, force: true });
+    await retireRecoverySettings(dir);
+    options.log?.info({ id: manifest.id, stoppedAt: outcome.stoppedAt, redoDone: outcome.redoDoneLsn }, "physical restore complete");
+    const serverLog = `${dir}/${RECOVERY_LOG}`;
+    return {
+      target: dir,
+      safetyCopy,
+      check: { ok: true, problems: [], tables: [], details: { stoppedAt: outcome.stoppedAt, redoDoneLsn: outcome.redoDoneLsn, recoveryMs: Date.now() - started } },
+      headline: `restored base backup ${manifest.id} into ${dir} and recovered to ${describeTarget(target)}`,
+      details: {
+        recoveryTarget: describeTarget(target),
+        createdConfigFiles,
+        stoppedAt: outcome.stoppedAt,
+        redoDoneLsn: outcome.redoDoneLsn,
+        lastTransactionTime: outcome.lastTransactionTime,
+        timeline: outcome.newTimeline,
+        serverLog,
+      },
+      notes: [
+        outcome.stoppedAt ? outcome.stoppedAt : `replayed all archived WAL (redo done at ${outcome.redoDoneLsn ?? "?"})`,
+        outcome.lastTransactionTime ? `last transaction: ${outcome.lastTransactionTime}` : "",
+        outcome.newTimeline ? `promoted to timeline ${outcome.newTimeline}` : "",
+        createdConfigFiles.length ? `created ${createdConfigFiles.join(" and ")} (the originals lived outside the data directory, e.g. /etc/postgresql): review them` : "",
+        safetyCopy ? `previous directory kept at ${safetyCopy}` : "",
+        `server log: ${serverLog}; start it with: pg_ctl -D ${dir} start`,
+      ].filter(Boolean),
+    };
+  } catch (err) {
+    // Leave things as they were: no half-recovered directory, the previous one back in place;
+    // only the server log stays, next to the target, to explain what happened.
+    const savedLog = `${dir}.${RECOVERY_LOG}`;
+    const logKept = await rename(join(dir, RECOVERY_LOG), savedLog).then(() => true, () => false);
+    await rm(dir, { recursive: true, force: true }).catch(() => undefined);
+    if (safetyCopy) await rename(safetyCopy, dir).catch(() => undefined);
+    if (logKept && err instanceof HoldfastError) throw new HoldfastError(err.code, err.message, { hint: `${err.hint ? `${err.hint}; ` : ""}server log: ${savedLog}`, cause: err });
+    throw err;
+  }
+}
+
+/**
+ * Before anything is written: the target is free, there is room for the base backup (plus 10 %
+ * and the WAL segments recovery holds at once), and the user recovery runs as — read from the base
+ * backup's first tar header, see recoveryUser — can reach everything restore_command needs.
+ */
+async function preflight(dir: string, replace: boolean, file: { contentBytes: number }, segmentSize: number, needs: NeededPath[], open: () => Promise<AsyncIterable<Buffer> & { destroy(): void }>): Promise<RecoveryUser> {
+  await checkTarget(dir, replace);
+  const walHeld = (PREFETCH_SEGMENTS + 2) * (segmentSize || 16 << 20);
+  await checkSpace(dir, file.contentBytes, Math.ceil(file.contentBytes / 10) + walHeld);
+  const user = await recoveryUser(await readTarOwner(await open()));
+  await checkAccess(user, needs, "restore_command");
+  return user;
+}
