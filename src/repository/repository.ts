@@ -226,6 +226,8 @@ export class Repository {
     if (ref !== "latest" && !ref.includes("/")) {
       const exact = await this.backend.stat(manifestKey(ref));
       if (exact) return assertSelected(await this.readManifest(ref), selection);
+      // Its folder without a manifest: say so, never answer with a look-alike id (ref-1, ref-2).
+      if (await hasAny(this.backend, backupPrefix(ref))) return this.readManifest(ref);
     }
     const { backups } = await this.catalog();
     if (ref === "latest") return pickLatest(backups, selection);
