@@ -30,6 +30,8 @@ export const EXIT_CODES = {
   TOOL_VERSION: 23,
   STORAGE_FAILED: 24,
   NOT_FOUND: 25,
+  ARCHIVING_NOT_SET_UP: 26,
+  BACKUP_FAILED: 27,
   INTERRUPTED: 130,
 } as const;
 
@@ -69,6 +71,8 @@ export function fromSystemError(err: unknown, where: string): HoldfastError {
     case "EACCES":
     case "EPERM":
       return new HoldfastError("STORAGE_FAILED", `permission denied: ${where}`, { cause: err });
+    case "EROFS":
+      return new HoldfastError("STORAGE_FAILED", `read-only file system: ${where}`, { cause: err });
     case "ENOENT":
       return new HoldfastError("NOT_FOUND", `not found: ${where}`, { cause: err });
     case "ABORT_ERR":

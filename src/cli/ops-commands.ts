@@ -72,8 +72,8 @@ export function registerOpsCommands(program: Command): void {
       // The daemon's own shutdown replaces the CLI's abort-and-exit: wait for running jobs first.
       process.removeAllListeners("SIGINT");
       process.removeAllListeners("SIGTERM");
-      const daemon = await Daemon.start(settings.configPath, ctx.log);
-      print(`holdfast daemon listening on ${daemon.address}`);
+      const daemon = await Daemon.start(settings.configPath, ctx.log, process.env, (address) => print(`holdfast daemon listening on ${address} (starting)`));
+      print("holdfast daemon ready");
       process.on("SIGHUP", () => void daemon.reload());
       await new Promise<void>((resolve) => {
         let signals = 0;

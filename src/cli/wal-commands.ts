@@ -47,7 +47,7 @@ export function registerWalCommands(program: Command): void {
       const { settings, ctx, opts } = await prepare(cmd);
       const report = await setupArchiving(url, settings, ctx);
       printResult(opts, report, formatArchiving);
-      if (!report.ok) throw new HoldfastError("SOURCE_INVALID", `archiving is not set up correctly on ${report.server}: ${report.checks.find((c) => !c.ok)?.name}`);
+      if (!report.ok) throw new HoldfastError("ARCHIVING_NOT_SET_UP", `archiving is not set up correctly on ${report.server}: ${report.checks.find((c) => !c.ok)?.name}`);
     });
 }
 

@@ -95,7 +95,7 @@ async function prepareSecondary(source: Repository, dest: StorageBackend): Promi
   if (existing) {
     const there = await Repository.open(dest);
     if (JSON.stringify(there.config.encryption) !== JSON.stringify(source.config.encryption)) {
-      throw new HoldfastError("CONFIG_INVALID", `${dest.location} is a different repository (other keys) than ${source.backend.location}`, {
+      throw new HoldfastError("REPO_NOT_EMPTY", `${dest.location} is a different repository (other keys) than ${source.backend.location}`, {
         hint: "copy to an empty location or to an earlier copy of this repository",
       });
     }

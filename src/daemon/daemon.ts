@@ -10,7 +10,7 @@ import { WalArchive } from "../repository/wal-archive.js";
 import { readVerifications } from "../repository/verification.js";
 import { Alerter, type AlertCondition } from "./alerts.js";
 import { loadDaemonConfig, type DaemonConfig } from "./config.js";
-import { startHttp, type HealthVerdict } from "./http.js";
+import { startHttp, type DaemonPhase, type HealthVerdict } from "./http.js";
 import { runJob, type JobOutcome } from "./jobs.js";
 import { DaemonMetrics } from "./metrics.js";
 import { DatabaseQueue, Scheduler } from "./scheduler.js";
@@ -38,6 +38,7 @@ export class Daemon {
   private timers: NodeJS.Timeout[] = [];
   private evaluating: Promise<void> = Promise.resolve();
   private stopping = false;
+  private phase: DaemonPhase = "starting";
   address = "";
 
   private constructor(private config: DaemonConfig, private readonly log: Logger) {
@@ -45,19 +46,27 @@ export class Daemon {
     this.state = new StateFile(config.stateDir);
   }
 
-  static async start(configPath: string, log: Logger, env: NodeJS.ProcessEnv = process.env): Promise<Daemon> {
+  /**
+   * Listen first (so /health answers "starting" at once), then unlock the repository and read
+   * its catalog; resolves when the daemon is ready. A failure while loading closes the endpoint.
+   */
+  static async start(configPath: string, log: Logger, env: NodeJS.ProcessEnv = process.env, onListening?: (address: string) => void): Promise<Daemon> {
     const daemon = new Daemon(await loadDaemonConfig(configPath, env), log);
-    await daemon.begin();
+    await daemon.listen();
+    onListening?.(daemon.address);
+    try {
+      await daemon.begin();
+    } catch (err) {
+      await daemon.http?.close();
+      throw err;
+    }
     return daemon;
   }
 
-  private async begin(): Promise<void> {
-    // Fail at start, not at 2 a.m.: the repository must exist and the key must open it.
-    await openRepository(this.config.settings, "if-possible");
-    await this.state.load();
-    await this.refresh();
+  private async listen(): Promise<void> {
     const { host, port, token } = this.config.http;
     const { server, address } = await startHttp(host, port, token, {
+      phase: () => this.phase,
       metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
       backupHealth: (database) => this.backupHealth(database),
     }).catch((err: unknown) => {
@@ -68,10 +77,19 @@ export class Daemon {
     });
     this.http = server;
     this.address = address;
+    this.log.info({ address }, "listening; loading the repository");
+  }
+
+  private async begin(): Promise<void> {
+    // Fail at start, not at 2 a.m.: the repository must exist and the key must open it.
+    await openRepository(this.config.settings, "if-possible");
+    await this.state.load();
+    await this.refresh();
     this.apply();
     this.timers.push(setInterval(() => void this.refresh().then(() => this.evaluate()), REFRESH_EVERY_MS));
     this.timers.push(setInterval(() => void this.evaluate(), EVALUATE_EVERY_MS));
-    this.log.info({ address, databases: this.config.databases.map((d) => d.name), state: this.state.path }, "daemon started");
+    this.phase = "ready";
+    this.log.info({ address: this.address, databases: this.config.databases.map((d) => d.name), state: this.state.path }, "daemon started");
     if (this.config.runMissedOnStart) this.runMissed();
     await this.evaluate();
   }
@@ -224,6 +242,7 @@ export class Daemon {
   /** Stop scheduling, wait for running jobs to finish, close the endpoint. */
   async stop(): Promise<void> {
     this.stopping = true;
+    this.phase = "stopping";
     this.scheduler.stop();
     for (const t of this.timers) clearInterval(t);
     this.log.info({ running: [...this.queues.entries()].filter(([, q]) => q.running).map(([n, q]) => `${n}/${q.running}`) }, "stopping: waiting for running jobs");

@@ -1,5 +1,6 @@
 import { Decrypter, Encrypter } from "age-encryption";
 import { HoldfastError } from "../errors.js";
+import { ScryptPassphraseIdentity } from "./scrypt-identity.js";
 
 /** Default scrypt work factor (2^18), as `age -p` uses; only the key file pays it, once a command. */
 export const DEFAULT_SCRYPT_WORK_FACTOR = 18;
@@ -14,7 +15,7 @@ export async function sealWithPassphrase(secret: string, passphrase: string, wor
 
 export async function openWithPassphrase(sealed: Buffer, passphrase: string, where: string): Promise<string> {
   const d = new Decrypter();
-  d.addPassphrase(passphrase);
+  d.addIdentity(new ScryptPassphraseIdentity(passphrase));
   try {
     return await d.decrypt(new Uint8Array(sealed), "text");
   } catch (err) {

@@ -114,7 +114,7 @@ export class Repository {
     if (broken) throw new HoldfastError("CORRUPTED", `${backend.location}/${CONFIG_KEY} is damaged: ${broken}`, { hint: "the offsite copy holds the same file; copy it back" });
     const version = (parsed as { formatVersion?: unknown })?.formatVersion;
     if (typeof version === "number" && version > REPOSITORY_FORMAT_VERSION) {
-      throw new HoldfastError("CONFIG_INVALID", `repository format ${version} is newer than this Holdfast understands (${REPOSITORY_FORMAT_VERSION})`, { hint: "upgrade Holdfast" });
+      throw new HoldfastError("TOOL_VERSION", `repository format ${version} is newer than this Holdfast understands (${REPOSITORY_FORMAT_VERSION})`, { hint: "upgrade Holdfast" });
     }
     const result = repoConfigSchema.safeParse(parsed);
     if (!result.success) throw new HoldfastError("CORRUPTED", `${backend.location}/${CONFIG_KEY} is invalid: ${result.error.issues[0]?.message}`);
@@ -226,6 +226,8 @@ export class Repository {
     if (ref !== "latest" && !ref.includes("/")) {
       const exact = await this.backend.stat(manifestKey(ref));
       if (exact) return assertSelected(await this.readManifest(ref), selection);
+      // Its folder without a manifest: say so, never answer with a look-alike id (ref-1, ref-2).
+      if (await hasAny(this.backend, backupPrefix(ref))) return this.readManifest(ref);
     }
     const { backups } = await this.catalog();
     if (ref === "latest") return pickLatest(backups, selection);

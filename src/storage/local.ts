@@ -174,7 +174,7 @@ export class LocalBackend implements StorageBackend, ExclusiveCreate, Incomplete
     try {
       await mkdir(dir, { recursive: true, mode: DIR_MODE });
     } catch (err) {
-      throw fromSystemError(err, dir);
+      throw fromSystemError(await mkdirCause(dir, err), dir);
     }
   }
 
@@ -199,4 +199,15 @@ export async function fsyncPath(path: string): Promise<void> {
   } finally {
     await handle.close();
   }
+}
+
+/**
+ * Node's recursive mkdir reports ENOENT when a level cannot be created for another reason (a
+ * read-only file system, say): create the first missing level alone to learn the real cause.
+ */
+async function mkdirCause(dir: string, err: unknown): Promise<unknown> {
+  if ((err as NodeJS.ErrnoException).code !== "ENOENT") return err;
+  let missing = dir;
+  while (dirname(missing) !== missing && !(await stat(dirname(missing)).then(() => true, () => false))) missing = dirname(missing);
+  return mkdir(missing, { mode: DIR_MODE }).then(() => err, (cause: unknown) => cause);
 }

@@ -100,7 +100,7 @@ describe("a gap in the archived WAL", () => {
     const other = join(ws.dir, "other-repo");
     expect((await runCli(["repo", "init", other, "--encryption", "none"], { env: ws.env })).code).toBe(0);
     const r = await runCli(["setup-archiving", cluster.url(), "--repo", other], { env: ws.env });
-    expect(r.code).toBe(5);
+    expect(r.code).toBe(26);
     expect(r.stdout).toMatch(/FAILED archive_command/);
     expect(r.stdout).toMatch(/FAILED last archived segment in repository: [0-9A-F]{24} is not in/);
   });

@@ -138,5 +138,5 @@ export function toolFailure(tool: string, code: number, stderr: string, where: s
   if (/unsupported version .* in file header/i.test(stderr)) {
     return new HoldfastError("TOOL_VERSION", `${tool} is too old for this dump: ${summary}`);
   }
-  return new HoldfastError(tool === "pg_restore" ? "RESTORE_FAILED" : "SOURCE_INVALID", `${tool} failed for ${where}: ${summary}`);
+  return new HoldfastError(tool === "pg_restore" ? "RESTORE_FAILED" : "BACKUP_FAILED", `${tool} failed for ${where}: ${summary}`);
 }

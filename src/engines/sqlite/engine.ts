@@ -167,5 +167,5 @@ function sqliteError(msg: { message: string; code?: string }, path: string): Hol
   if (msg.code === "SQLITE_FULL" || /disk is full|ENOSPC/.test(msg.message)) {
     return new HoldfastError("NO_SPACE", `no space left for the snapshot of ${path}`, { hint: "set HOLDFAST_TMPDIR to a larger volume" });
   }
-  return new HoldfastError("INTERNAL", `snapshot of ${path} failed: ${msg.message}`);
+  return new HoldfastError("BACKUP_FAILED", `snapshot of ${path} failed: ${msg.message}`);
 }

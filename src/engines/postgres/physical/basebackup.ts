@@ -43,7 +43,7 @@ export async function probePhysical(ref: PgRef): Promise<PhysicalFacts> {
     };
   } catch (err) {
     if (err instanceof HoldfastError) throw err;
-    throw new HoldfastError("SOURCE_INVALID", `cannot read the settings of ${describePg(ref)}: ${(err as Error).message}`);
+    throw new HoldfastError("BACKUP_FAILED", `cannot read the settings of ${describePg(ref)}: ${(err as Error).message}`);
   } finally {
     await client.end().catch(() => undefined);
   }
@@ -52,10 +52,10 @@ export async function probePhysical(ref: PgRef): Promise<PhysicalFacts> {
 /** Refuse a base backup that could never be restored: WAL is only kept if it is archived. */
 export function assertArchiving(facts: PhysicalFacts, where: string): void {
   if (facts.walLevel === "minimal") {
-    throw new HoldfastError("SOURCE_INVALID", `${where} has wal_level = minimal: base backups and WAL archiving need replica or logical`, { hint: "see `holdfast setup-archiving`" });
+    throw new HoldfastError("ARCHIVING_NOT_SET_UP", `${where} has wal_level = minimal: base backups and WAL archiving need replica or logical`, { hint: "see `holdfast setup-archiving`" });
   }
   if (facts.archiveMode === "off" || !/wal-push/.test(facts.archiveCommand)) {
-    throw new HoldfastError("SOURCE_INVALID", `${where} does not archive its WAL with holdfast (archive_mode = ${facts.archiveMode}, archive_command = '${facts.archiveCommand}')`, {
+    throw new HoldfastError("ARCHIVING_NOT_SET_UP", `${where} does not archive its WAL with holdfast (archive_mode = ${facts.archiveMode}, archive_command = '${facts.archiveCommand}')`, {
       hint: "a base backup without its WAL cannot be restored; `holdfast setup-archiving <url>` shows the settings",
     });
   }
@@ -94,7 +94,7 @@ export async function startBaseBackup(ref: PgRef, options: { tempDir: string; la
     const timeline = Number(label["START TIMELINE"]);
     const end = tap.walRanges().at(-1)?.endLsn;
     if (!start || !timeline || !end) {
-      throw new HoldfastError("SOURCE_INVALID", `the base backup of ${where} lacks ${!start || !timeline ? "a readable backup_label" : "a backup_manifest with WAL-Ranges"}`);
+      throw new HoldfastError("BACKUP_FAILED", `the base backup of ${where} lacks ${!start || !timeline ? "a readable backup_label" : "a backup_manifest with WAL-Ranges"}`);
     }
     return { startLsn: parseLsn(start), stopLsn: parseLsn(end), timeline };
   };
