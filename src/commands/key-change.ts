@@ -1,5 +1,5 @@
 import { generateX25519Identity, identityToRecipient } from "age-encryption";
-import { HoldfastError } from "../errors.js";
+import { HoldfastError, registerSecret } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { keyIdOf } from "../pipeline/key-id.js";
 import { sealWithPassphrase } from "../pipeline/passphrase.js";
@@ -46,6 +46,7 @@ export async function changePassphrase(req: { settings: Settings; newPassphrase:
 export async function rotateKey(req: { settings: Settings }, ctx: CommandContext): Promise<KeyChangeResult> {
   return changeKeys(req.settings, ctx, { purpose: "key rotate", drainWriters: true }, async (repo, keys) => {
     const identity = await generateX25519Identity();
+    registerSecret(identity);
     const recipient = await identityToRecipient(identity);
     const now = new Date().toISOString();
     const current = repo.recipients![0];
