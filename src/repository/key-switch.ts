@@ -77,21 +77,29 @@ async function putBytes(backend: StorageBackend, key: string, bytes: Buffer): Pr
  * were changed there (newer than here).
  */
 export async function syncKeys(primary: Repository, copy: Repository, options: { waitMs: number; signal?: AbortSignal }): Promise<{ repo: Repository; updated: boolean }> {
-  if (copyRelation(primary.config, copy.config) === "same") return { repo: copy, updated: false };
+  const first = copyRelation(primary.config, copy.config);
+  if (first === "same") return { repo: copy, updated: false };
+  if (first !== "older") throw notACopy(primary, copy, first);
   return withKeysLock(copy.backend, `key update from ${primary.backend.location}`, options, async () => {
     const { repo: there } = await settleKeyFile(await Repository.open(copy.backend));
     const relation = copyRelation(primary.config, there.config);
     if (relation === "same") return { repo: there, updated: false };
     const enc = primary.config.encryption;
-    if (relation !== "older" || enc.mode !== "passphrase" || !enc.keyring) {
-      const newer = relation === "newer";
-      throw new HoldfastError("CONFIG_INVALID", newer ? `${copy.backend.location} has newer keys than ${primary.backend.location} (its passphrase or key was changed there)` : `${copy.backend.location} is a different repository (other keys) than ${primary.backend.location}`, {
-        hint: newer ? "change keys on the primary repository only; copy holdfast.json and keys/ from the copy back to the primary if that change was meant" : "copy to an empty location or to an earlier copy of this repository",
-      });
-    }
+    if (relation !== "older" || enc.mode !== "passphrase" || !enc.keyring) throw notACopy(primary, there, relation);
     const bytes = await readAllBuffer(await primary.backend.get(enc.keyFile));
     if (sha256Hex(bytes) !== enc.keyring.keyFileSha256) throw new HoldfastError("CORRUPTED", `${primary.backend.location}/${enc.keyFile} does not match the SHA-256 holdfast.json records`);
     const repo = await switchKeyFile(there, { sealedKeyFile: bytes, recipient: enc.recipients[0]!, keys: enc.keyring.keys, sealedAt: enc.keyring.sealedAt });
     return { repo, updated: true };
+  });
+}
+
+function notACopy(primary: Repository, copy: Repository, relation: string): HoldfastError {
+  if (relation === "newer") {
+    return new HoldfastError("CONFIG_INVALID", `${copy.backend.location} has newer keys than ${primary.backend.location} (its passphrase or key was changed there)`, {
+      hint: "change keys on the primary repository only; copy holdfast.json and keys/ from the copy back to the primary if that change was meant",
+    });
+  }
+  return new HoldfastError("CONFIG_INVALID", `${copy.backend.location} is a different repository (other keys) than ${primary.backend.location}`, {
+    hint: "copy to an empty location or to an earlier copy of this repository",
   });
 }

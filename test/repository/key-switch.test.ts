@@ -1,4 +1,4 @@
-import { execFile } from "node:child_process";
+import { execFile, spawn } from "node:child_process";
 import { cp, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -13,7 +13,7 @@ import { acquireLock, scopeFor } from "../../src/repository/lock.js";
 import { Repository } from "../../src/repository/repository.js";
 import type { OperationOptions, StorageBackend } from "../../src/storage/backend.js";
 import { LocalBackend } from "../../src/storage/local.js";
-import { errorLine, runCli, startCli, workspace, type Workspace } from "../support/cli.js";
+import { CLI, errorLine, runCli, startCli, workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
 
 const exec = promisify(execFile);
@@ -117,7 +117,43 @@ describe("key passphrase is crash-safe", () => {
   });
 });
 
+/** Run the CLI on a real pseudo-terminal (script(1)), typing each answer once its (distinct) prompt shows. */
+function onTerminal(args: string[], env: Record<string, string | undefined>, answers: [prompt: string, answer: string][]): Promise<{ code: number; screen: string }> {
+  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
+  const full: Record<string, string | undefined> = { ...process.env, ...env, TERM: "xterm" };
+  for (const k of Object.keys(full)) if (full[k] === undefined) delete full[k];
+  return new Promise((resolve, reject) => {
+    const child = spawn("script", ["-qec", command, "/dev/null"], { env: full as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
+    let screen = "";
+    let typed = 0;
+    child.stdout.on("data", (d: Buffer) => {
+      screen += d.toString();
+      const next = answers[typed]; // prompts are distinct: each is answered once it shows
+      if (next && screen.includes(next[0])) {
+        typed++;
+        child.stdin.write(`${next[1]}\r`);
+      }
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code: code ?? 1, screen }));
+  });
+}
+
 describe("key changes and other processes", () => {
+  it("on a terminal, asks for the new passphrase twice without echoing it", async () => {
+    const copy = join(ws.dir, "tty-repo");
+    await cp(ws.repo, copy, { recursive: true });
+    const env = { ...ws.env, HOLDFAST_REPO: copy, HOLDFAST_LOG_FORMAT: undefined };
+    const differ = await onTerminal(["key", "passphrase"], env, [["new passphrase: ", "typed once"], ["new passphrase again: ", "typed twice"]]);
+    expect(differ.code).toBe(2);
+    expect(differ.screen).toContain("the two new passphrases differ; nothing was changed");
+    const typed = await onTerminal(["key", "passphrase"], env, [["new passphrase: ", "typed on a terminal"], ["new passphrase again: ", "typed on a terminal"]]);
+    expect(typed.code, typed.screen).toBe(0);
+    expect(typed.screen).not.toContain("typed on a terminal");
+    expect(await unlocks(copy, "typed on a terminal")).toBe("ok");
+  });
+
+
   it("a rotation waits for (or refuses during) a running backup, and a second key change waits for the first", async () => {
     const backend = new LocalBackend(ws.repo);
     const running = await acquireLock(backend, scopeFor("sqlite:/srv/other.db"), "backup of sqlite:/srv/other.db");
