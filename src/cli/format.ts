@@ -61,7 +61,7 @@ export function formatManifest(m: Manifest): string {
     "files",
     ...m.files.map(
       (f) =>
-        `  ${f.key}\n    content ${bytes(f.contentBytes)} sha256 ${f.contentSha256}\n    stored  ${bytes(f.storedBytes)} sha256 ${f.storedSha256}  (${f.compression.algorithm}${f.compression.algorithm === "none" ? "" : ` level ${f.compression.level}`}, ${f.encryption === "age" ? "age-encrypted" : "not encrypted"})`,
+        `  ${f.key}\n    content ${bytes(f.contentBytes)} sha256 ${f.contentSha256}\n    stored  ${bytes(f.storedBytes)} sha256 ${f.storedSha256}  (${f.compression.algorithm}${f.compression.algorithm === "none" ? "" : ` level ${f.compression.level}`}, ${f.encryption === "age" ? `age-encrypted${f.keyId ? ` to key ${f.keyId}` : ""}` : "not encrypted"})`,
     ),
     "tables",
     ...(m.tables.length ? m.tables.map((t) => `  ${t.name.padEnd(30)} ${String(t.rows).padStart(12)} rows${t.checksum ? `  checksum ${t.checksum.slice(0, 16)}…` : ""}`) : ["  (none)"]),

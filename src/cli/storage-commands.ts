@@ -5,22 +5,23 @@ import { copyBackups, type CopyResult } from "../commands/copy.js";
 import { checkRepository, parseSubset, type CheckResult } from "../commands/check.js";
 import { prepare, printResult } from "./program.js";
 import { exportKey } from "../commands/key-export.js";
+import { registerKeyCommands } from "./key-commands.js";
 import { bytes } from "./format.js";
 import { describeIncomplete } from "../repository/incomplete.js";
 
 /** copy (offsite copies) and check (repository health, --read-data). */
 export function registerStorageCommands(program: Command): void {
-  program
-    .command("key")
-    .description("the repository key")
+  const key = program.command("key").description("the repository keys: export, passphrase, rotate, list");
+  registerKeyCommands(key);
+  key
     .command("export")
-    .description("write the repository's age identity to a new 0600 file, for disaster recovery with `age -d -i` (needs the passphrase once)")
+    .description("write the repository's age identities (every key) to a new 0600 file, for disaster recovery with `age -d -i` (needs the passphrase once)")
     .requiredOption("--out <file>", "a new file (never overwritten); keep it offline, apart from the repository")
     .option("--json", "JSON output")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const result = await exportKey(String(opts.out), settings, ctx);
-      printResult(opts, result, (r) => `wrote the identity of ${r.repository} (public key ${r.recipient}) to ${r.out} (mode 0600): anyone with this file can read every backup; keep it offline, apart from the repository`);
+      printResult(opts, result, (r) => `wrote the ${r.keys > 1 ? `${r.keys} identities` : "identity"} of ${r.repository} (current public key ${r.recipient}) to ${r.out} (mode 0600): anyone with this file can read every backup; keep it offline, apart from the repository`);
     });
 
   program

@@ -9,9 +9,13 @@ import type { Manifest } from "../repository/manifest.js";
 import { Repository } from "../repository/repository.js";
 import type { StorageBackend } from "../storage/backend.js";
 import { openBackend } from "../storage/open.js";
+import { syncKeys } from "../repository/key-switch.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 import { resolveSourceRef } from "./source-ref.js";
+
+/** How long a copy waits for another process updating the destination's keys. */
+const KEY_SYNC_WAIT_MS = 30_000;
 
 export interface CopyRequest {
   /** Backup refs ("latest", ids); ignored with all. */
@@ -46,7 +50,7 @@ export async function copyBackups(req: CopyRequest, ctx: CommandContext): Promis
 
 export async function copyManifests(source: Repository, manifests: Manifest[], dest: StorageBackend, ctx: CommandContext): Promise<CopyResult> {
   if (dest.location === source.backend.location) throw new HoldfastError("USAGE", `cannot copy ${source.backend.location} onto itself`);
-  const target = await prepareSecondary(source, dest);
+  const target = await prepareSecondary(source, dest, ctx);
   const result: CopyResult = { destination: dest.location, copied: [], skipped: [] };
   for (const manifest of manifests) {
     if (await dest.stat(manifestKey(manifest.id), { signal: ctx.signal })) {
@@ -88,17 +92,14 @@ async function copyObject(from: StorageBackend, to: StorageBackend, key: string,
 
 /**
  * The destination must be empty (then it receives our config and key file, config last) or
- * already be a copy of this repository (same config).
+ * already be a copy of this repository (same keys, or older ones: then it gets ours).
  */
-async function prepareSecondary(source: Repository, dest: StorageBackend): Promise<Repository> {
+async function prepareSecondary(source: Repository, dest: StorageBackend, ctx: CommandContext): Promise<Repository> {
   const existing = await dest.stat(CONFIG_KEY);
   if (existing) {
-    const there = await Repository.open(dest);
-    if (JSON.stringify(there.config.encryption) !== JSON.stringify(source.config.encryption)) {
-      throw new HoldfastError("REPO_NOT_EMPTY", `${dest.location} is a different repository (other keys) than ${source.backend.location}`, {
-        hint: "copy to an empty location or to an earlier copy of this repository",
-      });
-    }
+    // A copy made before a passphrase change or key rotation here gets the new key file first.
+    const { repo: there, updated } = await syncKeys(source, await Repository.open(dest), { waitMs: KEY_SYNC_WAIT_MS });
+    if (updated) ctx.log.info({ to: dest.location }, "offsite copy's keys updated to the primary's");
     return there;
   }
   for await (const obj of dest.list("")) {

@@ -68,12 +68,7 @@ export async function loadSettings(flags: FlagSettings, env: NodeJS.ProcessEnv =
   }
 
   const passphraseFile = flags.passphraseFile ?? env.HOLDFAST_PASSPHRASE_FILE ?? relative(file.passphrase_file);
-  let passphrase = passphraseFile ? await readSecretFile(passphraseFile, "passphrase file") : env.HOLDFAST_PASSPHRASE;
-  if (passphrase !== undefined) {
-    passphrase = passphrase.replace(/\r?\n$/, "");
-    if (passphrase.length === 0) throw new HoldfastError("USAGE", `the passphrase is empty${passphraseFile ? ` (${passphraseFile})` : ""}`);
-    registerSecret(passphrase);
-  }
+  const passphrase = await passphraseFrom(passphraseFile, env.HOLDFAST_PASSPHRASE);
   const identityFile = flags.identityFile ?? env.HOLDFAST_IDENTITY_FILE ?? relative(file.identity_file);
   const identities = identityFile ? parseIdentities(await readSecretFile(identityFile, "identity file"), identityFile) : undefined;
 
@@ -182,6 +177,19 @@ function findNul(value: unknown, at: string): string | undefined {
     }
   }
   return undefined;
+}
+
+/**
+ * A passphrase from a file (one trailing newline dropped) or else a value (environment); refused
+ * when empty, and registered so no message ever prints it.
+ */
+export async function passphraseFrom(file: string | undefined, value: string | undefined, what = "passphrase"): Promise<string | undefined> {
+  const text = file ? await readSecretFile(file, `${what} file`) : value;
+  if (text === undefined) return undefined;
+  const passphrase = text.replace(/\r?\n$/, "");
+  if (passphrase.length === 0) throw new HoldfastError("USAGE", `the ${what} is empty${file ? ` (${file})` : ""}`);
+  registerSecret(passphrase);
+  return passphrase;
 }
 
 async function readSecretFile(path: string, what: string): Promise<string> {

@@ -6,6 +6,7 @@ import { AgeDecryptStream, AgeEncryptStream, type AgeKeys } from "./age.js";
 import { compressor, decompressor, type CompressionSettings, type Compression } from "./compression.js";
 import { ExpectDigest } from "./digest.js";
 import { HashCounter, ProgressTap } from "./hash.js";
+import { keyIdOf } from "./key-id.js";
 import { verifiedStream } from "./verified.js";
 
 export { finishVerified } from "./verified.js";
@@ -20,6 +21,8 @@ export interface StoredFileRecord {
   storedSha256: string;
   compression: { algorithm: Compression; level: number };
   encryption: "age" | "none";
+  /** keyIdOf(recipients) of an encrypted file. */
+  keyId?: string;
 }
 
 export interface StoreOptions {
@@ -64,6 +67,7 @@ export async function storeStream(source: Readable, backend: StorageBackend, nam
     storedSha256: stored.sha256,
     compression: { algorithm: options.compression.algorithm, level: options.compression.level },
     encryption: options.recipients ? "age" : "none",
+    ...(options.recipients ? { keyId: keyIdOf(options.recipients) } : {}),
   };
 }
 

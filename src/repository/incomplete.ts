@@ -1,7 +1,7 @@
 import type { StorageBackend } from "../storage/backend.js";
 import { timeOfBackupId } from "./backup-id.js";
 import type { Claim } from "./claims.js";
-import { heldLocks } from "./lock.js";
+import { heldLocks, KEYS_SCOPE } from "./lock.js";
 import type { IncompleteBackup } from "./repository.js";
 
 /** An interrupted backup is removed by prune once its last write is this old (and no lock is held for it). */
@@ -38,7 +38,7 @@ export function judgeOne(b: IncompleteBackup, locks: readonly { scope: string; c
   // Old backups without a reservation: any lock taken before the id's second might be its writer.
   const holder = r
     ? locks.find((l) => l.scope === r.lockScope)
-    : locks.find((l) => l.scope !== "prune" && l.scope !== "in-use" && Date.parse(l.claim.startedAt) <= Date.parse(startedAt) + 1000);
+    : locks.find((l) => l.scope !== "prune" && l.scope !== "in-use" && l.scope !== KEYS_SCOPE && Date.parse(l.claim.startedAt) <= Date.parse(startedAt) + 1000);
   const base = { id: b.id, source: r?.source, engine: r?.engine, kind: r?.kind, startedAt, lastWrittenAt: b.lastWrittenAt };
   if (holder) return { ...base, state: "being-written", writer: `${holder.claim.purpose}, pid ${holder.claim.pid} on ${holder.claim.hostname}` };
   const removableAfter = new Date(Math.max(Date.parse(b.lastWrittenAt), Date.parse(startedAt)) + minAgeMs).toISOString();

@@ -4,6 +4,8 @@
  */
 export const CONFIG_KEY = "holdfast.json";
 export const KEY_FILE_KEY = "keys/repository.key.age";
+/** A new key file before holdfast.json names it (repository/key-switch.ts). */
+export const KEY_FILE_STAGING_KEY = "keys/repository.key.next.age";
 export const BACKUPS_PREFIX = "backups/";
 export const LOCKS_PREFIX = "locks/";
 export const MANIFEST_NAME = "manifest.json";

@@ -19,6 +19,9 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
+/** The repository-wide scope of key changes (repository/key-lock.ts). */
+export const KEYS_SCOPE = "keys";
+
 /** One lock per source (or other scope) per repository, so two backups never interleave. */
 export function scopeFor(sourceUri: string): string {
   return createHash("sha256").update(sourceUri).digest("hex").slice(0, 16);
@@ -64,7 +67,7 @@ export async function acquireLock(backend: StorageBackend, scope: string, purpos
     }
     if (Date.now() >= deadline) {
       const who = describeHolder((holder ?? others[0]!).claim);
-      throw new HoldfastError("LOCKED", `another Holdfast process holds the lock for this ${scope === "prune" ? "repository's prune" : "source"} (${who})`, {
+      throw new HoldfastError("LOCKED", `another Holdfast process holds the lock for this ${scope === "prune" ? "repository's prune" : scope === KEYS_SCOPE ? "repository's keys" : "source"} (${who})`, {
         hint: `wait for it to finish (or use --lock-wait); a holder that died is taken over automatically once its lease runs out (${Math.round(leaseMs / 1000)} s), or at once on the same host`,
       });
     }

@@ -14,6 +14,8 @@ export const storedFileSchema = z.strictObject({
   storedSha256: sha256,
   compression: z.strictObject({ algorithm: z.enum(COMPRESSIONS), level: z.number().int() }),
   encryption: z.enum(["age", "none"]),
+  /** The repository key the file is encrypted to (pipeline/key-id.ts); absent before keys had ids. */
+  keyId: z.string().optional(),
 });
 
 export const tableFactsSchema = z.strictObject({

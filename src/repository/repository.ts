@@ -9,7 +9,8 @@ import { BACKUPS_PREFIX, CONFIG_KEY, KEY_FILE_KEY, MANIFEST_NAME, backupIdOf, ba
 import { manifestSchema, type Manifest } from "./manifest.js";
 import { REPOSITORY_FORMAT_VERSION, repoConfigSchema, type RepoConfig } from "./repo-config.js";
 import { compareBackupIds } from "./backup-id.js";
-import { readAllText } from "./read-text.js";
+import { readAllBuffer, readAllText } from "./read-text.js";
+import { assertKeysComplete, keyEntries, keysInKeyFile, sha256Hex } from "./keyring.js";
 import { brokenSeal, readJson, sealed, writeJson } from "./json-object.js";
 import { readReservation, reserveId, type Reservation, type ReservationRequest } from "./reservation.js";
 import { assertSelected, pickLatest, type Selection } from "./selection.js";
@@ -143,11 +144,17 @@ export class Repository {
         hint: "use --passphrase-file, HOLDFAST_PASSPHRASE_FILE or HOLDFAST_PASSPHRASE",
       });
     }
+    const where = `${this.backend.location}/${enc.keyFile}`;
     const sealed = await readAllBuffer(await this.backend.get(enc.keyFile).catch(() => {
-      throw new HoldfastError("CORRUPTED", `repository key file missing: ${this.backend.location}/${enc.keyFile}`);
+      throw new HoldfastError("CORRUPTED", `repository key file missing: ${where}`);
     }));
-    const identity = (await openWithPassphrase(sealed, secrets.passphrase, `${this.backend.location}/${enc.keyFile}`)).trim();
-    return { recipients: enc.recipients, identities: [identity] };
+    // Checked before the scrypt: a damaged key file is not reported as a wrong passphrase.
+    if (enc.keyring && sha256Hex(sealed) !== enc.keyring.keyFileSha256) {
+      throw new HoldfastError("CORRUPTED", `${where} does not match the SHA-256 holdfast.json records`, { hint: "the offsite copy holds the same file; copy it back" });
+    }
+    const keys = await keysInKeyFile(await openWithPassphrase(sealed, secrets.passphrase, where), where);
+    assertKeysComplete(enc, keyEntries(this.config), keys, where);
+    return { recipients: enc.recipients, identities: keys.map((k) => k.identity) };
   }
 
   async catalog(options: { signal?: AbortSignal } = {}): Promise<Catalog> {
@@ -265,10 +272,4 @@ export class Repository {
 async function hasAny(backend: StorageBackend, prefix: string): Promise<boolean> {
   for await (const _ of backend.list(prefix)) return true;
   return false;
-}
-
-async function readAllBuffer(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const c of stream) chunks.push(c as Buffer);
-  return Buffer.concat(chunks);
 }

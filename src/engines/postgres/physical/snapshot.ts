@@ -84,7 +84,7 @@ async function waitForWal(repository: RepositoryContext, names: string[], timeou
     for (const name of [...pending]) if (await repository.wal.record(name)) pending.delete(name);
     if (pending.size === 0) return;
     if (Date.now() >= deadline) {
-      throw new HoldfastError("SOURCE_INVALID", `the WAL this base backup needs has not reached the repository within ${Math.round(timeoutMs / 1000)} s (missing ${[...pending].slice(0, 3).join(", ")}${pending.size > 3 ? ", …" : ""})`, {
+      throw new HoldfastError("ARCHIVING_NOT_SET_UP", `the WAL this base backup needs has not reached the repository within ${Math.round(timeoutMs / 1000)} s (missing ${[...pending].slice(0, 3).join(", ")}${pending.size > 3 ? ", …" : ""})`, {
         hint: `check archiving on ${where}: holdfast setup-archiving <url> shows pg_stat_archiver's failures; the backup was not committed`,
       });
     }
