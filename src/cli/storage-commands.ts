@@ -1,11 +1,12 @@
 import type { Command } from "commander";
-import { HoldfastError } from "../errors.js";
+import { HoldfastError, registerSecret } from "../errors.js";
 import { parseDurationFlag } from "../config/duration.js";
 import { copyBackups, type CopyResult } from "../commands/copy.js";
 import { checkRepository, parseSubset, type CheckResult } from "../commands/check.js";
 import { prepare, printResult } from "./program.js";
 import { exportKey } from "../commands/key-export.js";
 import { registerKeyCommands } from "./key-commands.js";
+import { askSecret } from "./secret-prompt.js";
 import { bytes } from "./format.js";
 import { describeIncomplete } from "../repository/incomplete.js";
 
@@ -20,6 +21,11 @@ export function registerStorageCommands(program: Command): void {
     .option("--json", "JSON output")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      // On a terminal with no passphrase configured, ask once (without echo) instead of failing.
+      if (settings.passphrase === undefined && !settings.identities?.length && process.stdin.isTTY) {
+        settings.passphrase = await askSecret("repository passphrase: ");
+        registerSecret(settings.passphrase);
+      }
       const result = await exportKey(String(opts.out), settings, ctx);
       printResult(opts, result, (r) => `wrote the ${r.keys > 1 ? `${r.keys} identities` : "identity"} of ${r.repository} (current public key ${r.recipient}) to ${r.out} (mode 0600): anyone with this file can read every backup; keep it offline, apart from the repository`);
     });

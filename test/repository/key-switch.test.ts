@@ -1,4 +1,4 @@
-import { execFile, spawn } from "node:child_process";
+import { execFile } from "node:child_process";
 import { cp, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
@@ -13,8 +13,9 @@ import { acquireLock, scopeFor } from "../../src/repository/lock.js";
 import { Repository } from "../../src/repository/repository.js";
 import type { OperationOptions, StorageBackend } from "../../src/storage/backend.js";
 import { LocalBackend } from "../../src/storage/local.js";
-import { CLI, errorLine, runCli, startCli, workspace, type Workspace } from "../support/cli.js";
+import { errorLine, runCli, startCli, workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
+import { onTerminal } from "../support/terminal.js";
 
 const exec = promisify(execFile);
 const OLD = "correct horse battery staple"; // the workspace's passphrase
@@ -116,28 +117,6 @@ describe("key passphrase is crash-safe", () => {
     expect(await opensWith(ws.repo, OLD)).toBe(0);
   });
 });
-
-/** Run the CLI on a real pseudo-terminal (script(1)), typing each answer once its (distinct) prompt shows. */
-function onTerminal(args: string[], env: Record<string, string | undefined>, answers: [prompt: string, answer: string][]): Promise<{ code: number; screen: string }> {
-  const command = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(" ");
-  const full: Record<string, string | undefined> = { ...process.env, ...env, TERM: "xterm" };
-  for (const k of Object.keys(full)) if (full[k] === undefined) delete full[k];
-  return new Promise((resolve, reject) => {
-    const child = spawn("script", ["-qec", command, "/dev/null"], { env: full as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
-    let screen = "";
-    let typed = 0;
-    child.stdout.on("data", (d: Buffer) => {
-      screen += d.toString();
-      const next = answers[typed]; // prompts are distinct: each is answered once it shows
-      if (next && screen.includes(next[0])) {
-        typed++;
-        child.stdin.write(`${next[1]}\r`);
-      }
-    });
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, screen }));
-  });
-}
 
 describe("key changes and other processes", () => {
   it("on a terminal, asks for the new passphrase twice without echoing it", async () => {

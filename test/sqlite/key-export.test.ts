@@ -1,10 +1,11 @@
 import { execFile } from "node:child_process";
-import { stat } from "node:fs/promises";
+import { readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
 import { countRows, createDatabase } from "../support/sqlite.js";
+import { onTerminal } from "../support/terminal.js";
 
 const exec = promisify(execFile);
 let ws: Workspace;
@@ -38,5 +39,17 @@ describe("holdfast key export", () => {
     expect(errorLine(again)).toBe(`${out} already exists`);
     const wrong = await runCli(["key", "export", "--out", join(ws.dir, "other.txt")], { env: { ...ws.env, HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_PASSPHRASE: "not the passphrase" } });
     expect(wrong.code).toBe(8);
+  });
+
+  it("on a terminal with no passphrase configured, asks for it once without echoing it", async () => {
+    const passphrase = await readFile(ws.env.HOLDFAST_PASSPHRASE_FILE!, "utf8");
+    const env = { ...ws.env, HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_PASSPHRASE: undefined, HOLDFAST_LOG_FORMAT: undefined };
+    const out = join(ws.dir, "typed-identity.txt");
+    const typed = await onTerminal(["key", "export", "--out", out], env, [["repository passphrase: ", passphrase.replace(/\n$/, "")]]);
+    expect(typed.code, typed.screen).toBe(0);
+    expect(typed.screen.match(/repository passphrase: /g)).toHaveLength(1);
+    expect(typed.screen).not.toContain(passphrase.trim());
+    expect((await stat(out)).mode & 0o777).toBe(0o600);
+    expect(await readFile(out, "utf8")).toMatch(/^AGE-SECRET-KEY-1/m);
   });
 });
