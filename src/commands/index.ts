@@ -12,7 +12,8 @@ export { planRetention, DEFAULT_POLICY, type RetentionPolicy, type RetentionPlan
 export { physicalBackup, type PhysicalBackupRequest } from "./physical-backup.js";
 export { physicalRestore, type PhysicalRestoreRequest, type PhysicalRestoreResult } from "./physical-restore.js";
 export { walPush, walFetch } from "./wal.js";
-export { walVerify, type WalVerifyReport, type RecoveryWindow } from "./wal-verify.js";
+export { walVerify, type WalVerifyReport } from "./wal-verify.js";
+export type { RecoveryWindow } from "../repository/recovery-window.js";
 export { setupArchiving, type ArchivingReport } from "./setup-archiving.js";
 export { runDemo } from "./demo.js";
 export { exportKey, type KeyExportResult } from "./key-export.js";
