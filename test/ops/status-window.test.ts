@@ -1,12 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { rm, writeFile } from "node:fs/promises";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import pino from "pino";
 import { Daemon } from "../../dist/daemon/daemon.js";
 import { runCli, workspace, type Workspace } from "../support/cli.js";
 import { freePort, metricValue, parseMetrics } from "../support/http.js";
 import type { PgCluster } from "../support/pg-cluster.js";
-import { shareWithServer, startArchivingCluster, switchAndWaitArchived } from "../support/pitr.js";
+import { loseArchivedSegment, shareWithServer, startArchivingCluster, switchAndWaitArchived } from "../support/pitr.js";
 import { createDatabase } from "../support/sqlite.js";
 
 /**
@@ -44,7 +44,7 @@ beforeAll(async () => {
   await q("INSERT INTO t VALUES (2)");
   lost = await switchAndWaitArchived(q);
   // The loss: record and data of one segment between the two base backups.
-  for (const suffix of [".json", ".zst.age"]) await rm(join(ws.repo, "wal", lost.slice(0, 8), lost + suffix));
+  await loseArchivedSegment(ws, lost);
   after = await physicalBackup();
   await q("INSERT INTO t VALUES (3)");
   await switchAndWaitArchived(q);
