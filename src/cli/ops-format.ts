@@ -61,6 +61,7 @@ function kindCounts(d: DatabaseStatus): string {
 }
 
 export function formatStatus(r: StatusReport): string {
+  if (r.databases.length === 0) return `no backups in ${r.repository} and no databases configured`;
   const now = Date.parse(r.now);
   const rows = r.databases.map((d) => {
     const next = Object.entries(d.nextRuns).sort((a, b) => (a[1] < b[1] ? -1 : 1))[0];

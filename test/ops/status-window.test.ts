@@ -119,4 +119,10 @@ describe("status without a databases: section", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain(sqliteSource);
   });
+
+  it("says so when the repository holds nothing yet", async () => {
+    const empty = join(ws.dir, "empty-repo");
+    await cli(["repo", "init", empty, "--encryption", "none"]);
+    expect((await cli(["status", "--repo", empty])).trim()).toBe(`no backups in ${empty} and no databases configured`);
+  });
 });
