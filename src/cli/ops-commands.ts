@@ -55,7 +55,7 @@ export function registerOpsCommands(program: Command): void {
 
   program
     .command("status [databases...]")
-    .description("one screen for every configured database: last backup, age, size, last verify, next run")
+    .description("one screen for every configured database (without databases: in holdfast.yaml, every source in the repository): last full backup, age, size, backups by kind, last verify, next run, recovery window")
     .option("--json", "JSON output")
     .action(async (names: string[], _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);

@@ -1,5 +1,5 @@
 import type { PruneResult } from "../commands/prune.js";
-import type { StatusReport } from "../commands/status.js";
+import type { DatabaseStatus, StatusReport } from "../commands/status.js";
 import { bytes, table } from "./format.js";
 
 export function formatPrune(r: PruneResult): string {
@@ -53,7 +53,15 @@ export function age(ms: number): string {
   return `${(s / 86_400).toFixed(1)}d`;
 }
 
+/** "4" when every backup is full, else "6 (4 full, 2 safety)". */
+function kindCounts(d: DatabaseStatus): string {
+  const kinds = Object.entries(d.kinds);
+  if (kinds.every(([k]) => k === "full")) return String(d.backups);
+  return `${d.backups} (${kinds.map(([k, n]) => `${n} ${k}`).join(", ")})`;
+}
+
 export function formatStatus(r: StatusReport): string {
+  if (r.databases.length === 0) return `no backups in ${r.repository} and no databases configured`;
   const now = Date.parse(r.now);
   const rows = r.databases.map((d) => {
     const next = Object.entries(d.nextRuns).sort((a, b) => (a[1] < b[1] ? -1 : 1))[0];
@@ -62,7 +70,7 @@ export function formatStatus(r: StatusReport): string {
       d.newest ? d.newest.id : "never",
       d.newest ? `${age(d.newest.ageMs)}${d.stale ? " STALE" : ""}` : "STALE",
       d.newest ? bytes(d.newest.storedBytes) : "-",
-      String(d.backups),
+      kindCounts(d),
       bytes(d.storedBytes),
       d.lastVerify ? `${d.lastVerify.ok ? "ok" : "FAILED"}${d.lastVerify.deep ? " (deep)" : ""} ${age(now - Date.parse(d.lastVerify.verifiedAt))} ago` : "never",
       next ? `${next[0]} in ${age(Date.parse(next[1]) - now)}` : "-",

@@ -60,8 +60,8 @@ export function formatWalVerify(r: WalVerifyReport): string {
     lines.push(`  backup ${b.backupId}: ${b.consistent ? "restorable" : "NOT restorable"}, reaches LSN ${b.reachableLsnText} on timeline ${b.targetTimeline}${b.missing ? ` (stops at missing segment ${b.missing})` : ""}`);
   }
   if (r.window) {
-    lines.push(`recovery window: from ${r.window.earliest.time} (backup ${r.window.earliest.backupId}, LSN ${r.window.earliest.lsn})`);
-    lines.push(`                 to LSN ${r.window.latest.lsn} on timeline ${r.window.latest.timeline}${r.window.latest.archivedBy ? ` (WAL archived by ${r.window.latest.archivedBy})` : ""}`);
+    lines.push(`recovery window: from ${r.window.from} (backup ${r.window.earliest.backupId}, LSN ${r.window.earliest.lsn})`);
+    lines.push(`                 to LSN ${r.window.latest.lsn} on timeline ${r.window.latest.timeline} (WAL archived by ${r.window.to}), ${r.window.baseBackups} base backup(s)`);
   } else lines.push("recovery window: none (no restorable physical base backup)");
   for (const p of r.problems) lines.push(`problem: ${p}`);
   lines.push(r.ok ? "ok" : "FAILED");

@@ -1,17 +1,15 @@
 #!/usr/bin/env node
 /**
- * The lean archive_command: `node …/dist/cli/wal-push-main.js %p --repo <repo>` does exactly what
- * `holdfast wal-push %p` does, but loads only what one push needs (no commander, logger, S3 SDK
- * unless the repository is on S3, engines or other commands). PostgreSQL starts one process per
- * WAL segment, so start-up time is most of the cost (bench/pitr.ts measures both).
+ * The lean archive_command: `node …/dist/cli/wal-push-main.js %p --repo <repo>` runs the same
+ * walPush as `holdfast wal-push %p`, but loads only what a push needs (no commander, progress bars,
+ * engines or other commands; the S3 SDK only for an S3 repository, see storage/open.ts).
+ * PostgreSQL starts one process per WAL segment, so start-up time is most of the cost
+ * (bench/pitr.ts measures both).
  */
-import { basename, resolve } from "node:path";
 import { EXIT_CODES, HoldfastError, isHoldfastError, redact } from "../errors.js";
 import { loadSettings } from "../config/load.js";
-import type { StorageBackend } from "../storage/backend.js";
-import { LocalBackend } from "../storage/local.js";
-import { Repository } from "../repository/repository.js";
-import { WalArchive } from "../repository/wal-archive.js";
+import { walPush } from "../commands/wal.js";
+import { createLogger } from "./logger.js";
 
 function parseArgs(argv: string[]): { path: string; repo?: string; config?: string } {
   let path: string | undefined;
@@ -31,24 +29,11 @@ function parseArgs(argv: string[]): { path: string; repo?: string; config?: stri
   return { path, repo, config };
 }
 
-async function backendFor(location: string | undefined, settings: Awaited<ReturnType<typeof loadSettings>>): Promise<StorageBackend> {
-  if (location && !/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) return new LocalBackend(resolve(location));
-  const { openBackend } = await import("../storage/open.js");
-  return openBackend(location, { s3: settings.s3 });
-}
-
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const settings = await loadSettings({ repo: args.repo, config: args.config });
-  const file = basename(args.path);
-  WalArchive.nameOf(file);
-  const repo = await Repository.open(await backendFor(settings.repo, settings));
-  await new WalArchive(repo.backend).push(resolve(args.path), file, { compression: settings.compression, recipients: repo.recipients }).catch((err: unknown) => {
-    if ((err as NodeJS.ErrnoException)?.code === "ENOENT" || isHoldfastError(err, "NOT_FOUND")) {
-      throw new HoldfastError("SOURCE_MISSING", `WAL file ${args.path} does not exist`);
-    }
-    throw err;
-  });
+  const log = createLogger(settings.logFormat, settings.logLevel);
+  await walPush(args.path, settings, { log, progress: () => ({ update: () => undefined, stop: () => undefined }) });
 }
 
 main().then(

@@ -10,7 +10,8 @@ export { prune, policyFromConfig, type PruneRequest, type PruneResult } from "./
 export { status, type StatusReport, type DatabaseStatus } from "./status.js";
 export { planRetention, DEFAULT_POLICY, type RetentionPolicy, type RetentionPlan } from "../repository/retention.js";
 export { walPush, walFetch } from "./wal.js";
-export { walVerify, type WalVerifyReport, type RecoveryWindow } from "./wal-verify.js";
+export { walVerify, type WalVerifyReport } from "./wal-verify.js";
+export type { RecoveryWindow } from "../repository/recovery-window.js";
 export { setupArchiving, type ArchivingReport } from "./setup-archiving.js";
 export { runDemo } from "./demo.js";
 export { exportKey, type KeyExportResult } from "./key-export.js";

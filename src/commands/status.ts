@@ -3,12 +3,13 @@ import type { Settings } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
 import { HoldfastError } from "../errors.js";
 import { engineForSource } from "../engines/registry.js";
-import { kindOf, totalContentBytes, totalStoredBytes, type Manifest } from "../repository/manifest.js";
+import { kindOf, totalContentBytes, totalStoredBytes, type BackupKind, type Manifest } from "../repository/manifest.js";
+import { recoveryWindows, type RecoveryWindow } from "../repository/recovery-window.js";
+import type { Repository } from "../repository/repository.js";
 import { newest as newestOf } from "../repository/selection.js";
 import { readVerifications, type VerificationRecord } from "../repository/verification.js";
 import type { CommandContext } from "./context.js";
-import { openRepository } from "./open-repository.js";
-import { recoveryWindows, type RecoveryWindow } from "./recovery-window.js";
+import { openRepository, unlockIfPossible } from "./open-repository.js";
 
 export const JOB_KINDS = ["backup", "verify", "deep_verify", "prune", "copy"] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
@@ -16,12 +17,18 @@ export type JobKind = (typeof JOB_KINDS)[number];
 export const DEFAULT_STALE_AFTER = "25h";
 
 export interface DatabaseStatus {
+  /** The configured name; without a databases: section, the source as recorded in manifests. */
   name: string;
   /** The source as recorded in manifests (credentials removed). */
   source: string;
+  /** false for a source found in the repository but not configured (status without databases:). */
+  configured: boolean;
   backups: number;
+  /** Backups of each kind (full, partial, schema-only, safety). */
+  kinds: Partial<Record<BackupKind, number>>;
   /** Stored bytes of all this database's backups. */
   storedBytes: number;
+  /** The newest full backup. */
   newest?: { id: string; startedAt: string; finishedAt: string; ageMs: number; storedBytes: number; contentBytes: number };
   /** The most recent verification of any of its backups. */
   lastVerify?: VerificationRecord;
@@ -39,43 +46,66 @@ export interface StatusReport {
   databases: DatabaseStatus[];
 }
 
-/** One look at every configured database: newest backup, its age and size, last verify, next runs. */
+/**
+ * One look at every configured database: newest backup, its age and size, last verify, next runs,
+ * recovery window. Without a databases: section, every source found in the repository.
+ */
 export async function status(settings: Settings, names: string[], ctx: CommandContext, now = new Date()): Promise<StatusReport> {
   const configured = Object.keys(settings.databases);
-  if (configured.length === 0) {
-    throw new HoldfastError("USAGE", `no databases configured${settings.configPath ? ` in ${settings.configPath}` : ""}`, { hint: "add a databases: section to holdfast.yaml" });
-  }
   for (const n of names) {
-    if (!configured.includes(n)) throw new HoldfastError("USAGE", `unknown database "${n}" (configured: ${configured.join(", ")})`);
+    if (configured.length > 0 && !configured.includes(n)) throw new HoldfastError("USAGE", `unknown database "${n}" (configured: ${configured.join(", ")})`);
   }
   const { repo } = await openRepository(settings, "no");
-  const { backups } = await repo.catalog();
-  const verifications = await readVerifications(repo.backend, backups.map((m) => m.id));
-  const windows = await recoveryWindows(repo.backend, backups);
-  const databases = (names.length ? names : configured).map((name) => {
-    const s = databaseStatus(name, settings, backups, verifications, now);
-    return { ...s, recoveryWindow: windows.get(s.source) };
-  });
+  const all = await databaseStatuses(repo, settings, now);
+  const databases = names.length ? all.filter((d) => names.includes(d.name)) : all;
+  const missing = names.filter((n) => !databases.some((d) => d.name === n));
+  if (missing.length > 0) {
+    throw new HoldfastError("USAGE", `no backups of "${missing[0]}" in ${repo.backend.location} and no databases: section${settings.configPath ? ` in ${settings.configPath}` : ""}`, {
+      hint: all.length ? `sources in the repository: ${all.map((d) => d.name).join(", ")}` : "the repository holds no backups yet",
+    });
+  }
   ctx.log.debug({ databases: databases.length }, "status collected");
   return { repository: repo.backend.location, now: now.toISOString(), databases };
 }
 
-/** Pure: the status of one configured database from an already-read catalog. */
-export function databaseStatus(name: string, settings: Settings, catalog: readonly Manifest[], verifications: ReadonlyMap<string, VerificationRecord>, now: Date): DatabaseStatus {
-  const db = settings.databases[name]!;
-  const source = sourceUriOf(db.source);
+/**
+ * The status of every configured database (or, with none configured, of every source in the
+ * repository) from one read of the catalog, verifications and WAL archive. The daemon's gauges
+ * come from here too, so `status`, metrics and `wal verify` show one recovery window.
+ */
+export async function databaseStatuses(repo: Repository, settings: Settings, now: Date): Promise<DatabaseStatus[]> {
+  const { backups } = await repo.catalog();
+  const verifications = await readVerifications(repo.backend, backups.map((m) => m.id));
+  const windows = await recoveryWindows(repo.backend, backups, () => unlockIfPossible(repo, settings));
+  const entries = Object.keys(settings.databases).length
+    ? Object.entries(settings.databases).map(([name, db]) => ({ name, source: sourceUriOf(db.source), db }))
+    : [...new Set(backups.map((m) => m.source.uri))].map((source) => ({ name: source, source, db: undefined }));
+  return entries.map((e) => ({ ...sourceStatus(e, settings, backups, verifications, now), recoveryWindow: windows.get(e.source) }));
+}
+
+/** Pure: the status of one source from an already-read catalog; `db` is its configuration, if any. */
+export function sourceStatus(
+  entry: { name: string; source: string; db?: Settings["databases"][string] },
+  settings: Settings,
+  catalog: readonly Manifest[],
+  verifications: ReadonlyMap<string, VerificationRecord>,
+  now: Date,
+): DatabaseStatus {
+  const { name, source, db } = entry;
   const mine = catalog.filter((m) => m.source.uri === source);
+  const kinds: Partial<Record<BackupKind, number>> = {};
+  for (const m of mine) kinds[kindOf(m)] = (kinds[kindOf(m)] ?? 0) + 1;
   // Freshness counts full backups only: a safety or partial backup must not make a database look backed up.
   const newest = newestOf(mine.filter((m) => kindOf(m) === "full"));
-  const staleAfterMs = parseDuration(db.stale_after ?? DEFAULT_STALE_AFTER);
-  const timeZone = db.timezone ?? settings.ops?.timezone;
+  const staleAfterMs = parseDuration(db?.stale_after ?? DEFAULT_STALE_AFTER);
+  const timeZone = db?.timezone ?? settings.ops?.timezone;
   const lastVerify = mine
     .map((m) => verifications.get(m.id))
     .filter((v): v is VerificationRecord => v !== undefined)
     .sort((a, b) => (a.verifiedAt < b.verifiedAt ? 1 : -1))[0];
   const nextRuns: Partial<Record<JobKind, string>> = {};
   for (const kind of JOB_KINDS) {
-    const pattern = db.schedule?.[kind];
+    const pattern = db?.schedule?.[kind];
     if (!pattern) continue;
     const next = new Cron(pattern, { paused: true, timezone: timeZone }).nextRun(now);
     if (next) nextRuns[kind] = next.toISOString();
@@ -84,7 +114,9 @@ export function databaseStatus(name: string, settings: Settings, catalog: readon
   return {
     name,
     source,
+    configured: db !== undefined,
     backups: mine.length,
+    kinds,
     storedBytes: mine.reduce((s, m) => s + totalStoredBytes(m), 0),
     newest: newest && {
       id: newest.id,

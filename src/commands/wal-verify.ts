@@ -2,20 +2,13 @@ import type { Settings } from "../config/load.js";
 import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
 import { formatLsn } from "../wal/names.js";
 import { checkStoredBytes } from "../pipeline/assemble.js";
-import type { Manifest } from "../repository/manifest.js";
+import { recoveryWindowOf, type RecoveryWindow } from "../repository/recovery-window.js";
 import type { Repository } from "../repository/repository.js";
 import { WalArchive } from "../repository/wal-archive.js";
 import { loadWalCatalog, reachFromBackup, type BackupReach } from "../repository/wal-catalog.js";
 import type { TimelineSummary } from "../repository/wal-chain.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
-
-export interface RecoveryWindow {
-  /** The earliest moment a restore can reach: the oldest restorable base backup's consistency point. */
-  earliest: { backupId: string; lsn: string; time: string };
-  /** The furthest point: end of the last WAL segment reachable without a gap (time: when it was archived). */
-  latest: { backupId: string; lsn: string; segment?: string; archivedBy?: string; timeline: number };
-}
 
 export interface WalVerifyReport {
   ok: boolean;
@@ -70,24 +63,7 @@ export async function walReport(repo: Repository, keys: Parameters<typeof loadWa
     walFiles: catalog.files.length,
     timelines: catalog.timelines,
     backups,
-    window: recoveryWindow(physical, backups),
+    window: recoveryWindowOf(physical, catalog),
     problems,
-  };
-}
-
-function recoveryWindow(manifests: Manifest[], reaches: BackupReach[]): RecoveryWindow | undefined {
-  const usable = manifests.map((m, i) => ({ m, r: reaches[i]! })).filter((x) => x.r.consistent);
-  if (usable.length === 0) return undefined;
-  const oldest = usable[0]!;
-  const furthest = usable.reduce((best, x) => (x.r.reachableLsn >= best.r.reachableLsn ? x : best));
-  return {
-    earliest: { backupId: oldest.m.id, lsn: String(oldest.m.details.stopLsn), time: String(oldest.m.details.consistentAt) },
-    latest: {
-      backupId: furthest.m.id,
-      lsn: formatLsn(furthest.r.reachableLsn),
-      segment: furthest.r.lastSegment,
-      archivedBy: furthest.r.reachableArchivedAt,
-      timeline: furthest.r.targetTimeline,
-    },
   };
 }

@@ -4,10 +4,9 @@ import type { FastifyInstance } from "fastify";
 import type { Logger } from "pino";
 import type { CommandContext, ProgressHandle } from "../commands/context.js";
 import { openRepository } from "../commands/open-repository.js";
-import { databaseStatus, type DatabaseStatus, type JobKind } from "../commands/status.js";
+import { databaseStatuses, type DatabaseStatus, type JobKind } from "../commands/status.js";
 import { HoldfastError } from "../errors.js";
 import { WalArchive } from "../repository/wal-archive.js";
-import { readVerifications } from "../repository/verification.js";
 import { Alerter, type AlertCondition } from "./alerts.js";
 import { loadDaemonConfig, type DaemonConfig } from "./config.js";
 import { startHttp, type DaemonPhase, type HealthVerdict } from "./http.js";
@@ -147,15 +146,11 @@ export class Daemon {
 
   /** Re-read the catalog: newest backups, sizes, verifications; volume space and WAL archive age. */
   private async refresh(): Promise<void> {
-    const { settings, databases } = this.config;
+    const { settings } = this.config;
     try {
       const { repo } = await openRepository(settings, "no");
-      const { backups } = await repo.catalog();
-      const verifications = await readVerifications(repo.backend, backups.map((m) => m.id));
-      const now = new Date();
-      for (const db of databases) {
-        const s = databaseStatus(db.name, settings, backups, verifications, now);
-        this.statuses.set(db.name, s);
+      for (const s of await databaseStatuses(repo, settings, new Date())) {
+        this.statuses.set(s.name, s);
         this.metrics.observeDatabase(s);
       }
       if (settings.repo && !/^[a-z0-9]+:\/\//.test(settings.repo)) {

@@ -28,6 +28,8 @@ export class DaemonMetrics {
   private readonly freeBytes = new Gauge({ name: "holdfast_repository_free_bytes", help: "Free bytes on the volume of a local repository", labelNames: ["repository"], registers: [this.registry] });
   private readonly capacityBytes = new Gauge({ name: "holdfast_repository_capacity_bytes", help: "Size of the volume of a local repository", labelNames: ["repository"], registers: [this.registry] });
   private readonly walArchived = new Gauge({ name: "holdfast_wal_last_archived_timestamp_seconds", help: "When the newest WAL file reached the archive (Unix time)", labelNames: ["repository"], registers: [this.registry] });
+  private readonly windowStart = new Gauge({ name: "holdfast_recovery_window_start_timestamp_seconds", help: "Earliest moment a point-in-time restore can reach (Unix time)", labelNames: ["database"], registers: [this.registry] });
+  private readonly windowEnd = new Gauge({ name: "holdfast_recovery_window_end_timestamp_seconds", help: "About the latest moment a point-in-time restore can reach: archive time of the last gap-free WAL segment (Unix time)", labelNames: ["database"], registers: [this.registry] });
   private readonly walFiles = new Gauge({ name: "holdfast_wal_archived_files", help: "WAL files in the archive", labelNames: ["repository"], registers: [this.registry] });
 
   constructor() {
@@ -62,6 +64,13 @@ export class DaemonMetrics {
       this.lastSuccess.set(labels, Date.parse(s.newest.finishedAt) / 1000);
     }
     if (s.lastVerify) this.lastVerify.set(labels, s.lastVerify.ok ? 1 : 0);
+    if (s.recoveryWindow) {
+      this.windowStart.set(labels, Date.parse(s.recoveryWindow.from) / 1000);
+      this.windowEnd.set(labels, Date.parse(s.recoveryWindow.to) / 1000);
+    } else {
+      this.windowStart.remove(labels);
+      this.windowEnd.remove(labels);
+    }
   }
 
   observeVolume(repository: string, free: number, capacity: number): void {
@@ -75,7 +84,7 @@ export class DaemonMetrics {
   }
 
   forget(database: string): void {
-    for (const metric of [this.size, this.lastSuccess, this.lastVerify, this.repoBytes, this.backupCount, this.stale]) metric.remove({ database });
+    for (const metric of [this.size, this.lastSuccess, this.lastVerify, this.repoBytes, this.backupCount, this.stale, this.windowStart, this.windowEnd]) metric.remove({ database });
   }
 
   text(): Promise<string> {

@@ -12,8 +12,13 @@ import { readAllText } from "./read-text.js";
  * retried), read whole and validated against their schema. Big data never goes through here.
  */
 export async function writeJson(backend: StorageBackend, key: string, value: unknown, options: OperationOptions & { pretty?: boolean } = {}): Promise<void> {
-  const bytes = Buffer.from(JSON.stringify(value, null, options.pretty === false ? undefined : 2) + "\n");
+  const bytes = jsonBytes(value, options.pretty);
   await backend.put(key, replayable(() => Readable.from([bytes])), { signal: options.signal });
+}
+
+/** The bytes writeJson stores (for an exclusive create, which takes a buffer). */
+export function jsonBytes(value: unknown, pretty = true): Buffer {
+  return Buffer.from(JSON.stringify(value, null, pretty ? 2 : undefined) + "\n");
 }
 
 /** `reason` reads after "<object> is …": "not valid JSON", "damaged: …", "invalid at files.0.key: …". */

@@ -5,13 +5,14 @@ import type { StorageBackend } from "../storage/backend.js";
 import type { AgeKeys } from "../pipeline/age.js";
 import { openWithPassphrase, sealWithPassphrase } from "../pipeline/passphrase.js";
 import pLimit from "p-limit";
+import { z } from "zod";
 import { BACKUPS_PREFIX, CONFIG_KEY, KEY_FILE_KEY, MANIFEST_NAME, backupIdOf, backupPrefix, manifestKey } from "./layout.js";
 import { manifestSchema, type Manifest } from "./manifest.js";
 import { REPOSITORY_FORMAT_VERSION, repoConfigSchema, type RepoConfig } from "./repo-config.js";
 import { compareBackupIds } from "./backup-id.js";
-import { readAllBuffer, readAllText } from "./read-text.js";
+import { readAllBuffer } from "./read-text.js";
 import { assertKeysComplete, keyEntries, keysInKeyFile, sha256Hex } from "./keyring.js";
-import { brokenSeal, readJson, sealed, writeJson } from "./json-object.js";
+import { readJson, sealed, writeJson } from "./json-object.js";
 import { readReservation, reserveId, type Reservation, type ReservationRequest } from "./reservation.js";
 import { assertSelected, pickLatest, type Selection } from "./selection.js";
 import type { StoredObject } from "../storage/backend.js";
@@ -98,21 +99,17 @@ export class Repository {
   }
 
   static async open(backend: StorageBackend): Promise<Repository> {
-    const stat = await backend.stat(CONFIG_KEY);
-    if (!stat) {
+    // Read as any JSON first: a newer format must say "upgrade", not fail the current schema.
+    const read = await readJson(backend, CONFIG_KEY, z.unknown());
+    if (read.status === "missing") {
       throw new HoldfastError("REPO_NOT_INITIALISED", `no Holdfast repository at ${backend.location}`, {
         hint: "create one with `holdfast repo init <location>` or check --repo / HOLDFAST_REPO",
       });
     }
-    const text = await readAllText(await backend.get(CONFIG_KEY), `${backend.location}/${CONFIG_KEY}`);
-    let parsed: unknown;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      throw new HoldfastError("CORRUPTED", `${backend.location}/${CONFIG_KEY} is not valid JSON`);
+    if (read.status === "invalid") {
+      throw new HoldfastError("CORRUPTED", `${backend.location}/${CONFIG_KEY} is ${read.reason}`, read.reason.startsWith("damaged") ? { hint: "the offsite copy holds the same file; copy it back" } : {});
     }
-    const broken = brokenSeal(parsed);
-    if (broken) throw new HoldfastError("CORRUPTED", `${backend.location}/${CONFIG_KEY} is damaged: ${broken}`, { hint: "the offsite copy holds the same file; copy it back" });
+    const parsed = read.value;
     const version = (parsed as { formatVersion?: unknown })?.formatVersion;
     if (typeof version === "number" && version > REPOSITORY_FORMAT_VERSION) {
       throw new HoldfastError("TOOL_VERSION", `repository format ${version} is newer than this Holdfast understands (${REPOSITORY_FORMAT_VERSION})`, { hint: "upgrade Holdfast" });

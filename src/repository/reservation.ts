@@ -5,7 +5,7 @@ import { z } from "zod";
 import { HoldfastError } from "../errors.js";
 import { canCreateExclusive, type ExclusiveCreate, type StorageBackend } from "../storage/backend.js";
 import { backupIdFor } from "./backup-id.js";
-import { readJson, writeJson } from "./json-object.js";
+import { jsonBytes, readJson, writeJson } from "./json-object.js";
 import { backupPrefix, isReservationKey, reservationKey } from "./layout.js";
 import { BACKUP_KINDS } from "./manifest.js";
 
@@ -52,10 +52,9 @@ export async function reserveId(backend: StorageBackend, at: Date, request: Rese
       hostname: hostname(),
       startedAt: at.toISOString(),
     };
-    const bytes = Buffer.from(JSON.stringify(reservation, null, 2) + "\n");
     const key = exclusive ? reservationKey(id) : reservationKey(id, reservation.token);
     if (exclusive) {
-      if (!(await (backend as StorageBackend & ExclusiveCreate).createExclusive(key, bytes, { signal }))) continue;
+      if (!(await (backend as StorageBackend & ExclusiveCreate).createExclusive(key, jsonBytes(reservation), { signal }))) continue;
     } else {
       await writeJson(backend, key, reservation, { signal });
     }

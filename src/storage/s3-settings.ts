@@ -1,5 +1,6 @@
-import { S3Client } from "@aws-sdk/client-s3";
-import { HoldfastError, registerSecret } from "../errors.js";
+import { HoldfastError } from "../errors.js";
+
+/* No import of the AWS SDK here: config and local repositories read these types without loading it. */
 
 /** Where an S3 repository lives: s3://bucket/prefix. */
 export interface S3Location {
@@ -33,28 +34,6 @@ export function parseS3Location(text: string): S3Location {
   const prefix = (m[2] ?? "").replace(/^\/+|\/+$/g, "");
   if (prefix.split("/").some((s) => s === "." || s === "..")) throw new HoldfastError("USAGE", `invalid S3 prefix in "${text}"`);
   return { bucket: m[1]!, prefix: prefix ? `${prefix}/` : "" };
-}
-
-/**
- * A real S3 client. Credentials come from the standard AWS chain (env, profile, SSO, instance
- * role): Holdfast never reads them into its own settings; the secret values it can see are
- * registered so any message that somehow quotes them is redacted.
- */
-export function createS3Client(settings: S3Settings): S3Client {
-  registerSecret(process.env.AWS_SECRET_ACCESS_KEY);
-  registerSecret(process.env.AWS_SESSION_TOKEN);
-  // The SDK prints a multi-line Node-version notice on stderr; it would bury our one-line errors.
-  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= "true";
-  return new S3Client({
-    endpoint: settings.endpoint,
-    region: settings.region ?? "us-east-1",
-    forcePathStyle: settings.pathStyle ?? settings.endpoint !== undefined,
-    maxAttempts: settings.maxAttempts ?? 3,
-    // Our own SHA-256 covers integrity; the SDK's default CRC trailers (aws-chunked) are not
-    // understood by many S3-compatible servers (older MinIO, Ceph, s3rver).
-    requestChecksumCalculation: "WHEN_REQUIRED",
-    responseChecksumValidation: "WHEN_REQUIRED",
-  });
 }
 
 /** Shown in messages: s3://bucket/prefix (never the endpoint's userinfo, never credentials). */

@@ -3,7 +3,7 @@ import { access, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
 import type { PgCluster } from "../support/pg-cluster.js";
-import { shareWithServer, startArchivingCluster, startRestored, switchAndWaitArchived } from "../support/pitr.js";
+import { loseArchivedSegment, shareWithServer, startArchivingCluster, startRestored, switchAndWaitArchived } from "../support/pitr.js";
 
 /** A WAL segment lost from the archive: found by wal verify and by restore, never a silent partial recovery. */
 let ws: Workspace;
@@ -32,7 +32,7 @@ beforeAll(async () => {
   await q("INSERT INTO t VALUES (4)");
   await switchAndWaitArchived(q);
   // The loss: record and data of one segment in the middle of the chain.
-  for (const suffix of [".json", ".zst.age"]) await rm(join(ws.repo, "wal", lost.slice(0, 8), lost + suffix));
+  await loseArchivedSegment(ws, lost);
 });
 afterAll(async () => {
   await cluster?.destroy();

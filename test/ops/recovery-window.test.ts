@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { recoveryWindowOf } from "../../src/commands/recovery-window.js";
+import { recoveryWindowOf } from "../../src/repository/recovery-window.js";
 import type { Manifest } from "../../src/repository/manifest.js";
 import type { WalCatalog } from "../../src/repository/wal-catalog.js";
 
@@ -36,11 +36,17 @@ describe("recovery window", () => {
   const b = base("B", 6, "2026-11-20T06:30:00.000Z");
 
   it("runs from the oldest base backup to the last gap-free segment", () => {
-    expect(recoveryWindowOf([a, b], archive([3, 4, 5, 6, 7, 8]))).toEqual({ from: "2026-11-20T03:30:00.000Z", to: "2026-11-20T08:00:00.000Z", baseBackups: 2 });
+    expect(recoveryWindowOf([a, b], archive([3, 4, 5, 6, 7, 8]))).toEqual({
+      from: "2026-11-20T03:30:00.000Z",
+      to: "2026-11-20T08:00:00.000Z",
+      baseBackups: 2,
+      earliest: { backupId: "A", lsn: "0/3001000" },
+      latest: { backupId: "B", lsn: "0/9000000", segment: seg(8), timeline: 1 },
+    });
   });
 
   it("starts at the newer base backup when a gap cuts the WAL after the older one", () => {
-    expect(recoveryWindowOf([a, b], archive([3, 5, 6, 7]))).toEqual({ from: "2026-11-20T06:30:00.000Z", to: "2026-11-20T07:00:00.000Z", baseBackups: 1 });
+    expect(recoveryWindowOf([a, b], archive([3, 5, 6, 7]))).toMatchObject({ from: "2026-11-20T06:30:00.000Z", to: "2026-11-20T07:00:00.000Z", baseBackups: 1, earliest: { backupId: "B" } });
   });
 
   it("is undefined without a base backup that its WAL makes consistent", () => {

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { chmod } from "node:fs/promises";
+import { chmod, rm } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import pg from "pg";
 import { CLI, type Workspace } from "./cli.js";
@@ -36,6 +36,11 @@ export function startArchivingCluster(ws: Workspace, options: { lean?: boolean }
       max_wal_senders: "4",
     },
   });
+}
+
+/** Lose one archived segment: its record and its data, as a damaged or pruned-by-hand archive would. */
+export async function loseArchivedSegment(ws: Workspace, segment: string): Promise<void> {
+  for (const suffix of [".json", ".zst.age"]) await rm(join(ws.repo, "wal", segment.slice(0, 8), segment + suffix));
 }
 
 /** Force the current segment out and wait until the archiver has pushed it (or fail). */

@@ -121,6 +121,12 @@ export async function runTool(path: string, args: string[], options: { env: Node
   return { code, stdout, stderr };
 }
 
+/** The login name of a uid (default: this process's user), or undefined when it has none. */
+export async function userName(uid?: number): Promise<string | undefined> {
+  const { code, stdout } = await runTool("id", uid === undefined ? ["-nu"] : ["-nu", String(uid)], { env: process.env, cwd: "/" });
+  return code === 0 && stdout.trim() ? stdout.trim() : undefined;
+}
+
 /** Turn a failed tool's stderr into the error family (first meaningful lines only). */
 export function toolFailure(tool: string, code: number, stderr: string, where: string): HoldfastError {
   const lines = stderr.split("\n").map((l) => l.trim()).filter(Boolean);

@@ -1,9 +1,9 @@
-import { spawn } from "node:child_process";
 import { access, appendFile, chmod, chown, mkdir, readFile, readdir, rename, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import type { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { HoldfastError } from "../../../errors.js";
+import { startTool, terminate } from "../tools.js";
 import { quoteConf } from "./shell-command.js";
 
 /**
@@ -37,21 +37,16 @@ export async function prepareTarget(dir: string, replace: boolean): Promise<{ sa
 
 /** Unpack a pg_basebackup tar with the system tar (standard ustar; ownership kept when root). */
 export async function extractTar(stream: Readable, dir: string, signal?: AbortSignal): Promise<void> {
-  const tar = spawn("tar", ["-x", "-f", "-", "-C", dir], { stdio: ["pipe", "ignore", "pipe"] });
-  let stderr = "";
-  tar.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<number>((resolve) => {
-    tar.on("error", () => resolve(127));
-    tar.on("close", (code) => resolve(code ?? 1));
-  });
+  const tar = startTool("tar", ["-x", "-f", "-", "-C", dir], { env: process.env, stdin: "pipe" });
+  tar.child.stdout!.resume();
   try {
-    await pipeline(stream, tar.stdin, { signal });
+    await pipeline(stream, tar.child.stdin!, { signal });
   } catch (err) {
-    tar.kill("SIGTERM");
-    await exited;
+    terminate(tar.child);
+    await tar.done;
     throw err;
   }
-  const code = await exited;
+  const { code, stderr } = await tar.done;
   if (code !== 0) throw new HoldfastError("RESTORE_FAILED", `tar could not unpack the base backup into ${dir}: ${stderr.trim().split("\n")[0] ?? `exit ${code}`}`);
   await access(join(dir, "PG_VERSION")).catch(() => {
     throw new HoldfastError("CORRUPTED", `the base backup unpacked into ${dir} has no PG_VERSION: not a PostgreSQL data directory`);

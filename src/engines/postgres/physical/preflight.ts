@@ -1,12 +1,8 @@
-import { execFile } from "node:child_process";
 import { readdir, stat, statfs } from "node:fs/promises";
 import { dirname, join } from "node:path";
-import { promisify } from "node:util";
 import { HoldfastError } from "../../../errors.js";
 import type { TarOwner } from "./tar-tap.js";
-import { runTool } from "../tools.js";
-
-const run = promisify(execFile);
+import { runTool, userName } from "../tools.js";
 
 /**
  * Checks before a physical restore writes anything: the target, the room for it, and that the OS
@@ -31,18 +27,14 @@ export async function recoveryUser(header: TarOwner | undefined): Promise<Recove
   const byName = header.uname ? await idOf(header.uname) : undefined;
   if (byName) return byName.uid === 0 ? self : { ...byName, name: header.uname };
   if (header.uid === 0) return self;
-  const name = (await run("id", ["-nu", String(header.uid)]).catch(() => undefined))?.stdout.trim();
+  const name = await userName(header.uid);
   if (!name) throw new HoldfastError("RESTORE_FAILED", `the base backup's files belong to uid ${header.uid}, which has no user name here to run PostgreSQL as`, { hint: `create that user (useradd -u ${header.uid} postgres) and restore again` });
   return { uid: header.uid, gid: header.gid, name };
 }
 
 async function idOf(name: string): Promise<{ uid: number; gid: number } | undefined> {
-  try {
-    const [u, g] = await Promise.all([run("id", ["-u", name]), run("id", ["-g", name])]);
-    return { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) };
-  } catch {
-    return undefined;
-  }
+  const [u, g] = await Promise.all([exec(["id", "-u", name]), exec(["id", "-g", name])]);
+  return u.code === 0 && g.code === 0 ? { uid: Number(u.stdout.trim()), gid: Number(g.stdout.trim()) } : undefined;
 }
 
 /** The target is absent or empty (or --replace moves it aside); nothing is created here. */
@@ -155,7 +147,7 @@ export async function checkAccess(user: RecoveryUser, needed: NeededPath[], need
 }
 
 async function selfName(): Promise<string> {
-  return (await run("id", ["-nu"]).catch(() => ({ stdout: String(process.getuid?.() ?? "?") }))).stdout.trim();
+  return (await userName()) ?? String(process.getuid?.() ?? "?");
 }
 
 function exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {

@@ -1,15 +1,11 @@
-import { execFile } from "node:child_process";
 import { chown, mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { promisify } from "node:util";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HoldfastError } from "../../../errors.js";
 import { findServerTool } from "./server-tools.js";
-import { runTool } from "../tools.js";
+import { runTool, userName } from "../tools.js";
 import { isLsn, parseLsn } from "../../../wal/names.js";
-
-const run = promisify(execFile);
 
 export const RECOVERY_LOG = "holdfast-recovery.log";
 
@@ -110,10 +106,9 @@ export function redoDoneAt(outcome: RecoveryOutcome): number | undefined {
 /** PostgreSQL refuses to run as root: when we are root, run its tools as the data directory's owner. */
 async function ownerPrefix(uid: number): Promise<string[]> {
   if (process.getuid?.() !== 0 || uid === 0) return [];
-  const { stdout } = await run("id", ["-nu", String(uid)]).catch(() => {
-    throw new HoldfastError("RESTORE_FAILED", `the restored files belong to uid ${uid}, which has no user name to run PostgreSQL as`);
-  });
-  return ["runuser", "-u", stdout.trim(), "--"];
+  const name = await userName(uid);
+  if (!name) throw new HoldfastError("RESTORE_FAILED", `the restored files belong to uid ${uid}, which has no user name to run PostgreSQL as`);
+  return ["runuser", "-u", name, "--"];
 }
 
 function exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
