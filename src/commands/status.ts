@@ -71,12 +71,13 @@ export async function status(settings: Settings, names: string[], ctx: CommandCo
 /**
  * The status of every configured database (or, with none configured, of every source in the
  * repository) from one read of the catalog, verifications and WAL archive. The daemon's gauges
- * come from here too, so `status`, metrics and `wal verify` show one recovery window.
+ * come from here too, so `status`, metrics and `wal verify` show one recovery window. `unlock`
+ * is asked only for encrypted timeline histories (the daemon hands over the keys it opened once).
  */
-export async function databaseStatuses(repo: Repository, settings: Settings, now: Date): Promise<DatabaseStatus[]> {
+export async function databaseStatuses(repo: Repository, settings: Settings, now: Date, unlock = () => unlockIfPossible(repo, settings)): Promise<DatabaseStatus[]> {
   const { backups } = await repo.catalog();
   const verifications = await readVerifications(repo.backend, backups.map((m) => m.id));
-  const windows = await recoveryWindows(repo.backend, backups, () => unlockIfPossible(repo, settings));
+  const windows = await recoveryWindows(repo.backend, backups, unlock);
   const entries = Object.keys(settings.databases).length
     ? Object.entries(settings.databases).map(([name, db]) => ({ name, source: sourceUriOf(db.source), db }))
     : [...new Set(backups.map((m) => m.source.uri))].map((source) => ({ name: source, source, db: undefined }));

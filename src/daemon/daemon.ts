@@ -1,3 +1,4 @@
+import type { AgeKeys } from "../pipeline/age.js";
 import { statfs } from "node:fs/promises";
 import { hostname } from "node:os";
 import type { FastifyInstance } from "fastify";
@@ -35,6 +36,8 @@ export class Daemon {
   private readonly state: StateFile;
   private http?: FastifyInstance;
   private timers: NodeJS.Timeout[] = [];
+  /** The repository keys opened at start (undefined for a plaintext repository or none configured). */
+  private keys?: AgeKeys;
   private evaluating: Promise<void> = Promise.resolve();
   private stopping = false;
   private phase: DaemonPhase = "starting";
@@ -81,7 +84,7 @@ export class Daemon {
 
   private async begin(): Promise<void> {
     // Fail at start, not at 2 a.m.: the repository must exist and the key must open it.
-    await openRepository(this.config.settings, "if-possible");
+    this.keys = (await openRepository(this.config.settings, "if-possible")).keys;
     await this.state.load();
     await this.refresh();
     this.apply();
@@ -149,7 +152,8 @@ export class Daemon {
     const { settings } = this.config;
     try {
       const { repo } = await openRepository(settings, "no");
-      for (const s of await databaseStatuses(repo, settings, new Date())) {
+      // The keys opened at start: a refresh never pays another scrypt unlock.
+      for (const s of await databaseStatuses(repo, settings, new Date(), async () => this.keys)) {
         this.statuses.set(s.name, s);
         this.metrics.observeDatabase(s);
       }
@@ -212,8 +216,11 @@ export class Daemon {
   /** Load the config again; a bad one leaves the running config in place and says why. */
   async reload(): Promise<{ ok: true } | { ok: false; error: string }> {
     let next: DaemonConfig;
+    let keys: AgeKeys | undefined;
     try {
       next = await loadDaemonConfig(this.config.path);
+      // The repository or its passphrase may have changed: the new config must open it too.
+      keys = (await openRepository(next.settings, "if-possible")).keys;
     } catch (err) {
       const error = (err as Error).message;
       this.log.error({ error }, "reload refused: keeping the running config");
@@ -228,6 +235,7 @@ export class Daemon {
     this.alerter.configure(next.alerts);
     this.alerter.retain(names);
     this.config = next;
+    this.keys = keys;
     this.apply();
     await this.refresh();
     this.log.info({ databases: [...names] }, "config reloaded");
