@@ -92,7 +92,7 @@ export function formatRestore(r: RestoreResult): string {
   const lines = [`restored backup ${r.backupId} (${r.kind}) of ${r.source} to ${r.target} in ${seconds(r.durationMs)}`];
   if (r.safetyBackupId) lines.push(`safety backup ${r.safetyBackupId} holds the database as it was before (holdfast restore ${r.safetyBackupId} --in-place puts it back)`);
   if (r.fallback) lines.push(`restored from the offsite copy ${r.fallback.location} because the primary failed: ${r.fallback.primaryError}`);
-  if (r.safetyCopy && !r.safetyBackupId) lines.push(`previous database kept at ${r.safetyCopy}`);
+  if (r.safetyCopy && !r.safetyBackupId) lines.push(`previous ${r.source.startsWith("files:") ? "folder" : "database"} kept at ${r.safetyCopy}`);
   lines.push(`checks: ${r.check.ok ? "ok" : r.check.problems.join("; ")}; ${r.check.tables.map((t) => `${t.name}=${t.actualRows}`).join(", ")}`);
   return lines.join("\n");
 }

@@ -48,7 +48,7 @@ export async function restore(req: RestoreRequest, ctx: CommandContext): Promise
   return { ...result, durationMs: Date.now() - started };
 }
 
-const RESTORABLE_ENGINES = ["sqlite", "postgres"];
+const RESTORABLE_ENGINES = ["sqlite", "postgres", "files"];
 
 async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Omit<RestoreResult, "durationMs">> {
   const { repo, keys } = await openRepository(req.settings, "required");

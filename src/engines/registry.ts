@@ -2,8 +2,9 @@ import { HoldfastError } from "../errors.js";
 import type { Engine } from "./engine.js";
 import { sqliteEngine } from "./sqlite/engine.js";
 import { postgresEngine } from "./postgres/logical.js";
+import { filesEngine } from "./files/engine.js";
 
-const ENGINES: Engine<unknown>[] = [sqliteEngine as Engine<unknown>, postgresEngine as Engine<unknown>];
+const ENGINES: Engine<unknown>[] = [sqliteEngine as Engine<unknown>, postgresEngine as Engine<unknown>, filesEngine as Engine<unknown>];
 
 export function engineByName(name: string): Engine<unknown> {
   const engine = ENGINES.find((e) => e.name === name);
@@ -15,6 +16,7 @@ export function engineByName(name: string): Engine<unknown> {
 export function engineForSource(text: string): { engine: Engine<unknown>; ref: unknown } {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
   if (scheme === "sqlite") return { engine: sqliteEngine as Engine<unknown>, ref: sqliteEngine.parse(text) };
+  if (scheme === "files") return { engine: filesEngine as Engine<unknown>, ref: filesEngine.parse(text) };
   if (scheme === "postgres" || scheme === "postgresql") {
     const engine = engineByName("postgres");
     return { engine, ref: engine.parse(text) };
