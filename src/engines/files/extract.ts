@@ -51,7 +51,8 @@ export async function extractVerified(tar: Readable, index: AsyncIterator<IndexR
       throw new HoldfastError("CORRUPTED", `the tar stream's entry "${rel}" does not match the backup's index (expected ${expected ? `"${expected.p}"` : "the end"})`);
     }
     const abs = join(dest, rel);
-    const record: IndexRecord = { p: rel, t: type, s: 0, m: (header.mode ?? 0o644) & 0o7777, mt: header.mtime?.getTime() ?? 0, u: header.uid ?? 0, g: header.gid ?? 0 };
+    // Owner, mode and time as the index recorded them (exact to the ms, where tar keeps seconds).
+    const record: IndexRecord = { p: rel, t: type, s: 0, m: expected.m & 0o7777, mt: expected.mt, u: expected.u, g: expected.g };
     if (type === "symlink") {
       record.l = header.linkname ?? "";
       links.push(record);
