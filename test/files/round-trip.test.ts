@@ -96,7 +96,7 @@ describe("files: a folder backed up as a tar stream", () => {
     const tarKey = m.files.find((f: { name: string }) => f.name === "files").key as string;
     const path = join(ws.repo, tarKey);
     const bytes = await readFile(path);
-    bytes[Math.floor(bytes.length / 2)] ^= 0x5a;
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x5a;
     await writeFile(path, bytes);
     await writeFile(join(live, "app.yaml"), "edited since\n");
     const before = await describeTree(live);
