@@ -112,7 +112,7 @@ async function chooseBackup(repo: Repository, req: RestoreRequest): Promise<Mani
 }
 
 /** What `latest` may mean without a target to tell: databases that can be replaced in place. */
-const RESTORABLE_IN_PLACE = ["sqlite", "postgres"];
+const RESTORABLE_IN_PLACE = ["sqlite", "postgres", "files"];
 
 /** Streams of a backup's files, each verified (stored hash, decryption, content hash) as it flows. */
 export function fileOpener(repo: Repository, manifest: Manifest, keys: AgeKeys | undefined, ctx: CommandContext) {

@@ -3,8 +3,9 @@ import type { Engine } from "./engine.js";
 import { sqliteEngine } from "./sqlite/engine.js";
 import { postgresEngine } from "./postgres/logical.js";
 import { physicalEngine } from "./postgres/physical/engine.js";
+import { filesEngine } from "./files/engine.js";
 
-const ENGINES: Engine<unknown>[] = [sqliteEngine as Engine<unknown>, postgresEngine as Engine<unknown>, physicalEngine as Engine<unknown>];
+const ENGINES: Engine<unknown>[] = [sqliteEngine as Engine<unknown>, postgresEngine as Engine<unknown>, physicalEngine as Engine<unknown>, filesEngine as Engine<unknown>];
 
 /** The engine a manifest names, if this Holdfast has it. */
 export function findEngine(name: string): Engine<unknown> | undefined {
@@ -37,9 +38,10 @@ export function engineForSource(text: string, type?: string): { engine: Engine<u
   const postgres = scheme === "postgres" || scheme === "postgresql" || (!scheme && /^\s*[A-Za-z_]+\s*=/.test(text));
   if (type === "physical" && !postgres) throw new HoldfastError("USAGE", `--type physical takes base backups of a PostgreSQL server, not of "${text}"`, { hint: "give postgres://user@host/db" });
   if (scheme === "sqlite") return pick("sqlite", text);
+  if (scheme === "files") return pick("files", text);
   if (postgres) return pick(type === "physical" ? "postgres-physical" : "postgres", text);
   throw new HoldfastError("USAGE", `cannot tell the database kind of "${text}"`, {
-    hint: "write sqlite:./app.db, postgres://user@host/db or 'host=… dbname=…'",
+    hint: "write sqlite:./app.db, postgres://user@host/db, 'host=… dbname=…' or files:/path/to/folder",
   });
 }
 

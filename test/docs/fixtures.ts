@@ -5,6 +5,7 @@ import { createDatabase, dumpTable, integrity } from "../support/sqlite.js";
 import type { RecipeParts } from "./parts.js";
 import type { RecipeRunOptions } from "./recipes.js";
 import { postgresFixtures } from "./postgres-fixtures.js";
+import { describeTree, makeTree } from "../files/tree.js";
 
 /**
  * One fixture per "Restore by hand" section of docs/: it makes what the recipe starts from (a
@@ -85,5 +86,26 @@ const sqliteFixture: RecipeFixture = {
   },
 };
 
+const filesFixture: RecipeFixture = {
+  doc: "files.md",
+  heading: "Restore by hand",
+  async prepare(parts) {
+    const source = join(parts.ws.dir, "etc-myapp");
+    await makeTree(source);
+    const backup = await parts.backup([`files:${source}`]);
+    const cwd = await parts.folder("files", { identity: false });
+    const target = join(parts.ws.dir, "files-restored-by-hand");
+    return {
+      cwd,
+      env: { PATH: parts.path, REPO: parts.ws.repo, BACKUP_ID: backup.id, TARGET: target, HOLDFAST_PASSPHRASE_FILE: parts.ws.passphraseFile },
+      async check() {
+        await expectPrivateIdentity(join(cwd, "identity.txt"), parts);
+        // content, modes, mtimes, symlinks and long names, as tar -x gives them back
+        expect(await describeTree(target)).toEqual(await describeTree(source));
+      },
+    };
+  },
+};
+
 /** Every recipe the docs hold. A new kind of source adds its section to docs/ and one entry here. */
-export const FIXTURES: RecipeFixture[] = [...keyFixtures, sqliteFixture, ...postgresFixtures];
+export const FIXTURES: RecipeFixture[] = [...keyFixtures, sqliteFixture, ...postgresFixtures, filesFixture];
