@@ -6,7 +6,7 @@ import { pack as tarPack } from "tar-stream";
 import { HoldfastError } from "../../errors.js";
 import type { Manifest } from "../../repository/manifest.js";
 import type { CheckReport, Engine, OperationContext, Snapshot, SnapshotFile, SourceFacts } from "../engine.js";
-import { sweepAbandoned } from "../sqlite/abandoned.js";
+import { sweepAbandoned } from "../abandoned.js";
 import { packTree, type PackOutcome } from "./pack.js";
 import { restoreFiles } from "./restore.js";
 import { measureTree } from "./measure.js";

@@ -8,7 +8,7 @@ import { HoldfastError, fromSystemError } from "../../errors.js";
 import { fsyncPath } from "../../storage/local.js";
 import type { Manifest } from "../../repository/manifest.js";
 import type { CheckReport, OpenBackupFile, RestoreOptions, RestoreOutcome } from "../engine.js";
-import { sweepAbandoned } from "../sqlite/abandoned.js";
+import { sweepAbandoned } from "../abandoned.js";
 import { extractVerified } from "./extract.js";
 import { compareSummaries, recordedSummary, type IndexRecord } from "./tree.js";
 

@@ -10,7 +10,7 @@ import { compareTables } from "../engine.js";
 import { assertSqliteFile } from "./source-file.js";
 import { foreignKeyProblems, integrityCheck, sqliteDetails, sqliteVersion, tableFacts } from "./inspect.js";
 import { restoreSqlite } from "./restore.js";
-import { sweepAbandoned } from "./abandoned.js";
+import { sweepAbandoned } from "../abandoned.js";
 
 export interface SqliteRef {
   path: string;

@@ -1,6 +1,6 @@
 import { readdir, rm } from "node:fs/promises";
 import { join } from "node:path";
-import { processAlive } from "../../repository/claims.js";
+import { processAlive } from "../repository/claims.js";
 
 /**
  * Temporaries are named `<prefix><pid>-<random>…`; those of a process that is gone from this host
