@@ -23,13 +23,28 @@ let plain: PgCluster;
 let etc: string;
 const original = new Map<string, Buffer>();
 
+interface Recorded {
+  role: string;
+  path: string;
+  insideDataDirectory: boolean;
+  sizeBytes?: number;
+  sha256?: string;
+  storedAs?: string;
+  readFrom?: string;
+}
+interface Taken {
+  id: string;
+  files: { name: string; key: string }[];
+  details: { configFiles: Recorded[]; configWarnings?: string[] };
+}
+
 const sha256 = (b: Buffer) => createHash("sha256").update(b).digest("hex");
 const warnings = (r: RunResult) => r.stderr.split("\n").filter((l) => l.startsWith("{")).map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level === 40).map((l) => l.msg);
 const urlAs = (user: string) => cluster.url().replace(`//${cluster.superuser}@`, `//${user}@`);
 const backup = async (url: string) => {
   const r = await runCli(["backup", "--type", "physical", url, "--json"], { env: ws.env });
   expect(r.code, r.stderr).toBe(0);
-  return { r, m: JSON.parse(r.stdout) as { id: string; files: { name: string; key: string }[]; details: Record<string, any> } };
+  return { r, m: JSON.parse(r.stdout) as Taken };
 };
 
 /** Move the configuration out of the data directory and restart the server with -c config_file, as pg_ctlcluster does. */
@@ -112,7 +127,7 @@ describe("configuration kept outside the data directory", () => {
 
   it("is read from this host's files when the role may not read server files", async () => {
     const { r, m } = await backup(urlAs("settings_reader"));
-    expect(m.details.configFiles.map((f: { readFrom: string; sha256: string }) => [f.readFrom, f.sha256])).toEqual(CONFIG.slice(0, 3).map((n) => ["local", sha256(original.get(n)!)]));
+    expect(m.details.configFiles.map((f) => [f.readFrom, f.sha256])).toEqual(CONFIG.slice(0, 3).map((n) => ["local", sha256(original.get(n)!)]));
     // Without pg_file_settings the included file is not found: said, never silently.
     const said = `${join(etc, "postgresql.conf")} includes other files, which were not stored`;
     expect(m.details.configWarnings).toEqual([expect.stringContaining(said)]);
@@ -168,11 +183,11 @@ describe("configuration inside the data directory", () => {
   it("is recorded as part of the base backup: nothing more stored, no warning, nothing more restored", async () => {
     const b = await runCli(["backup", "--type", "physical", plain.url(), "--json"], { env: ws2.env });
     expect(b.code, b.stderr).toBe(0);
-    const m = JSON.parse(b.stdout);
+    const m = JSON.parse(b.stdout) as Taken;
     expect(warnings(b)).toEqual([]);
-    expect(m.files.map((f: { name: string }) => f.name)).toEqual(["base"]);
+    expect(m.files.map((f) => f.name)).toEqual(["base"]);
     expect(m.details.configWarnings).toBeUndefined();
-    expect(m.details.configFiles.map((f: { role: string; path: string; insideDataDirectory: boolean; storedAs?: string }) => [f.role, f.path, f.insideDataDirectory, f.storedAs])).toEqual([
+    expect(m.details.configFiles.map((f) => [f.role, f.path, f.insideDataDirectory, f.storedAs])).toEqual([
       ["config_file", join(plain.dataDir, "postgresql.conf"), true, undefined],
       ["hba_file", join(plain.dataDir, "pg_hba.conf"), true, undefined],
       ["ident_file", join(plain.dataDir, "pg_ident.conf"), true, undefined],
