@@ -1,6 +1,6 @@
 import { chown, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import type { Readable } from "node:stream";
+import { buffer } from "node:stream/consumers";
 import type { Manifest } from "../../../repository/manifest.js";
 import type { OpenBackupFile } from "../../engine.js";
 import { configDetails, ORIGINAL_CONFIG_DIR, ORIGINAL_CONFIG_README, restoredConfigName, type ConfigFile } from "./config-files.js";
@@ -35,7 +35,7 @@ export async function placeOriginalConfig(open: OpenBackupFile, manifest: Manife
     return path;
   };
   for (const f of stored) {
-    const path = await write(restoredConfigName(f.storedAs), await readAll(await open(f.storedAs)));
+    const path = await write(restoredConfigName(f.storedAs), await buffer(await open(f.storedAs)));
     placed.files.push({ role: f.role, originalPath: f.path, path });
   }
   await write(ORIGINAL_CONFIG_README, [
@@ -60,10 +60,4 @@ export function describePlaced(placed: PlacedConfig, dir: string): string[] {
     lines.unshift(`original configuration in ${placed.folder}: ${names}; not in force (it names the original's paths and port): copy what you need into ${dir}/postgresql.conf and pg_hba.conf`);
   }
   return lines;
-}
-
-async function readAll(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks);
 }
