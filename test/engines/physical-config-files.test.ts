@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
-import { access, appendFile, copyFile, mkdir, readFile, readdir, rename, stat, writeFile } from "node:fs/promises";
+import { access, appendFile, chmod, copyFile, mkdir, readFile, readdir, rename, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { runCli, workspace, type RunResult, type Workspace } from "../support/cli.js";
+import { CLI, runCli, workspace, type RunResult, type Workspace } from "../support/cli.js";
 import type { PgCluster } from "../support/pg-cluster.js";
 import { SERVER_USER, shareWithServer, startArchivingCluster, startRestored } from "../support/pitr.js";
 
@@ -125,14 +125,36 @@ describe("configuration kept outside the data directory", () => {
     expect(JSON.parse(verified.stdout).backups[0].files).toHaveLength(5);
   });
 
-  it("is read from this host's files when the role may not read server files", async () => {
-    const { r, m } = await backup(urlAs("settings_reader"));
-    expect(m.details.configFiles.map((f) => [f.readFrom, f.sha256])).toEqual(CONFIG.slice(0, 3).map((n) => ["local", sha256(original.get(n)!)]));
-    // Without pg_file_settings the included file is not found: said, never silently.
-    const said = `${join(etc, "postgresql.conf")} includes other files, which were not stored`;
-    expect(m.details.configWarnings).toEqual([expect.stringContaining(said)]);
-    expect(warnings(r)).toEqual([expect.stringContaining(said)]);
-    expect((await runCli(["show", m.id], { env: ws.env })).stdout).toContain(`WARNING ${said}`);
+  it("is read from this host's files when the role may not read server files; what it cannot read is said, never silent", async () => {
+    // Run as the server's OS user, who owns the files, with one made unreadable (the server has it loaded).
+    const ident = join(etc, "pg_ident.conf");
+    const mode = (await stat(ident)).mode & 0o777;
+    await chmod(ident, 0);
+    await shareWithServer(ws); // the repository as well: the backup above was written by root
+    let r: RunResult;
+    try {
+      r = await cluster.runAsOwner(process.execPath, [CLI, "backup", "--type", "physical", urlAs("settings_reader"), "--json"], { ...ws.env, HOLDFAST_LOG_FORMAT: "json" });
+    } finally {
+      await chmod(ident, mode);
+    }
+    expect(r.code, r.stderr).toBe(0);
+    const m = JSON.parse(r.stdout) as Taken;
+    expect(m.details.configFiles.map((f) => [f.role, f.readFrom, f.sha256, f.storedAs])).toEqual([
+      ["config_file", "local", sha256(original.get("postgresql.conf")!), "config-postgresql.conf"],
+      ["hba_file", "local", sha256(original.get("pg_hba.conf")!), "config-pg_hba.conf"],
+      ["ident_file", undefined, undefined, undefined],
+    ]);
+    expect(m.files.map((f) => f.name)).toEqual(["base", "config-postgresql.conf", "config-pg_hba.conf"]);
+    const unread = `configuration outside the data directory not stored, it could not be read: ${ident} (permission denied`;
+    // Without pg_file_settings the included file is not found.
+    const includes = `${join(etc, "postgresql.conf")} includes other files, which were not stored`;
+    expect(m.details.configWarnings).toEqual([expect.stringContaining(unread), expect.stringContaining(includes)]);
+    expect(m.details.configWarnings![0]).toContain("locally: EACCES");
+    expect(warnings(r)).toEqual(m.details.configWarnings);
+    const shown = (await runCli(["show", m.id], { env: ws.env })).stdout;
+    expect(shown).toContain(`WARNING ${unread}`);
+    expect(shown).toContain(`WARNING ${includes}`);
+    expect(shown).toMatch(/ident_file +\S+pg_ident\.conf {2}NOT STORED/);
   });
 
   it("a role that cannot even see the settings still gets its backup, with a warning in the log and in show", async () => {

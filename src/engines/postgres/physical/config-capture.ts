@@ -31,7 +31,7 @@ export async function captureConfig(client: pg.Client, systemIdentifier: string)
     return {
       files: [],
       contents: [],
-      warnings: [`configuration files not recorded: where they live is unknown (${(err as Error).message}); postgresql.conf, pg_hba.conf and pg_ident.conf kept outside the data directory (e.g. in /etc/postgresql) are not in this backup; ${HINT}`],
+      warnings: [`configuration files not recorded: where they live is unknown (${(err as Error).message}); if the server keeps postgresql.conf, pg_hba.conf or pg_ident.conf outside its data directory (e.g. in /etc/postgresql), they are not in this backup; ${HINT}`],
     };
   }
   const dataDir = located.data_directory!;
