@@ -66,9 +66,19 @@ export function formatManifest(m: Manifest): string {
     "tables",
     ...(m.tables.length ? m.tables.map((t) => `  ${t.name.padEnd(30)} ${String(t.rows).padStart(12)} rows${t.checksum ? `  checksum ${t.checksum.slice(0, 16)}…` : ""}`) : ["  (none)"]),
     "details",
-    ...Object.entries(m.details).map(([k, v]) => `  ${k.padEnd(20)} ${typeof v === "string" ? v : JSON.stringify(v)}`),
+    ...Object.entries(m.details).flatMap(([k, v]) => detailLines(k, v)),
   ];
   return lines.join("\n");
+}
+
+/** One detail of a manifest; the physical engine's configuration files one a line, its warnings loud. */
+function detailLines(key: string, value: unknown): string[] {
+  if (key === "configWarnings" && Array.isArray(value)) return value.map((w) => `  WARNING ${String(w)}`);
+  if (key === "configFiles" && Array.isArray(value)) {
+    const where = (f: Record<string, unknown>) => (f.insideDataDirectory ? "in the data directory (in base)" : f.storedAs ? `stored as ${String(f.storedAs)}` : "NOT STORED");
+    return [`  ${key}`, ...(value as Record<string, unknown>[]).map((f) => `    ${String(f.role).padEnd(12)} ${String(f.path)}  ${where(f)}`)];
+  }
+  return [`  ${key.padEnd(20)} ${typeof value === "string" ? value : JSON.stringify(value)}`];
 }
 
 export function formatVerify(report: VerifyReport): string {
@@ -105,7 +115,7 @@ export function formatRestore(r: RestoreResult): string {
 
 export function formatBackup(m: Manifest): string {
   if (m.engine === "postgres-physical") {
-    return `backup ${m.id} (physical) of ${m.source.uri} complete: base backup ${String(m.details.startLsn)} → ${String(m.details.stopLsn)} on timeline ${String(m.details.timeline)}, WAL ${String(m.details.walStart)} … ${String(m.details.walStop)} archived (${m.files[0]!.storedBytes} bytes stored)`;
+    return `backup ${m.id} (physical) of ${m.source.uri} complete: base backup ${String(m.details.startLsn)} → ${String(m.details.stopLsn)} on timeline ${String(m.details.timeline)}, WAL ${String(m.details.walStart)} … ${String(m.details.walStop)} archived (${totalStoredBytes(m)} bytes stored${m.files.length > 1 ? `, with ${m.files.length - 1} configuration file(s) kept outside the data directory` : ""})`;
   }
   return `backup ${m.id} (${kindOf(m)}) of ${m.source.uri} complete: ${m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ")}`;
 }

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import type pg from "pg";
 import { HoldfastError } from "../../../errors.js";
 import { connect, describePg, toolEnvironment, type PgRef } from "../connection.js";
 import { pipeOutput, startTool, toolFailure } from "../tools.js";
@@ -21,7 +22,20 @@ export interface PhysicalFacts {
 }
 
 export async function probePhysical(ref: PgRef): Promise<PhysicalFacts> {
+  return withPhysicalClient(ref, (client) => readPhysicalFacts(client, ref));
+}
+
+/** One connection for what a base backup learns before it starts (facts, configuration files). */
+export async function withPhysicalClient<T>(ref: PgRef, use: (client: pg.Client) => Promise<T>): Promise<T> {
   const client = await connect(ref, "physical backup");
+  try {
+    return await use(client);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+export async function readPhysicalFacts(client: pg.Client, ref: PgRef): Promise<PhysicalFacts> {
   try {
     const one = async (sql: string): Promise<Record<string, unknown>> => (await client.query(sql)).rows[0] as Record<string, unknown>;
     const settings = await one(`SELECT current_setting('server_version') AS version,
@@ -44,8 +58,6 @@ export async function probePhysical(ref: PgRef): Promise<PhysicalFacts> {
   } catch (err) {
     if (err instanceof HoldfastError) throw err;
     throw new HoldfastError("BACKUP_FAILED", `cannot read the settings of ${describePg(ref)}: ${(err as Error).message}`);
-  } finally {
-    await client.end().catch(() => undefined);
   }
 }
 

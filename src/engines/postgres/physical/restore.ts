@@ -7,6 +7,7 @@ import { loadWalCatalog, reachFromBackup } from "../../../repository/wal-catalog
 import { PREFETCH_DIR } from "../../../repository/wal-prefetch.js";
 import type { OpenBackupFile, RestoreOptions, RestoreOutcome } from "../../engine.js";
 import { adoptOwner, disableArchiving, ensureConfigFiles, extractTar, prepareTarget, retireRecoverySettings, writeRecoverySettings } from "./datadir.js";
+import { describePlaced, placeOriginalConfig } from "./config-restore.js";
 import { checkAccess, checkSpace, checkTarget, recoveryUser, type NeededPath, type RecoveryUser } from "./preflight.js";
 import { RECOVERY_LOG, runRecovery } from "./recovery.js";
 import { assertReachable, assertTargetReached, explainFailure } from "./recovery-checks.js";
@@ -36,7 +37,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
   const reach = reachFromBackup(catalog, manifest);
   assertReachable(reach, target, manifest.id);
 
-  const file = manifest.files[0]!;
+  const file = manifest.files.find((f) => f.name === "base") ?? manifest.files[0]!;
   const command = restoreCommand(repository.access);
   const needs = await neededByRestoreCommand(repository.access, dir);
   const user = await preflight(dir, opts.replace, file, segmentSize, needs, () => open(file.name));
@@ -50,6 +51,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
     const owner = await adoptOwner(dir);
     // The files ended up with another owner than the tar header predicted: check again for that one.
     if (owner.uid !== user.uid) await checkAccess(await recoveryUser({ ...owner, uname: "" }), needs, "restore_command");
+    const originalConfig = await placeOriginalConfig(open, manifest, dir, owner);
     const createdConfigFiles = await ensureConfigFiles(dir, owner);
     if (!opts.archive) await disableArchiving(dir, owner, `backup ${manifest.id} (${describeTarget(target)})`);
     await writeRecoverySettings(dir, {
@@ -75,6 +77,8 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
       details: {
         recoveryTarget: describeTarget(target),
         createdConfigFiles,
+        ...(originalConfig.folder ? { originalConfig: { folder: originalConfig.folder, files: originalConfig.files } } : {}),
+        ...(originalConfig.missing.length ? { configWarnings: originalConfig.missing } : {}),
         stoppedAt: outcome.stoppedAt,
         redoDoneLsn: outcome.redoDoneLsn,
         lastTransactionTime: outcome.lastTransactionTime,
@@ -85,7 +89,8 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
         outcome.stoppedAt ? outcome.stoppedAt : `replayed all archived WAL (redo done at ${outcome.redoDoneLsn ?? "?"})`,
         outcome.lastTransactionTime ? `last transaction: ${outcome.lastTransactionTime}` : "",
         outcome.newTimeline ? `promoted to timeline ${outcome.newTimeline}` : "",
-        createdConfigFiles.length ? `created ${createdConfigFiles.join(" and ")} (the originals lived outside the data directory, e.g. /etc/postgresql): review them` : "",
+        createdConfigFiles.length ? `created minimal ${createdConfigFiles.join(" and ")} to start this copy (the originals lived outside the data directory, e.g. /etc/postgresql): review them` : "",
+        ...describePlaced(originalConfig, dir),
         safetyCopy ? `previous directory kept at ${safetyCopy}` : "",
         `server log: ${serverLog}; start it with: pg_ctl -D ${dir} start`,
       ].filter(Boolean),

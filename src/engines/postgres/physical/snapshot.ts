@@ -1,31 +1,39 @@
+import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HoldfastError } from "../../../errors.js";
 import { backupHistoryName, formatLsn, segmentName, segmentOfLsn } from "../../../wal/names.js";
 import type { OperationContext, RepositoryContext, Snapshot, SnapshotFile, SourceFacts } from "../../engine.js";
 import { describePg, type PgRef } from "../connection.js";
-import { assertArchiving, probePhysical, startBaseBackup, type PhysicalFacts, type RunningBaseBackup } from "./basebackup.js";
+import { assertArchiving, readPhysicalFacts, startBaseBackup, withPhysicalClient, type PhysicalFacts, type RunningBaseBackup } from "./basebackup.js";
+import { captureConfig, type CapturedConfig } from "./config-capture.js";
 
 /** How long a base backup waits for its WAL to reach the repository unless told (options.walWaitMs). */
 const WAL_WAIT_MS = 120_000;
 
 /**
- * A base backup: pg_basebackup's tar as the one file "base" (stored base.tar…), and facts that
+ * A base backup: pg_basebackup's tar as the file "base" (stored base.tar…), then the server's
+ * configuration files kept outside the data directory, read before the backup starts
+ * ("config-postgresql.conf", … see config-capture.ts), and facts that
  * settle only once every WAL segment needed to make it consistent (start to stop segment, and the
  * .backup history file) has been archived into this repository — before the manifest makes it exist.
  */
 export async function snapshotPhysical(ref: PgRef, ctx: OperationContext): Promise<Snapshot> {
   const where = describePg(ref);
   const repository = requireRepository(ctx.repository, "a base backup");
-  const facts = await probePhysical(ref);
-  assertArchiving(facts, where);
+  const { facts, config } = await withPhysicalClient(ref, async (client) => {
+    const read = await readPhysicalFacts(client, ref);
+    assertArchiving(read, where);
+    return { facts: read, config: await captureConfig(client, read.systemIdentifier) };
+  });
   const walWaitMs = Number(ctx.options?.walWaitMs ?? WAL_WAIT_MS);
   const running = await startBaseBackup(ref, { tempDir: ctx.tempDir, label: `holdfast ${ctx.backupId ?? ""}`.trim(), signal: ctx.signal });
   let markStored!: () => void;
   const stored = new Promise<void>((resolve) => (markStored = resolve));
-  const result = settle(running, facts, repository, stored, { where, walWaitMs, ctx });
+  const result = settle(running, facts, config, repository, stored, { where, walWaitMs, ctx });
   result.catch(() => undefined); // observed by the caller
   async function* files(): AsyncGenerator<SnapshotFile> {
     yield { name: "base", extension: ".tar", stream: running.stream };
+    for (const { name, content } of config.contents) yield { name, extension: "", stream: Readable.from([content]), size: content.length };
     markStored();
   }
   let disposed = false;
@@ -47,7 +55,7 @@ export function requireRepository(repository: RepositoryContext | undefined, wha
   return repository;
 }
 
-async function settle(running: RunningBaseBackup, facts: PhysicalFacts, repository: RepositoryContext, stored: Promise<void>, o: { where: string; walWaitMs: number; ctx: OperationContext }): Promise<SourceFacts> {
+async function settle(running: RunningBaseBackup, facts: PhysicalFacts, config: CapturedConfig, repository: RepositoryContext, stored: Promise<void>, o: { where: string; walWaitMs: number; ctx: OperationContext }): Promise<SourceFacts> {
   await running.done;
   await stored;
   const consistentAt = new Date();
@@ -73,7 +81,10 @@ async function settle(running: RunningBaseBackup, facts: PhysicalFacts, reposito
       backupHistoryFile: historyFile,
       /** Taken after pg_basebackup returned: every moment from here on can be a recovery target. */
       consistentAt: consistentAt.toISOString(),
+      configFiles: config.files,
+      ...(config.warnings.length ? { configWarnings: config.warnings } : {}),
     },
+    ...(config.warnings.length ? { warnings: config.warnings } : {}),
   };
 }
 
