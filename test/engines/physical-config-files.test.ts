@@ -222,4 +222,35 @@ describe("configuration inside the data directory", () => {
     await expect(access(join(dir, "holdfast-original-config"))).rejects.toThrow();
     expect(await readdir(dir)).toContain("postgresql.conf");
   });
+
+  it("an hba_file outside a postgresql.conf kept inside is pointed at the restored original: the copy never needs production's", async () => {
+    const outside = join(ws2.dir, "etc-hba");
+    await mkdir(outside, { mode: 0o755 });
+    await copyFile(join(plain.dataDir, "pg_hba.conf"), join(outside, "pg_hba.conf"));
+    if (isRoot) execFileSync("chown", ["-R", `${SERVER_USER}:${SERVER_USER}`, outside]);
+    await appendFile(join(plain.dataDir, "postgresql.conf"), `hba_file = '${outside}/pg_hba.conf'\n`);
+    await plain.stop();
+    await plain.start();
+    const b = await runCli(["backup", "--type", "physical", plain.url(), "--json"], { env: ws2.env });
+    expect(b.code, b.stderr).toBe(0);
+    const m = JSON.parse(b.stdout) as Taken;
+    expect(m.files.map((f) => f.name)).toEqual(["base", "config-pg_hba.conf"]);
+    // As on another host: production's hba file is not there while the copy recovers and starts.
+    await rename(join(outside, "pg_hba.conf"), join(outside, "pg_hba.conf.away"));
+    try {
+      const dir = join(ws2.dir, "restored-redirected");
+      const r = await runCli(["restore", m.id, "--to", dir, "--json"], { env: ws2.env });
+      expect(r.code, r.stderr).toBe(0);
+      const placed = join(dir, "holdfast-original-config", "pg_hba.conf");
+      expect((JSON.parse(r.stdout) as { notes: string[] }).notes).toContain(`hba_file now names ${placed} (the original named ${join(outside, "pg_hba.conf")})`);
+      const server = await startRestored(dir);
+      try {
+        expect(await server.query("SELECT current_setting('hba_file') AS hba")).toEqual([{ hba: placed }]);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await rename(join(outside, "pg_hba.conf.away"), join(outside, "pg_hba.conf"));
+    }
+  });
 });

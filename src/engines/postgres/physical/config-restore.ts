@@ -1,8 +1,9 @@
-import { chown, mkdir, writeFile } from "node:fs/promises";
+import { appendFile, chown, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { buffer } from "node:stream/consumers";
 import type { Manifest } from "../../../repository/manifest.js";
 import type { OpenBackupFile } from "../../engine.js";
+import { quoteConf } from "./shell-command.js";
 import { configDetails, ORIGINAL_CONFIG_DIR, ORIGINAL_CONFIG_README, restoredConfigName, type ConfigFile } from "./config-files.js";
 
 /** Where a restore put the original configuration files, and what the backup says it lacks. */
@@ -60,4 +61,29 @@ export function describePlaced(placed: PlacedConfig, dir: string): string[] {
     lines.unshift(`original configuration in ${placed.folder}: ${names}; not in force (it names the original's paths and port): copy what you need into ${dir}/postgresql.conf and pg_hba.conf`);
   }
   return lines;
+}
+
+/**
+ * When postgresql.conf was inside the data directory it is restored and in force, and it may name
+ * an hba_file / ident_file outside it (production's, or missing on another host). Point those two
+ * settings at the restored originals in postgresql.auto.conf (last one wins). Includes cannot be
+ * redirected that way: they are reported. Returns lines for the restore's output.
+ */
+export async function redirectOutsideFiles(manifest: Manifest, placed: PlacedConfig, dir: string, owner: { uid: number; gid: number }): Promise<string[]> {
+  const { files } = configDetails(manifest.details);
+  if (!files.some((f) => f.role === "config_file" && f.insideDataDirectory)) return [];
+  const settings = placed.files.filter((f) => f.role === "hba_file" || f.role === "ident_file");
+  const includes = files.filter((f) => f.role === "include" && !f.insideDataDirectory);
+  const notes = includes.map((f) => `postgresql.conf includes ${f.path}, outside the data directory: this copy reads it from there`);
+  if (settings.length === 0) return notes;
+  const auto = join(dir, "postgresql.auto.conf");
+  await appendFile(auto, [
+    "",
+    "# Restored by holdfast: the original postgresql.conf names these files outside the data directory;",
+    "# this copy uses the restored originals instead of production's.",
+    ...settings.map((f) => `${f.role} = ${quoteConf(f.path)}`),
+    "",
+  ].join("\n"), { mode: 0o600 });
+  await chown(auto, owner.uid, owner.gid);
+  return [...settings.map((f) => `${f.role} now names ${f.path} (the original named ${f.originalPath})`), ...notes];
 }

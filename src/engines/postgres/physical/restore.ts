@@ -7,7 +7,7 @@ import { loadWalCatalog, reachFromBackup } from "../../../repository/wal-catalog
 import { PREFETCH_DIR } from "../../../repository/wal-prefetch.js";
 import type { OpenBackupFile, RestoreOptions, RestoreOutcome } from "../../engine.js";
 import { adoptOwner, disableArchiving, ensureConfigFiles, extractTar, prepareTarget, retireRecoverySettings, writeRecoverySettings } from "./datadir.js";
-import { describePlaced, placeOriginalConfig } from "./config-restore.js";
+import { describePlaced, placeOriginalConfig, redirectOutsideFiles } from "./config-restore.js";
 import { checkAccess, checkSpace, checkTarget, recoveryUser, type NeededPath, type RecoveryUser } from "./preflight.js";
 import { RECOVERY_LOG, runRecovery } from "./recovery.js";
 import { assertReachable, assertTargetReached, explainFailure } from "./recovery-checks.js";
@@ -53,6 +53,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
     if (owner.uid !== user.uid) await checkAccess(await recoveryUser({ ...owner, uname: "" }), needs, "restore_command");
     const originalConfig = await placeOriginalConfig(open, manifest, dir, owner);
     const createdConfigFiles = await ensureConfigFiles(dir, owner);
+    const redirected = await redirectOutsideFiles(manifest, originalConfig, dir, owner);
     if (!opts.archive) await disableArchiving(dir, owner, `backup ${manifest.id} (${describeTarget(target)})`);
     await writeRecoverySettings(dir, {
       restore_command: command,
@@ -91,6 +92,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
         outcome.newTimeline ? `promoted to timeline ${outcome.newTimeline}` : "",
         createdConfigFiles.length ? `created minimal ${createdConfigFiles.join(" and ")} to start this copy (the originals lived outside the data directory, e.g. /etc/postgresql): review them` : "",
         ...describePlaced(originalConfig, dir),
+        ...redirected,
         safetyCopy ? `previous directory kept at ${safetyCopy}` : "",
         `server log: ${serverLog}; start it with: pg_ctl -D ${dir} start`,
       ].filter(Boolean),
