@@ -109,7 +109,7 @@ export function formatRestore(r: RestoreResult): string {
   if (r.safetyBackupId) lines.push(`safety backup ${r.safetyBackupId} holds the database as it was before (holdfast restore ${r.safetyBackupId} --in-place puts it back)`);
   if (r.fallback) lines.push(`restored from the offsite copy ${r.fallback.location} because the primary failed: ${r.fallback.primaryError}`);
   if (r.safetyCopy && !r.safetyBackupId && !r.notes) lines.push(`previous ${r.source.startsWith("files:") ? "folder" : "database"} kept at ${r.safetyCopy}`);
-  if (r.check.tables.length || r.check.problems.length || !r.notes) lines.push(`checks: ${r.check.ok ? "ok" : r.check.problems.join("; ")}; ${r.check.tables.map((t) => `${t.name}=${t.actualRows}`).join(", ")}`);
+  if (r.check.tables.length || r.check.problems.length || !r.notes) lines.push(`checks: ${[r.check.ok ? "ok" : r.check.problems.join("; "), r.check.tables.map((t) => `${t.name}=${t.actualRows}`).join(", ")].filter(Boolean).join("; ")}`);
   return lines.join("\n");
 }
 
