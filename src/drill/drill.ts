@@ -95,7 +95,8 @@ export async function runDrill(req: DrillRequest, ctx: CommandContext): Promise<
       } catch (err) {
         if (!isHoldfastError(err) || !FINDINGS.has(err.code) || ctx.signal?.aborted) throw err;
         const pitrEnd = requestedTime && /the WAL ends first/.test(err.message);
-        checks.add(pitrEnd ? "recovery-point" : "restore", pitrEnd ? "target within the archive" : "restore", pitrEnd ? "inconclusive" : "fail", err.message);
+        const phase = `${clock.phases.at(-1)?.name ?? "restore"} phase`;
+        checks.add(pitrEnd ? "recovery-point" : "restore", pitrEnd ? "target within the archive" : phase, pitrEnd ? "inconclusive" : "fail", err.message);
       } finally {
         await target?.release();
         await rm(staging, { recursive: true, force: true }).catch(() => undefined);

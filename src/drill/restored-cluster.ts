@@ -7,7 +7,8 @@ import { runTool, userName } from "../engines/postgres/tools.js";
 /** Where a drill's cluster listens and logs, inside the drill's own scratch folder. */
 export const CLUSTER_SOCKET_DIR = "socket";
 const HBA_FILE = "drill_hba.conf";
-const LOG_FILE = "drill-server.log";
+/** Inside the socket folder: the server's user can write there (the scratch folder is ours). */
+const LOG_FILE = "server.log";
 
 export interface RunningCluster {
   socketDir: string;
@@ -43,11 +44,11 @@ export async function startCluster(dataDir: string, scratchDir: string, signal?:
   ].join(" ");
   const asOwner = await ownerPrefix(owner.uid);
   const pgCtl = findServerTool("pg_ctl", major);
-  const started = await runTool(asOwner[0] ?? pgCtl, [...asOwner.slice(1), ...(asOwner.length ? [pgCtl] : []), "-D", dataDir, "-l", join(scratchDir, LOG_FILE), "-o", options, "-w", "-t", "120", "start"], { env: serverEnv(), cwd: "/", signal });
+  const started = await runTool(asOwner[0] ?? pgCtl, [...asOwner.slice(1), ...(asOwner.length ? [pgCtl] : []), "-D", dataDir, "-l", join(socketDir, LOG_FILE), "-o", options, "-w", "-t", "120", "start"], { env: serverEnv(), cwd: "/", signal });
   const cluster: RunningCluster = { socketDir, port, osUser: await userName(owner.uid), stop: () => stopCluster(dataDir) };
   if (started.code !== 0) {
     await cluster.stop();
-    const log = await readFile(join(scratchDir, LOG_FILE), "utf8").catch(() => "");
+    const log = await readFile(join(socketDir, LOG_FILE), "utf8").catch(() => "");
     const fatal = log.split("\n").filter((l) => /FATAL|PANIC/.test(l)).join("; ");
     throw new HoldfastError("RESTORE_FAILED", `the restored cluster in ${dataDir} did not start: ${fatal || started.stderr.trim()}`);
   }

@@ -106,7 +106,7 @@ describe("holdfast drill (SQLite)", () => {
     const r = await drill([]);
     expect(r.code, r.stderr).toBe(EXIT_CODES.DRILL_FAILED);
     const rec = JSON.parse(r.stdout);
-    expect(rec.reasons[0]).toBe(`restore restore: stored file ${ws.repo}/${key} is damaged: its SHA-256 differs from the manifest's`);
+    expect(rec.reasons[0]).toBe(`restore fetch phase: stored file ${ws.repo}/${key} is damaged: its SHA-256 differs from the manifest's`);
     expect(rec.phases.map((p: { name: string }) => p.name)).toEqual(["fetch"]);
     expect(rec.rtoMs).toBeUndefined();
     const list = JSON.parse((await runCli(["drills", "--json"], { env: ws.env })).stdout);
