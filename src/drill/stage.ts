@@ -28,7 +28,7 @@ export const PHASE_COVERS: Record<DrillPhase["name"], string> = {
   decode: "decryption, decompression and content SHA-256 of each staged file",
   restore: "the engine putting the backup in place and comparing it with the manifest (SQLite copy, integrity check, row counts; pg_restore, row counts and content checksums), or the base backup unpacked",
   recovery: "PostgreSQL replaying archived WAL (fetched through restore_command) up to the target, then promoting",
-  checks: "starting the restored database, the write probe, table counts and checksums, sequences and the smoke SQL",
+  checks: "starting the restored cluster (physical), the write probe, sequences and the smoke SQL",
 };
 
 export class PhaseClock {
