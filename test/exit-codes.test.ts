@@ -169,6 +169,18 @@ const SCENARIOS: Record<number, Scenario> = {
     result: await runCli(["backup", tcpUrl("app")], { env: { ...ws.env, PGPASSWORD: PASSWORD } }),
     message: /^pg_dump failed for .*permission denied for sequence secret_ids/,
   }),
+  [EXIT_CODES.DRILL_FAILED]: async () => ({
+    result: await runCli(["drill", `sqlite:${sqlite("main")}`, "--rpo", "1ms"], { env: ws.env }),
+    message: /^drill \S+ of sqlite:.*main\.db FAILED: objectives RPO: /,
+  }),
+  [EXIT_CODES.DRILL_INCONCLUSIVE]: async () => {
+    // A database without tables: a drill has nothing to compare the restore with.
+    const empty = sqlite("no-tables");
+    await writeFile(empty, "");
+    execFileSync("sqlite3", [empty, "PRAGMA user_version = 1;"]);
+    await backup(`sqlite:${empty}`);
+    return { result: await runCli(["drill", `sqlite:${empty}`], { env: ws.env }), message: /^drill \S+ of sqlite:.*no-tables\.db is INCONCLUSIVE: tables tables recorded: .* records no tables/ };
+  },
   [EXIT_CODES.INTERRUPTED]: async () => {
     // A backup stuck behind a lock another session holds on its table, interrupted by Ctrl-C.
     const blocker = new postgres.Client({ connectionString: pg.url("busy") });

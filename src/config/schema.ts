@@ -44,6 +44,8 @@ export const fileConfigSchema = z.strictObject({
         source: z.string().min(1),
         labels: z.record(z.string(), z.string()).optional(),
         ...databaseOpsKeys,
+        /** Disaster-recovery drills of this database: the objectives `holdfast drill` measures against. */
+        drill: z.strictObject({ targets: z.strictObject({ rto: duration.optional(), rpo: duration.optional() }).optional() }).optional(),
       }),
     )
     .optional(),
