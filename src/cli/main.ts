@@ -5,6 +5,7 @@ import { registerOpsCommands } from "./ops-commands.js";
 import { registerWalCommands } from "./wal-commands.js";
 import { registerStorageCommands } from "./storage-commands.js";
 import { registerDrillCommands } from "./drill-commands.js";
+import { registerUpgradeCommands } from "./upgrade-commands.js";
 
 const program = createProgram();
 registerCoreCommands(program);
@@ -12,5 +13,6 @@ registerOpsCommands(program);
 registerWalCommands(program);
 registerStorageCommands(program);
 registerDrillCommands(program);
+registerUpgradeCommands(program);
 installSignalHandlers();
 runProgram(program);

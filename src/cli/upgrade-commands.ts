@@ -1,0 +1,120 @@
+import { Command, Option } from "commander";
+import { HoldfastError } from "../errors.js";
+import { parseDurationFlag } from "../config/duration.js";
+import type { UpgradeReport } from "../migrate/report.js";
+import { upgrade } from "../migrate/upgrade.js";
+import { externalRunner } from "../migrate/upgrade-runner.js";
+import { abort, collect, prepare, printResult } from "./program.js";
+import { seconds } from "./format.js";
+
+/** upgrade: backup first, migrate, check, roll back by itself. */
+export function registerUpgradeCommands(program: Command): void {
+  program
+    .command("upgrade <database>")
+    .description("upgrade a database safely: verified backup first, then the migrations, then the checks; on any failure restore the backup in place and prove the database is as before")
+    .requiredOption("--run <command>", "the command that applies the migrations (e.g. \"alembic upgrade head\"); it gets the database in DATABASE_URL / HOLDFAST_DATABASE (and PG* for psql)")
+    .option("--checks <file>", "SQL assertions: each statement must return a row whose first column is true (see docs/upgrades.md)")
+    .option("--touches <table>", "a table the migrations change rows of without changing its columns (a backfill); repeatable", collect)
+    .option("--no-row-check", "do not require tables the migrations did not touch to keep their rows and checksums")
+    .option("--no-fk-check", "do not check foreign keys")
+    .option("--health-url <url>", "after migrating, this URL must answer 200")
+    .option("--health-tries <n>", "how many times to ask the health URL", "10")
+    .option("--health-interval <duration>", "pause between health tries", "1s")
+    .option("--health-timeout <duration>", "each health try's time limit", "5s")
+    .addOption(new Option("--rollback <mode>", "on failure: restore the pre-upgrade backup in place, or none (leave it as it failed)").choices(["restore", "none"]).default("restore"))
+    .option("--required-stop <version>", "a version no upgrade may skip (repeatable)", collect)
+    .option("--to <version>", "the version this upgrade goes to (for required stops)")
+    .option("--version-query <sql>", "SQL returning the application's current migration version (default: alembic/flyway/prisma/… tables; SQLite user_version)")
+    .option("--abandon-unfinished", "mark an earlier upgrade that never finished (its process was killed) abandoned and go on")
+    .option("--terminate-timeout <seconds>", "PostgreSQL rollback: wait this long for connections to close before terminating them", "30")
+    .option("--json", "the report as JSON")
+    .action(async (database: string, _o, cmd: Command) => {
+      const { settings, ctx, opts } = await prepare(cmd);
+      interruptsRollBack(ctx.log);
+      const command = String(opts.run);
+      const report = await upgrade(
+        {
+          database,
+          settings,
+          runner: (_target, env) => externalRunner(command, env),
+          checksFile: opts.checks as string | undefined,
+          checks: {
+            touches: (opts.touches as string[] | undefined) ?? [],
+            rows: opts.rowCheck !== false,
+            foreignKeys: opts.fkCheck !== false,
+            health: opts.healthUrl
+              ? {
+                  url: String(opts.healthUrl),
+                  tries: positive(opts.healthTries, "--health-tries"),
+                  intervalMs: parseDurationFlag(String(opts.healthInterval), "--health-interval", "1s"),
+                  timeoutMs: parseDurationFlag(String(opts.healthTimeout), "--health-timeout", "5s"),
+                }
+              : undefined,
+          },
+          rollback: opts.rollback as "restore" | "none",
+          requiredStops: (opts.requiredStop as string[] | undefined) ?? [],
+          to: opts.to as string | undefined,
+          versionQuery: opts.versionQuery as string | undefined,
+          abandonUnfinished: Boolean(opts.abandonUnfinished),
+          restoreOptions: { terminateTimeout: opts.terminateTimeout },
+        },
+        ctx,
+      );
+      printResult(opts, report, formatUpgrade);
+      failOn(report);
+    });
+}
+
+/** The exit status of a finished upgrade: 0, UPGRADE_ROLLED_BACK or UPGRADE_FAILED. */
+export function failOn(report: UpgradeReport): void {
+  if (report.finalState === "upgraded") return;
+  const what = `${report.failure?.step ?? "upgrade"} failed: ${report.failure?.message ?? "unknown"}`;
+  if (report.finalState === "rolled-back") throw new HoldfastError("UPGRADE_ROLLED_BACK", `upgrade of ${report.database} rolled back: ${what}`, { hint: `the database is as it was before (backup ${report.backupId}); fix the cause and run upgrade again` });
+  const hint = report.backupId ? `the pre-upgrade backup is ${report.backupId}: \`holdfast restore ${report.backupId} --in-place\` puts the database back as it was` : undefined;
+  throw new HoldfastError("UPGRADE_FAILED", `upgrade of ${report.database} failed and the database was not put back: ${what}${report.rollback.error ? `; rollback: ${report.rollback.error}` : ""}`, { hint });
+}
+
+export function formatUpgrade(r: UpgradeReport): string {
+  const mark = (ok: boolean) => (ok ? "ok  " : "FAIL");
+  const lines = [`upgrade ${r.runId} of ${r.database}: ${r.finalState} in ${seconds(r.durationMs)}`, `  runner: ${r.runner}`];
+  if (r.backupId) lines.push(`  backup: ${r.backupId} (verified)`);
+  if (r.versionBefore || r.versionAfter) lines.push(`  version: ${r.versionBefore ?? "none"} → ${r.versionAfter ?? (r.finalState === "upgraded" ? "none" : r.versionBefore ?? "none")}`);
+  lines.push("steps:");
+  for (const s of r.steps) lines.push(`  ${mark(s.ok)} ${s.name.padEnd(20)} ${seconds(s.durationMs).padStart(8)}${s.detail ? `  ${s.detail}` : ""}`);
+  if (r.checks.length) lines.push("checks:");
+  for (const c of r.checks) lines.push(`  ${mark(c.ok)} ${c.kind}: ${c.name} — ${c.detail}`);
+  if (r.failure) lines.push(`failed at ${r.failure.step}: ${r.failure.message}`);
+  const rb = r.rollback;
+  if (!rb.taken) lines.push(r.failure ? "rollback: not taken (--rollback none)" : "rollback: not needed");
+  else {
+    lines.push(`rollback: restored backup ${r.backupId} in place; ${rb.proven ? "proven equal to the state before (schema dump and table checksums)" : `NOT proven: ${rb.error ?? rb.problems?.join("; ")}`}`);
+    if (rb.safetyBackupId) lines.push(`  the failed state is kept in safety backup ${rb.safetyBackupId}`);
+    if (rb.safetyCopy) lines.push(`  the failed state is kept in ${rb.safetyCopy}`);
+  }
+  if (r.failure && r.runnerOutput) lines.push("runner output (end):", ...r.runnerOutput.trimEnd().split("\n").slice(-15).map((l) => `  | ${l}`));
+  return lines.join("\n");
+}
+
+/**
+ * Ctrl-C stops the runner and the rollback follows: the default handlers (abort, then exit after
+ * 2 s) would cut the rollback short. Later signals are said and ignored; kill -9 stays possible.
+ */
+function interruptsRollBack(log: { warn(fields: object, msg: string): void }): void {
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.removeAllListeners(signal);
+    process.on(signal, () => {
+      if (!abort.signal.aborted) {
+        log.warn({ signal }, "interrupted: stopping the migrations; the database will be restored from the pre-upgrade backup");
+        abort.abort();
+      } else log.warn({ signal }, "the rollback is running and will finish; kill -9 leaves the backup for `holdfast restore <id> --in-place`");
+    });
+  }
+}
+
+function positive(value: unknown, flag: string): number {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1) throw new HoldfastError("USAGE", `${flag} expects a whole number ≥ 1, got "${String(value)}"`);
+  return n;
+}
+
+

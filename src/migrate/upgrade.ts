@@ -1,0 +1,146 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import type { Settings } from "../config/load.js";
+import { backup } from "../commands/backup.js";
+import type { CommandContext } from "../commands/context.js";
+import { verify } from "../commands/verify.js";
+import { HoldfastError } from "../errors.js";
+import { runChecks, type CheckOptions } from "./checks.js";
+import { readAssertions } from "./checks-sql.js";
+import { Steps, type UpgradeReport } from "./report.js";
+import { rollBack } from "./upgrade-rollback.js";
+import type { MigrationRunner } from "./upgrade-runner.js";
+import { checkRequiredStops } from "./upgrade-stops.js";
+import { openUpgradeTarget, type UpgradeRecord, type UpgradeTarget } from "./upgrade-target.js";
+
+/** Builds the runner once the database is known: its environment carries the connection. */
+export type RunnerFactory = (target: UpgradeTarget, env: Record<string, string>) => MigrationRunner;
+
+export interface UpgradeRequest {
+  /** A holdfast.yaml database name, a PostgreSQL URL or a SQLite file. */
+  database: string;
+  settings: Settings;
+  runner: RunnerFactory;
+  /** The user's SQL assertions file (see checks-sql.ts). */
+  checksFile?: string;
+  checks: Omit<CheckOptions, "assertions" | "signal">;
+  rollback: "restore" | "none";
+  requiredStops: string[];
+  /** The version this upgrade goes to, when the runner is told (required stops compare with it). */
+  to?: string;
+  /** SQL returning the application's migration version (default: known tools' tables; SQLite user_version). */
+  versionQuery?: string;
+  /** Mark upgrades that never finished (a killed process) abandoned instead of refusing. */
+  abandonUnfinished?: boolean;
+  /** Engine options for the rollback's in-place restore (terminateTimeout). */
+  restoreOptions?: Record<string, unknown>;
+}
+
+/**
+ * Backup first (verified), the runner, the checks; on any failure — the runner, a check, an
+ * interrupt — restore the backup in place and prove the database equals its state before. Refusals
+ * before anything changes throw; once the backup exists the outcome is the report (see finalState).
+ */
+export async function upgrade(req: UpgradeRequest, ctx: CommandContext): Promise<UpgradeReport> {
+  const started = Date.now();
+  const runId = `${new Date(started).toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "")}-${randomBytes(3).toString("hex")}`;
+  const target = await openUpgradeTarget(req.database, req.settings);
+  const assertions = req.checksFile ? await readAssertions(req.checksFile) : [];
+  await settleUnfinished(target, runId, Boolean(req.abandonUnfinished));
+  const versionBefore = await target.version(req.versionQuery);
+  checkRequiredStops(versionBefore, req.requiredStops, req.to);
+
+  const steps = new Steps();
+  const report: UpgradeReport = { runId, database: target.source, runner: "", ok: false, finalState: "failed", versionBefore, steps: steps.list, checks: [], rollback: { mode: req.rollback, taken: false }, durationMs: 0 };
+  ctx.log.info({ runId, database: target.source }, "upgrade started");
+  await steps.run("prepare upgrade log", () => target.log.ensure());
+  const before = await steps.run("record state", () => target.state(ctx.signal), (s) => `${s.tables.length} table(s), schema ${s.schema.split("\n").length} line(s)`);
+  const manifest = await steps.run("backup", () => backup({ source: target.sourceText, settings: req.settings, kind: "full", labels: { upgrade: runId } }, ctx), (m) => m.id);
+  report.backupId = manifest.id;
+  await steps.run("verify backup", async () => {
+    const v = await verify({ refs: [manifest.id], all: false, deep: false, settings: req.settings }, ctx);
+    if (!v.ok) throw new HoldfastError("VERIFY_FAILED", `the pre-upgrade backup ${manifest.id} failed verification: ${v.backups[0]?.error?.message ?? "unknown"}`, { hint: "nothing was changed; check the repository (holdfast verify)" });
+  });
+
+  const { env, cleanup } = await target.runnerEnv(req.settings.tmpDir);
+  const record: UpgradeRecord = { runId, state: "running", backupId: manifest.id, runner: "", startedAt: new Date(started).toISOString(), pid: process.pid, host: hostname() };
+  try {
+    const runner = req.runner(target, env);
+    report.runner = record.runner = runner.describe();
+    const other = await target.log.claim(record);
+    if (other) throw unfinishedError(target, other, true);
+    report.failure = await migrateAndCheck(target, runner, before, assertions, req, steps, report, ctx);
+  } finally {
+    await cleanup();
+  }
+
+  if (!report.failure) {
+    report.ok = true;
+    report.finalState = "upgraded";
+    report.versionAfter = await target.version(req.versionQuery).catch(() => undefined);
+    await target.log.write({ ...record, state: "succeeded", finishedAt: new Date().toISOString() });
+  } else {
+    ctx.log.warn({ runId, step: report.failure.step, error: report.failure.message }, "upgrade failed");
+    if (req.rollback === "restore") {
+      // The interrupt that may have caused this must not stop the rollback.
+      report.rollback = await steps.run("rollback", () => rollBack(target, manifest.id, before, req.settings, { ...ctx, signal: undefined }, req.restoreOptions ?? {}), (r) => (r.proven ? "restored and proven equal" : (r.error ?? r.problems?.join("; "))));
+      if (!report.rollback.proven) steps.fail(report.rollback.error ?? `not equal to the state before: ${report.rollback.problems?.join("; ")}`);
+      report.finalState = report.rollback.proven ? "rolled-back" : "failed";
+    }
+    const detail = `${report.failure.step}: ${report.failure.message}`;
+    await target.log.write({ ...record, state: report.finalState === "rolled-back" ? "rolled-back" : "failed", finishedAt: new Date().toISOString(), detail }).catch((err: unknown) => ctx.log.warn({ error: (err as Error).message }, "could not record the upgrade's outcome"));
+  }
+  report.durationMs = Date.now() - started;
+  ctx.log.info({ runId, finalState: report.finalState, durationMs: report.durationMs }, "upgrade finished");
+  return report;
+}
+
+/** The runner, then the checks; returns the first failure (an error thrown here is a failure too). */
+async function migrateAndCheck(target: UpgradeTarget, runner: MigrationRunner, before: Awaited<ReturnType<UpgradeTarget["state"]>>, assertions: CheckOptions["assertions"], req: UpgradeRequest, steps: Steps, report: UpgradeReport, ctx: CommandContext): Promise<UpgradeReport["failure"]> {
+  const signal = ctx.signal ?? new AbortController().signal;
+  let step = "migrate";
+  try {
+    const outcome = await steps.run("migrate", () => runner.run(signal), (o) => o.detail);
+    report.runnerOutput = outcome.output;
+    if (!outcome.ok) {
+      steps.fail(outcome.detail);
+      return { step, message: `${runner.describe()}: ${outcome.detail}` };
+    }
+    step = "checks";
+    report.checks = await steps.run("checks", () => runChecks(target, before, { ...req.checks, assertions, signal }), (c) => `${c.filter((x) => x.ok).length}/${c.length} passed`);
+    const failed = report.checks.filter((c) => !c.ok);
+    if (signal.aborted) return { step, message: "interrupted" };
+    if (failed.length > 0) {
+      steps.fail(`${failed.length} check(s) failed`);
+      return { step, message: failed.map((c) => `${c.kind} "${c.name}": ${c.detail}`).join("; ") };
+    }
+    return undefined;
+  } catch (err) {
+    return { step, message: signal.aborted ? "interrupted" : (err as Error).message };
+  }
+}
+
+/** Upgrades of this database that never finished: one running now is LOCKED; a dead one refuses, or is marked abandoned on request. */
+async function settleUnfinished(target: UpgradeTarget, runId: string, abandon: boolean): Promise<void> {
+  for (const r of await target.log.running()) {
+    if (r.host === hostname() && alive(r.pid)) throw unfinishedError(target, r, true);
+    if (!abandon) throw unfinishedError(target, r, false);
+    await target.log.write({ ...r, state: "abandoned", finishedAt: new Date().toISOString(), detail: `marked abandoned by upgrade ${runId}` });
+  }
+}
+
+function unfinishedError(target: UpgradeTarget, r: UpgradeRecord, running: boolean): HoldfastError {
+  if (running) return new HoldfastError("LOCKED", `upgrade ${r.runId} of ${target.source} is running (pid ${r.pid} on ${r.host}, since ${r.startedAt})`, { hint: "wait for it to finish" });
+  return new HoldfastError("UPGRADE_REFUSED", `upgrade ${r.runId} of ${target.source} started ${r.startedAt} (pid ${r.pid} on ${r.host}) never finished: the database may be partly migrated`, {
+    hint: `put it back as it was before that upgrade with \`holdfast restore ${r.backupId ?? "<backup>"} --in-place\`, or, once you know the database is right, run upgrade again with --abandon-unfinished`,
+  });
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
