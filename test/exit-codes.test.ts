@@ -181,6 +181,18 @@ const SCENARIOS: Record<number, Scenario> = {
     await backup(`sqlite:${empty}`);
     return { result: await runCli(["drill", `sqlite:${empty}`], { env: ws.env }), message: /^drill \S+ of sqlite:.*no-tables\.db is INCONCLUSIVE: tables tables recorded: .* records no tables/ };
   },
+  [EXIT_CODES.UPGRADE_ROLLED_BACK]: async () => ({
+    result: await runCli(["upgrade", sqlite("upgrade-rolled-back"), "--run", "exit 3"], { env: ws.env }),
+    message: /^upgrade of sqlite:.*upgrade-rolled-back\.db rolled back: migrate failed: external: exit 3: exited with status 3$/,
+  }),
+  [EXIT_CODES.UPGRADE_FAILED]: async () => ({
+    result: await runCli(["upgrade", sqlite("upgrade-failed"), "--run", "exit 3", "--rollback", "none"], { env: ws.env }),
+    message: /^upgrade of sqlite:.*upgrade-failed\.db failed and the database was not put back: migrate failed/,
+  }),
+  [EXIT_CODES.UPGRADE_REFUSED]: async () => ({
+    result: await runCli(["upgrade", sqlite("upgrade-refused"), "--run", "true", "--version-query", "SELECT 2", "--required-stop", "3"], { env: ws.env }),
+    message: /^the database is at version 2 and 3 is a required stop/,
+  }),
   [EXIT_CODES.INTERRUPTED]: async () => {
     // A backup stuck behind a lock another session holds on its table, interrupted by Ctrl-C.
     const blocker = new postgres.Client({ connectionString: pg.url("busy") });
@@ -212,7 +224,7 @@ function documentedCodes(readme: string): Map<number, string> {
 
 beforeAll(async () => {
   [ws, pg] = await Promise.all([workspace(), startCluster()]);
-  for (const name of ["main", "corrupt", "truncate", "manifest", "locked", "read-only", "interrupted"]) createDatabase(sqlite(name), 50);
+  for (const name of ["main", "corrupt", "truncate", "manifest", "locked", "read-only", "interrupted", "upgrade-rolled-back", "upgrade-failed", "upgrade-refused"]) createDatabase(sqlite(name), 50);
   createDatabase(sqlite("big"), 20_000);
   await pg.query("CREATE DATABASE app");
   await pg.query("CREATE DATABASE busy");
