@@ -2,25 +2,18 @@ import { Command, Option } from "commander";
 import { HoldfastError } from "../errors.js";
 import { parseDurationFlag } from "../config/duration.js";
 import type { UpgradeReport } from "../migrate/report.js";
-import { upgrade } from "../migrate/upgrade.js";
+import { upgrade, type UpgradeRequest } from "../migrate/upgrade.js";
+import { upgradeTest, type UpgradeTestReport } from "../migrate/upgrade-test.js";
 import { externalRunner } from "../migrate/upgrade-runner.js";
 import { abort, collect, prepare, printResult } from "./program.js";
 import { seconds } from "./format.js";
 
-/** upgrade: backup first, migrate, check, roll back by itself. */
+/** upgrade (backup first, migrate, check, roll back by itself) and upgrade-test (the same on a scratch copy). */
 export function registerUpgradeCommands(program: Command): void {
-  program
+  const upgradeCmd = program
     .command("upgrade <database>")
-    .description("upgrade a database safely: verified backup first, then the migrations, then the checks; on any failure restore the backup in place and prove the database is as before")
-    .requiredOption("--run <command>", "the command that applies the migrations (e.g. \"alembic upgrade head\"); it gets the database in DATABASE_URL / HOLDFAST_DATABASE (and PG* for psql)")
-    .option("--checks <file>", "SQL assertions: each statement must return a row whose first column is true (see docs/upgrades.md)")
-    .option("--touches <table>", "a table the migrations change rows of without changing its columns (a backfill); repeatable", collect)
-    .option("--no-row-check", "do not require tables the migrations did not touch to keep their rows and checksums")
-    .option("--no-fk-check", "do not check foreign keys")
-    .option("--health-url <url>", "after migrating, this URL must answer 200")
-    .option("--health-tries <n>", "how many times to ask the health URL", "10")
-    .option("--health-interval <duration>", "pause between health tries", "1s")
-    .option("--health-timeout <duration>", "each health try's time limit", "5s")
+    .description("upgrade a database safely: verified backup first, then the migrations, then the checks; on any failure restore the backup in place and prove the database is as before");
+  checkFlags(upgradeCmd)
     .addOption(new Option("--rollback <mode>", "on failure: restore the pre-upgrade backup in place, or none (leave it as it failed)").choices(["restore", "none"]).default("restore"))
     .option("--required-stop <version>", "a version no upgrade may skip (repeatable)", collect)
     .option("--to <version>", "the version this upgrade goes to (for required stops)")
@@ -31,26 +24,13 @@ export function registerUpgradeCommands(program: Command): void {
     .action(async (database: string, _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       interruptsRollBack(ctx.log);
-      const command = String(opts.run);
       const report = await upgrade(
         {
           database,
           settings,
-          runner: (_target, env) => externalRunner(command, env),
+          runner: (_target, env) => externalRunner(String(opts.run), env),
           checksFile: opts.checks as string | undefined,
-          checks: {
-            touches: (opts.touches as string[] | undefined) ?? [],
-            rows: opts.rowCheck !== false,
-            foreignKeys: opts.fkCheck !== false,
-            health: opts.healthUrl
-              ? {
-                  url: String(opts.healthUrl),
-                  tries: positive(opts.healthTries, "--health-tries"),
-                  intervalMs: parseDurationFlag(String(opts.healthInterval), "--health-interval", "1s"),
-                  timeoutMs: parseDurationFlag(String(opts.healthTimeout), "--health-timeout", "5s"),
-                }
-              : undefined,
-          },
+          checks: checksFrom(opts),
           rollback: opts.rollback as "restore" | "none",
           requiredStops: (opts.requiredStop as string[] | undefined) ?? [],
           to: opts.to as string | undefined,
@@ -63,6 +43,53 @@ export function registerUpgradeCommands(program: Command): void {
       printResult(opts, report, formatUpgrade);
       failOn(report);
     });
+
+  const testCmd = program
+    .command("upgrade-test")
+    .description("rehearse an upgrade on a copy: restore a backup (or copy a SQLite file) into a scratch database, run the migrations and the checks, drop the scratch; exits 16 on any failure")
+    .requiredOption("--from <backup or file>", "a backup id (or latest) in the repository, or a SQLite file");
+  checkFlags(testCmd)
+    .option("--scratch <server>", "PostgreSQL server for the scratch database (default: the backup's own server)")
+    .option("--json", "the report as JSON")
+    .action(async (_o, cmd: Command) => {
+      const { settings, ctx, opts } = await prepare(cmd);
+      const report = await upgradeTest(
+        { from: String(opts.from), settings, runner: (_target, env) => externalRunner(String(opts.run), env), checksFile: opts.checks as string | undefined, checks: checksFrom(opts), scratchServer: opts.scratch as string | undefined },
+        ctx,
+      );
+      printResult(opts, report, formatUpgradeTest);
+      if (!report.ok) throw new HoldfastError("VERIFY_FAILED", `upgrade-test from ${report.from} failed at ${report.failure?.step}: ${report.failure?.message}`);
+    });
+}
+
+/** The runner and the checks, shared by upgrade and upgrade-test. */
+function checkFlags(cmd: Command): Command {
+  return cmd
+    .requiredOption("--run <command>", "the command that applies the migrations (e.g. \"alembic upgrade head\"); it gets the database in DATABASE_URL / HOLDFAST_DATABASE (and PG* for psql)")
+    .option("--checks <file>", "SQL assertions: each statement must return a row whose first column is true (see docs/upgrades.md)")
+    .option("--touches <table>", "a table the migrations change rows of without changing its columns (a backfill); repeatable", collect)
+    .option("--no-row-check", "do not require tables the migrations did not touch to keep their rows and checksums")
+    .option("--no-fk-check", "do not check foreign keys")
+    .option("--health-url <url>", "after migrating, this URL must answer 200")
+    .option("--health-tries <n>", "how many times to ask the health URL", "10")
+    .option("--health-interval <duration>", "pause between health tries", "1s")
+    .option("--health-timeout <duration>", "each health try's time limit", "5s");
+}
+
+function checksFrom(opts: Record<string, unknown>): UpgradeRequest["checks"] {
+  return {
+    touches: (opts.touches as string[] | undefined) ?? [],
+    rows: opts.rowCheck !== false,
+    foreignKeys: opts.fkCheck !== false,
+    health: opts.healthUrl
+      ? {
+          url: String(opts.healthUrl),
+          tries: positive(opts.healthTries, "--health-tries"),
+          intervalMs: parseDurationFlag(String(opts.healthInterval), "--health-interval", "1s"),
+          timeoutMs: parseDurationFlag(String(opts.healthTimeout), "--health-timeout", "5s"),
+        }
+      : undefined,
+  };
 }
 
 /** The exit status of a finished upgrade: 0, UPGRADE_ROLLED_BACK or UPGRADE_FAILED. */
@@ -74,16 +101,30 @@ export function failOn(report: UpgradeReport): void {
   throw new HoldfastError("UPGRADE_FAILED", `upgrade of ${report.database} failed and the database was not put back: ${what}${report.rollback.error ? `; rollback: ${report.rollback.error}` : ""}`, { hint });
 }
 
-export function formatUpgrade(r: UpgradeReport): string {
-  const mark = (ok: boolean) => (ok ? "ok  " : "FAIL");
-  const lines = [`upgrade ${r.runId} of ${r.database}: ${r.finalState} in ${seconds(r.durationMs)}`, `  runner: ${r.runner}`];
-  if (r.backupId) lines.push(`  backup: ${r.backupId} (verified)`);
-  if (r.versionBefore || r.versionAfter) lines.push(`  version: ${r.versionBefore ?? "none"} → ${r.versionAfter ?? (r.finalState === "upgraded" ? "none" : r.versionBefore ?? "none")}`);
-  lines.push("steps:");
+const mark = (ok: boolean) => (ok ? "ok  " : "FAIL");
+
+function stepsAndChecks(r: Pick<UpgradeReport, "steps" | "checks" | "failure">): string[] {
+  const lines = ["steps:"];
   for (const s of r.steps) lines.push(`  ${mark(s.ok)} ${s.name.padEnd(20)} ${seconds(s.durationMs).padStart(8)}${s.detail ? `  ${s.detail}` : ""}`);
   if (r.checks.length) lines.push("checks:");
   for (const c of r.checks) lines.push(`  ${mark(c.ok)} ${c.kind}: ${c.name} — ${c.detail}`);
   if (r.failure) lines.push(`failed at ${r.failure.step}: ${r.failure.message}`);
+  return lines;
+}
+
+function runnerTail(r: Pick<UpgradeReport, "failure" | "runnerOutput">): string[] {
+  return r.failure && r.runnerOutput ? ["runner output (end):", ...r.runnerOutput.trimEnd().split("\n").slice(-15).map((l) => `  | ${l}`)] : [];
+}
+
+export function formatUpgradeTest(r: UpgradeTestReport): string {
+  return [`upgrade-test from ${r.from}: ${r.ok ? "passed" : "FAILED"} in ${seconds(r.durationMs)} (scratch ${r.scratch ?? "none"}, dropped)`, `  runner: ${r.runner}`, ...stepsAndChecks(r), ...runnerTail(r)].join("\n");
+}
+
+export function formatUpgrade(r: UpgradeReport): string {
+  const lines = [`upgrade ${r.runId} of ${r.database}: ${r.finalState} in ${seconds(r.durationMs)}`, `  runner: ${r.runner}`];
+  if (r.backupId) lines.push(`  backup: ${r.backupId} (verified)`);
+  if (r.versionBefore || r.versionAfter) lines.push(`  version: ${r.versionBefore ?? "none"} → ${r.versionAfter ?? (r.finalState === "upgraded" ? "none" : r.versionBefore ?? "none")}`);
+  lines.push(...stepsAndChecks(r));
   const rb = r.rollback;
   if (!rb.taken) lines.push(r.failure ? "rollback: not taken (--rollback none)" : "rollback: not needed");
   else {
@@ -91,8 +132,7 @@ export function formatUpgrade(r: UpgradeReport): string {
     if (rb.safetyBackupId) lines.push(`  the failed state is kept in safety backup ${rb.safetyBackupId}`);
     if (rb.safetyCopy) lines.push(`  the failed state is kept in ${rb.safetyCopy}`);
   }
-  if (r.failure && r.runnerOutput) lines.push("runner output (end):", ...r.runnerOutput.trimEnd().split("\n").slice(-15).map((l) => `  | ${l}`));
-  return lines.join("\n");
+  return [...lines, ...runnerTail(r)].join("\n");
 }
 
 /**

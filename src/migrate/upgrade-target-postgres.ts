@@ -9,8 +9,9 @@ import { LOG_COLUMNS, recordValues, rowToRecord, UPGRADE_LOG_TABLE, type Databas
 const LOG = `public.${UPGRADE_LOG_TABLE}`;
 
 /** A PostgreSQL database as an upgrade target (logical: pg_dump/pg_restore). */
-export function postgresTarget(sourceText: string, tempDir: string): UpgradeTarget {
-  const ref = parsePgUrl(sourceText);
+export function postgresTarget(from: string | PgRef, tempDir: string): UpgradeTarget {
+  const ref = typeof from === "string" ? parsePgUrl(from) : from;
+  const sourceText = typeof from === "string" ? from : urlOf(ref);
   const source = describePg(ref);
   const withClient = async <T>(purpose: string, fn: (c: pg.Client) => Promise<T>): Promise<T> => {
     const client = await connect(ref, purpose);
@@ -115,6 +116,13 @@ export function postgresTarget(sourceText: string, tempDir: string): UpgradeTarg
       },
     },
   };
+}
+
+/** A URL for a runner's DATABASE_URL, password included (it travels in the environment only). */
+function urlOf(ref: PgRef): string {
+  const url = describePg(ref);
+  if (!ref.password || !ref.user) return url;
+  return url.replace(/^postgres:\/\/([^@/]*)@/, (_m, user: string) => `postgres://${user}:${encodeURIComponent(ref.password!)}@`);
 }
 
 async function runningRows(client: pg.Client): Promise<UpgradeRecord[]> {

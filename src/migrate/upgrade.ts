@@ -11,7 +11,7 @@ import { Steps, type UpgradeReport } from "./report.js";
 import { rollBack } from "./upgrade-rollback.js";
 import type { MigrationRunner } from "./upgrade-runner.js";
 import { checkRequiredStops } from "./upgrade-stops.js";
-import { openUpgradeTarget, type UpgradeRecord, type UpgradeTarget } from "./upgrade-target.js";
+import { openUpgradeTarget, type DatabaseState, type UpgradeRecord, type UpgradeTarget } from "./upgrade-target.js";
 
 /** Builds the runner once the database is known: its environment carries the connection. */
 export type RunnerFactory = (target: UpgradeTarget, env: Record<string, string>) => MigrationRunner;
@@ -96,7 +96,7 @@ export async function upgrade(req: UpgradeRequest, ctx: CommandContext): Promise
 }
 
 /** The runner, then the checks; returns the first failure (an error thrown here is a failure too). */
-async function migrateAndCheck(target: UpgradeTarget, runner: MigrationRunner, before: Awaited<ReturnType<UpgradeTarget["state"]>>, assertions: CheckOptions["assertions"], req: UpgradeRequest, steps: Steps, report: UpgradeReport, ctx: CommandContext): Promise<UpgradeReport["failure"]> {
+export async function migrateAndCheck(target: UpgradeTarget, runner: MigrationRunner, before: DatabaseState, assertions: CheckOptions["assertions"], req: Pick<UpgradeRequest, "checks">, steps: Steps, report: Pick<UpgradeReport, "runnerOutput" | "checks">, ctx: CommandContext): Promise<UpgradeReport["failure"]> {
   const signal = ctx.signal ?? new AbortController().signal;
   let step = "migrate";
   try {

@@ -43,7 +43,7 @@ export async function pgState(pg: PgCluster, db: string): Promise<{ schema: stri
   return { schema, tables };
 }
 
-export function expectStep(report: Report, name: string, ok: boolean): void {
+export function expectStep(report: Pick<Report, "steps">, name: string, ok: boolean): void {
   const step = report.steps.find((s) => s.name === name);
   expect(step, `step ${name} in ${JSON.stringify(report.steps)}`).toBeDefined();
   expect(step!.ok, `${name}: ${step!.detail}`).toBe(ok);

@@ -1,0 +1,105 @@
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { join } from "node:path";
+import Database from "better-sqlite3";
+import type { Settings } from "../config/load.js";
+import type { CommandContext } from "../commands/context.js";
+import { openRepository } from "../commands/open-repository.js";
+import { repositoryContext } from "../commands/repository-context.js";
+import { fileOpener } from "../commands/restore.js";
+import { engineByName, engineForTarget, isPlainPath } from "../engines/registry.js";
+import type { PgRef } from "../engines/postgres/connection.js";
+import { HoldfastError } from "../errors.js";
+import type { CheckOptions } from "./checks.js";
+import { readAssertions } from "./checks-sql.js";
+import { Steps, type CheckOutcome, type ReportStep } from "./report.js";
+import { migrateAndCheck, type RunnerFactory } from "./upgrade.js";
+import { postgresTarget } from "./upgrade-target-postgres.js";
+import { sqliteTarget } from "./upgrade-target-sqlite.js";
+import type { UpgradeTarget } from "./upgrade-target.js";
+
+export interface UpgradeTestRequest {
+  /** A backup id (or latest) in the repository, or a SQLite file. */
+  from: string;
+  settings: Settings;
+  runner: RunnerFactory;
+  checksFile?: string;
+  checks: Omit<CheckOptions, "assertions" | "signal">;
+  /** PostgreSQL server for the scratch database (default: --scratch / the backup's own server). */
+  scratchServer?: string;
+}
+
+export interface UpgradeTestReport {
+  from: string;
+  scratch?: string;
+  runner: string;
+  ok: boolean;
+  steps: ReportStep[];
+  checks: CheckOutcome[];
+  runnerOutput?: string;
+  failure?: { step: string; message: string };
+  durationMs: number;
+}
+
+/**
+ * The upgrade rehearsed on a copy: restore an old backup (or copy a SQLite file) into a scratch
+ * database, run the migrations, run the checks, throw the scratch away. Production is not touched.
+ * A scratch that cannot be made throws; a failing runner or check is in the report.
+ */
+export async function upgradeTest(req: UpgradeTestRequest, ctx: CommandContext): Promise<UpgradeTestReport> {
+  const started = Date.now();
+  const assertions = req.checksFile ? await readAssertions(req.checksFile) : [];
+  const steps = new Steps();
+  const report: UpgradeTestReport = { from: req.from, runner: "", ok: false, steps: steps.list, checks: [], durationMs: 0 };
+  const dir = await mkdtemp(join(req.settings.tmpDir, "holdfast-upgrade-test-"));
+  let dispose: (() => Promise<void>) | undefined;
+  try {
+    const scratch = await steps.run("restore into scratch", () => scratchFrom(req, dir, ctx), (s) => s.target.source);
+    dispose = scratch.dispose;
+    report.scratch = scratch.target.source;
+    const before = await steps.run("record state", () => scratch.target.state(ctx.signal), (s) => `${s.tables.length} table(s)`);
+    const { env, cleanup } = await scratch.target.runnerEnv(dir);
+    try {
+      const runner = req.runner(scratch.target, env);
+      report.runner = runner.describe();
+      report.failure = await migrateAndCheck(scratch.target, runner, before, assertions, req, steps, report, ctx);
+    } finally {
+      await cleanup();
+    }
+    report.ok = !report.failure;
+  } finally {
+    await dispose?.().catch((err: unknown) => ctx.log.warn({ error: (err as Error).message }, "could not remove the scratch database"));
+    await rm(dir, { recursive: true, force: true });
+  }
+  report.durationMs = Date.now() - started;
+  return report;
+}
+
+async function scratchFrom(req: UpgradeTestRequest, dir: string, ctx: CommandContext): Promise<{ target: UpgradeTarget; dispose: () => Promise<void> }> {
+  const file = req.from.startsWith("sqlite:") ? req.from.slice("sqlite:".length) : isPlainPath(req.from) && existsSync(req.from) ? req.from : undefined;
+  if (file !== undefined) {
+    const { ref } = engineForTarget(req.from);
+    const copy = join(dir, "scratch.sqlite");
+    const source = new Database((ref as { path: string }).path, { readonly: true, fileMustExist: true });
+    try {
+      await source.backup(copy);
+    } finally {
+      source.close();
+    }
+    return { target: await sqliteTarget(copy), dispose: async () => undefined };
+  }
+  const { repo, keys } = await openRepository(req.settings, "required");
+  const manifest = await repo.resolve(req.from, { purpose: "upgrade-test" });
+  if (manifest.engine !== "sqlite" && manifest.engine !== "postgres") throw new HoldfastError("USAGE", `upgrade-test restores SQLite and PostgreSQL logical backups; ${manifest.id} is a ${manifest.engine} backup`);
+  const engine = engineByName(manifest.engine);
+  const scratch = await engine.scratch(manifest, dir, { server: req.scratchServer ?? req.settings.scratchServer });
+  try {
+    const outcome = await engine.restore(fileOpener(repo, manifest, keys, ctx), manifest, scratch.ref, { inPlace: false, tempDir: dir, signal: ctx.signal, repository: repositoryContext(repo, keys, req.settings), log: ctx.log });
+    if (!outcome.check.ok) throw new HoldfastError("RESTORE_FAILED", `backup ${manifest.id} did not restore cleanly into scratch: ${outcome.check.problems.slice(0, 3).join("; ")}`);
+    const target = manifest.engine === "sqlite" ? await sqliteTarget((scratch.ref as { path: string }).path) : postgresTarget(scratch.ref as PgRef, dir);
+    return { target, dispose: scratch.dispose };
+  } catch (err) {
+    await scratch.dispose().catch(() => undefined);
+    throw err;
+  }
+}
