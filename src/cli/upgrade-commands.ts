@@ -49,12 +49,13 @@ export function registerUpgradeCommands(program: Command): void {
     .description("rehearse an upgrade on a copy: restore a backup (or copy a SQLite file) into a scratch database, run the migrations and the checks, drop the scratch; exits 16 on any failure")
     .requiredOption("--from <backup or file>", "a backup id (or latest) in the repository, or a SQLite file");
   checkFlags(testCmd)
+    .option("--source <source>", "which database `--from latest` means (needed when the repository holds several)")
     .option("--scratch <server>", "PostgreSQL server for the scratch database (default: the backup's own server)")
     .option("--json", "the report as JSON")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const report = await upgradeTest(
-        { from: String(opts.from), settings, runner: (_target, env) => externalRunner(String(opts.run), env), checksFile: opts.checks as string | undefined, checks: checksFrom(opts), scratchServer: opts.scratch as string | undefined },
+        { from: String(opts.from), settings, runner: (_target, env) => externalRunner(String(opts.run), env), checksFile: opts.checks as string | undefined, checks: checksFrom(opts), source: opts.source as string | undefined, scratchServer: opts.scratch as string | undefined },
         ctx,
       );
       printResult(opts, report, formatUpgradeTest);

@@ -7,6 +7,7 @@ import type { CommandContext } from "../commands/context.js";
 import { openRepository } from "../commands/open-repository.js";
 import { repositoryContext } from "../commands/repository-context.js";
 import { fileOpener } from "../commands/restore.js";
+import { resolveSourceRef } from "../commands/source-ref.js";
 import { engineByName, engineForTarget, isPlainPath } from "../engines/registry.js";
 import type { PgRef } from "../engines/postgres/connection.js";
 import { HoldfastError } from "../errors.js";
@@ -25,6 +26,8 @@ export interface UpgradeTestRequest {
   runner: RunnerFactory;
   checksFile?: string;
   checks: Omit<CheckOptions, "assertions" | "signal">;
+  /** Which source `latest` means (name, URL or file), when the repository holds several. */
+  source?: string;
   /** PostgreSQL server for the scratch database (default: --scratch / the backup's own server). */
   scratchServer?: string;
 }
@@ -89,8 +92,8 @@ async function scratchFrom(req: UpgradeTestRequest, dir: string, ctx: CommandCon
     return { target: await sqliteTarget(copy), dispose: async () => undefined };
   }
   const { repo, keys } = await openRepository(req.settings, "required");
-  const manifest = await repo.resolve(req.from, { purpose: "upgrade-test" });
-  if (manifest.engine !== "sqlite" && manifest.engine !== "postgres") throw new HoldfastError("USAGE", `upgrade-test restores SQLite and PostgreSQL logical backups; ${manifest.id} is a ${manifest.engine} backup`);
+  const source = req.source ? resolveSourceRef(req.source, req.settings) : undefined;
+  const manifest = await repo.resolve(req.from, { source, engines: ["sqlite", "postgres"], purpose: "upgrade-test" });
   const engine = engineByName(manifest.engine);
   const scratch = await engine.scratch(manifest, dir, { server: req.scratchServer ?? req.settings.scratchServer });
   try {

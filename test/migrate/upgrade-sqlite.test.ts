@@ -52,6 +52,22 @@ function expectRolledBack(report: Report): void {
 }
 
 describe("holdfast upgrade (SQLite)", () => {
+  it("fresh install: an empty database is migrated; a failed first install leaves it empty", async () => {
+    const path = join(ws.dir, "fresh.db");
+    new Database(path).exec("VACUUM");
+    const failed = await runUpgrade(ws, [path, "--run", `${sql("CREATE TABLE accounts (id INTEGER PRIMARY KEY); PRAGMA user_version = 1")} && exit 1`]);
+    expect(failed.result.code, failed.result.stderr).toBe(28);
+    expectRolledBack(failed.report);
+    const empty = state(path);
+    expect(empty.schema.map((o) => (o as { name: string }).name)).toEqual(["sqlite_autoindex_holdfast_upgrades_1", "holdfast_upgrades"]);
+    expect([empty.version, empty.rows]).toEqual([0, {}]);
+
+    const ok = await runUpgrade(ws, [path, "--run", sql("CREATE TABLE accounts (id INTEGER PRIMARY KEY); PRAGMA user_version = 1")]);
+    expect(ok.result.code, ok.result.stderr).toBe(0);
+    expect([ok.report.versionBefore, ok.report.versionAfter]).toEqual([undefined, "1"]);
+    expect(state(path).rows).toEqual({ accounts: [] });
+  }, 30_000);
+
   it("refuses to skip a required stop before touching anything; --to up to the stop passes", async () => {
     const path = await app("stops");
     const before = state(path);
