@@ -1,9 +1,10 @@
 import { spawn } from "node:child_process";
+import { redact } from "../errors.js";
 
 /** What ran the migrations, and how it ended. */
 export interface RunnerOutcome {
   ok: boolean;
-  /** The runner's output (stdout and stderr interleaved), its last 64 KB. */
+  /** The runner's output (stdout and stderr interleaved), its last 64 KB, secrets redacted. */
   output: string;
   /** How it ended, in a phrase ("exited with status 3", "interrupted"). */
   detail: string;
@@ -57,7 +58,7 @@ export function externalRunner(command: string, env: Record<string, string>, opt
         else signal.addEventListener("abort", stop, { once: true });
         const finish = (ok: boolean, detail: string) => {
           signal.removeEventListener("abort", stop);
-          resolve({ ok, output: output.slice(-OUTPUT_LIMIT), detail });
+          resolve({ ok, output: redact(output.slice(-OUTPUT_LIMIT)), detail });
         };
         child.on("error", (err) => finish(false, `could not start: ${err.message}`));
         child.on("close", (code, sig) => {
