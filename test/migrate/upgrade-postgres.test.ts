@@ -71,7 +71,7 @@ describe("holdfast upgrade (PostgreSQL)", () => {
     const before = await pgState(pg, "up_half");
     const halfway = await script("half", `${ADD_EMAIL}\nDELETE FROM audit_log;\nCREATE TABLE teams (id int);\nSELECT 1 / 0;\nALTER TABLE orders ADD COLUMN never int;`);
     const { result, report } = await runUpgrade(ws, [pg.url("up_half"), "--run", halfway, "--terminate-timeout", "1"]);
-    expect(result.code, result.stderr).toBe(28);
+    expect(result.code, result.stderr).toBe(31);
     expect(errorLine(result)).toMatch(/rolled back: migrate failed: .*exited with status 3/);
     expect(report.finalState).toBe("rolled-back");
     expect(report.failure?.step).toBe("migrate");
@@ -92,7 +92,7 @@ describe("holdfast upgrade (PostgreSQL)", () => {
     await writeFile(checks, "-- no order lost its note\nSELECT NOT EXISTS (SELECT 1 FROM orders WHERE note IS NULL);\n");
     const nullNotes = await script("null-notes", `ALTER TABLE orders ADD COLUMN status text DEFAULT 'new';\nUPDATE orders SET note = NULL WHERE id % 10 = 0;`);
     const failed = await runUpgrade(ws, [pg.url("up_checks"), "--run", nullNotes, "--checks", checks, "--terminate-timeout", "1"]);
-    expect(failed.result.code, failed.result.stderr).toBe(28);
+    expect(failed.result.code, failed.result.stderr).toBe(31);
     expect(failed.report.checks.find((c) => c.kind === "assertion")).toMatchObject({ name: "no order lost its note", ok: false, detail: "returned false" });
     expect(failed.report.rollback.proven).toBe(true);
     expect(await pgState(pg, "up_checks")).toEqual(before);
@@ -101,7 +101,7 @@ describe("holdfast upgrade (PostgreSQL)", () => {
     try {
       const ok = await script("harmless", "ALTER TABLE orders ADD COLUMN status text DEFAULT 'new';");
       const r = await runUpgrade(ws, [pg.url("up_checks"), "--run", ok, "--health-url", health.url, "--health-tries", "2", "--health-interval", "100ms", "--terminate-timeout", "1"]);
-      expect(r.result.code, r.result.stderr).toBe(28);
+      expect(r.result.code, r.result.stderr).toBe(31);
       expect(r.report.checks.find((c) => c.kind === "health")).toMatchObject({ ok: false, detail: "answered 503 (2 tries)" });
       expect(health.bodies.length).toBe(2);
       expect(await pgState(pg, "up_checks")).toEqual(before);
@@ -130,7 +130,7 @@ describe("holdfast upgrade (PostgreSQL)", () => {
     expect(await pgState(pg, "up_kill")).not.toEqual(before);
 
     const next = await runCli(["upgrade", pg.url("up_kill"), "--run", "true"], { env: ws.env });
-    expect(next.code, next.stderr).toBe(30);
+    expect(next.code, next.stderr).toBe(33);
     expect(errorLine(next)).toMatch(new RegExp(`upgrade ${running[0]!.run_id} of .* never finished`));
     expect(next.stderr).toContain(`holdfast restore ${running[0]!.backup_id} --in-place`);
 

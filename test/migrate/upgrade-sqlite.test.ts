@@ -56,7 +56,7 @@ describe("holdfast upgrade (SQLite)", () => {
     const path = join(ws.dir, "fresh.db");
     new Database(path).exec("VACUUM");
     const failed = await runUpgrade(ws, [path, "--run", `${sql("CREATE TABLE accounts (id INTEGER PRIMARY KEY); PRAGMA user_version = 1")} && exit 1`]);
-    expect(failed.result.code, failed.result.stderr).toBe(28);
+    expect(failed.result.code, failed.result.stderr).toBe(31);
     expectRolledBack(failed.report);
     const empty = state(path);
     expect(empty.schema.map((o) => (o as { name: string }).name)).toEqual(["sqlite_autoindex_holdfast_upgrades_1", "holdfast_upgrades"]);
@@ -73,7 +73,7 @@ describe("holdfast upgrade (SQLite)", () => {
     const before = state(path);
     const backups = (await runCli(["list", "--json"], { env: ws.env })).stdout;
     const refused = await runCli(["upgrade", path, "--run", sql("PRAGMA user_version = 7"), "--required-stop", "5"], { env: ws.env });
-    expect(refused.code, refused.stderr).toBe(30);
+    expect(refused.code, refused.stderr).toBe(33);
     expect(errorLine(refused)).toBe("the database is at version 3 and 5 is a required stop: this upgrade would skip it");
     expect(state(path)).toEqual(before);
     expect((await runCli(["list", "--json"], { env: ws.env })).stdout).toBe(backups);
@@ -88,7 +88,7 @@ describe("holdfast upgrade (SQLite)", () => {
     const before = state(path);
     const backfill = sql("ALTER TABLE items ADD COLUMN color TEXT; UPDATE items SET color = 'red'; UPDATE tags SET tag = upper(tag)");
     const undeclared = await runUpgrade(ws, [path, "--run", backfill]);
-    expect(undeclared.result.code, undeclared.result.stderr).toBe(28);
+    expect(undeclared.result.code, undeclared.result.stderr).toBe(31);
     expect(undeclared.report.checks.find((c) => c.kind === "unchanged-rows")).toMatchObject({ ok: false, detail: "tags content changed (same 20 rows)" });
     expectRolledBack(undeclared.report);
     expect(state(path)).toEqual(before);
@@ -102,7 +102,7 @@ describe("holdfast upgrade (SQLite)", () => {
     const path = await app("fk");
     const before = state(path);
     const { result, report } = await runUpgrade(ws, [path, "--run", sql("ALTER TABLE tags ADD COLUMN note TEXT; INSERT INTO tags (item_id, tag) VALUES (99999, 'orphan')")]);
-    expect(result.code, result.stderr).toBe(28);
+    expect(result.code, result.stderr).toBe(31);
     expect(report.checks.find((c) => c.kind === "foreign-keys")).toMatchObject({ ok: false, detail: expect.stringMatching(/^foreign key violation in tags row 21 \(parent items\)/) });
     expectRolledBack(report);
     expect(report.rollback.safetyCopy).toMatch(/\.holdfast-safety/);
@@ -123,7 +123,7 @@ describe("holdfast upgrade (SQLite)", () => {
     const startedAt = Date.now();
     child.kill("SIGINT");
     const code = await new Promise<number | null>((r) => child.once("close", r));
-    expect(code, stderr).toBe(28);
+    expect(code, stderr).toBe(31);
     expect(Date.now() - startedAt).toBeLessThan(15_000);
     const report = JSON.parse(stdout) as Report;
     expect(report.failure).toEqual({ step: "migrate", message: expect.stringMatching(/: interrupted$/) });
@@ -136,7 +136,7 @@ describe("holdfast upgrade (SQLite)", () => {
     const path = await app("none");
     const before = state(path);
     const { result, report } = await runUpgrade(ws, [path, "--run", `${sql("DELETE FROM tags")} && exit 4`, "--rollback", "none"]);
-    expect(result.code, result.stderr).toBe(29);
+    expect(result.code, result.stderr).toBe(32);
     expect(report).toMatchObject({ finalState: "failed", rollback: { mode: "none", taken: false } });
     expect(result.stderr).toContain(`holdfast restore ${report.backupId} --in-place`);
     expect(state(path)).not.toEqual(before);
