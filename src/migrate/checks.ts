@@ -5,7 +5,7 @@ import type { CheckOutcome } from "./report.js";
 import { UPGRADE_LOG_TABLE, type DatabaseState, type UpgradeTarget } from "./upgrade-target.js";
 
 /** Migration tools' bookkeeping tables: written by every migration, so always "touched". */
-const BOOKKEEPING = new Set([UPGRADE_LOG_TABLE, "alembic_version", "schema_migrations", "knex_migrations", "knex_migrations_lock", "flyway_schema_history", "_prisma_migrations", "goose_db_version", "holdfast_migrations"]);
+const BOOKKEEPING = new Set([UPGRADE_LOG_TABLE, "alembic_version", "schema_migrations", "knex_migrations", "knex_migrations_lock", "flyway_schema_history", "_prisma_migrations", "goose_db_version", "holdfast_schema_history"]);
 
 export interface CheckOptions {
   assertions: Assertion[];

@@ -63,7 +63,7 @@ export async function upgradeTest(req: UpgradeTestRequest, ctx: CommandContext):
     const before = await steps.run("record state", () => scratch.target.state(ctx.signal), (s) => `${s.tables.length} table(s)`);
     const { env, cleanup } = await scratch.target.runnerEnv(dir);
     try {
-      const runner = req.runner(scratch.target, env);
+      const runner = req.runner(scratch.target, env, { runId: "upgrade-test" });
       report.runner = runner.describe();
       report.failure = await migrateAndCheck(scratch.target, runner, before, assertions, req, steps, report, ctx);
     } finally {

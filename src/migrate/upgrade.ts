@@ -13,8 +13,11 @@ import type { MigrationRunner } from "./upgrade-runner.js";
 import { checkRequiredStops } from "./upgrade-stops.js";
 import { openUpgradeTarget, type DatabaseState, type UpgradeRecord, type UpgradeTarget } from "./upgrade-target.js";
 
-/** Builds the runner once the database is known: its environment carries the connection. */
-export type RunnerFactory = (target: UpgradeTarget, env: Record<string, string>) => MigrationRunner;
+/**
+ * Builds the runner once the database is known: `env` carries the connection (for external
+ * commands); `run` names this upgrade and its backup (Holdfast's migrator records the backup id).
+ */
+export type RunnerFactory = (target: UpgradeTarget, env: Record<string, string>, run: { runId: string; backupId?: string }) => MigrationRunner;
 
 export interface UpgradeRequest {
   /** A holdfast.yaml database name, a PostgreSQL URL or a SQLite file. */
@@ -65,7 +68,7 @@ export async function upgrade(req: UpgradeRequest, ctx: CommandContext): Promise
   const { env, cleanup } = await target.runnerEnv(req.settings.tmpDir);
   const record: UpgradeRecord = { runId, state: "running", backupId: manifest.id, runner: "", startedAt: new Date(started).toISOString(), pid: process.pid, host: hostname() };
   try {
-    const runner = req.runner(target, env);
+    const runner = req.runner(target, env, { runId, backupId: manifest.id });
     report.runner = record.runner = runner.describe();
     const other = await target.log.claim(record);
     if (other) throw unfinishedError(target, other, true);
