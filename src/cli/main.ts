@@ -4,11 +4,13 @@ import { registerCoreCommands } from "./core-commands.js";
 import { registerOpsCommands } from "./ops-commands.js";
 import { registerWalCommands } from "./wal-commands.js";
 import { registerStorageCommands } from "./storage-commands.js";
+import { registerMigrateCommands } from "./migrate-commands.js";
 
 const program = createProgram();
 registerCoreCommands(program);
 registerOpsCommands(program);
 registerWalCommands(program);
 registerStorageCommands(program);
+registerMigrateCommands(program);
 installSignalHandlers();
 runProgram(program);

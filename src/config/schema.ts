@@ -43,6 +43,8 @@ export const fileConfigSchema = z.strictObject({
       z.strictObject({
         source: z.string().min(1),
         labels: z.record(z.string(), z.string()).optional(),
+        /** Folder of this database's SQL migrations (holdfast migrate), relative to this file. */
+        migrations: z.string().min(1).optional(),
         ...databaseOpsKeys,
       }),
     )

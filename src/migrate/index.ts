@@ -8,3 +8,4 @@ export { CHECKSUM_ALGORITHM, checksumOf } from "./checksum.js";
 export { splitStatements } from "./split.js";
 export type { HistoryRow } from "./history.js";
 export type { DestructiveChange } from "./destructive.js";
+export { withBackupExclusion } from "./backup-exclusion.js";
