@@ -24,7 +24,8 @@ export function registerMigrateCommands(program: Command): void {
       .option("--lock-timeout <duration>", "longest wait for a table lock held by another session, per attempt", "2s")
       .option("--lock-retries <n>", "attempts after the first when the lock timeout is reached", "3")
       .option("--statement-timeout <duration>", "longest a single statement may run (default: no limit)")
-      .option("--wait <duration>", "longest wait for another migrator of the same database", "10m");
+      .option("--wait <duration>", "longest wait for another migrator of the same database", "10m")
+      .option("--lock-wait <duration>", "with a repository configured: longest wait for a running backup of the same database (default 0s: refuse)");
 
   common(migrate.command("status <database>").description("applied, pending, partly applied and drifted migrations")).action(
     action(async ({ target, migrations }) => migrateStatus(target, migrations), formatStatus),
@@ -41,6 +42,7 @@ export function registerMigrateCommands(program: Command): void {
   );
   common(migrate.command("repair <database>").description("accept changed files of applied migrations: record the new checksums and why"))
     .requiredOption("--reason <text>", "why the applied migration's file changed (kept in the history)")
+    .option("--lock-wait <duration>", "with a repository configured: longest wait for a running backup of the same database")
     .action(action(async ({ target, migrations, opts, settings, signal }) => withBackupExclusion(settings, target, "migrate repair", () => migrateRepair(target, migrations, { reason: String(opts.reason) }), signal), formatRepair));
 }
 
