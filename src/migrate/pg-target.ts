@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import type pg from "pg";
 import { HoldfastError } from "../errors.js";
 import { connect, describePg, ident, type PgRef } from "../engines/postgres/connection.js";
@@ -12,10 +13,10 @@ export interface PgTargetOptions {
 }
 
 /**
- * PostgreSQL. The migrator lock is pg_advisory_xact_lock, keyed by the history table's name, so it
- * ends with the transaction (and with a crashed client's connection) and works through a
- * transaction-mode pooler. No-transaction migrations hold it from a second connection whose
- * transaction stays open (idle, without a snapshot, so CREATE INDEX CONCURRENTLY does not wait on it).
+ * PostgreSQL. The migrator lock is a transaction-scoped advisory lock keyed by the history table's
+ * name, so it ends with the transaction (and with a crashed client's connection) and works through
+ * a transaction-mode pooler. No-transaction migrations hold the same key as a session lock on a
+ * direct connection (refused behind a pooler), released when they end or when the connection dies.
  */
 export async function openPgTarget(ref: PgRef, options: PgTargetOptions): Promise<MigrationTarget> {
   const historyTable = qualified(options.historyTable);
@@ -42,15 +43,21 @@ export async function openPgTarget(ref: PgRef, options: PgTargetOptions): Promis
     },
   });
   const main = session(client);
-  const lock = async (c: pg.Client, t: TimeoutOptions): Promise<void> => {
-    await c.query(`SET LOCAL lock_timeout = ${Math.max(1, Math.round(t.waitMs))}`);
-    try {
-      await c.query("SELECT pg_advisory_xact_lock($1::bigint)", [lockKey]);
-    } catch (err) {
-      if ((err as { code?: string }).code === "55P03") {
+  /**
+   * Poll pg_try_advisory_(xact_)lock rather than wait in pg_advisory_lock: a waiter blocked inside a
+   * statement holds a snapshot, and CREATE INDEX CONCURRENTLY run by the holder would wait for it.
+   */
+  const lock = async (t: TimeoutOptions, scope: "xact" | "session"): Promise<void> => {
+    const deadline = Date.now() + t.waitMs;
+    for (;;) {
+      if (scope === "xact") await client.query("BEGIN");
+      const got = (await client.query(`SELECT pg_try_advisory${scope === "xact" ? "_xact" : ""}_lock($1::bigint) AS ok`, [lockKey])).rows[0] as { ok: boolean };
+      if (got.ok) return;
+      if (scope === "xact") await client.query("ROLLBACK");
+      if (Date.now() >= deadline) {
         throw new HoldfastError("LOCKED", `another migrator of ${describePg(ref)} kept the migration lock for longer than ${Math.round(t.waitMs / 1000)} s`, { hint: "wait for it to finish, or raise --wait" });
       }
-      throw err;
+      await sleep(100 + Math.random() * 200);
     }
   };
   return {
@@ -62,9 +69,8 @@ export async function openPgTarget(ref: PgRef, options: PgTargetOptions): Promis
     pooled,
     read: (fn) => fn(main),
     async transaction(fn, t) {
-      await client.query("BEGIN");
+      await lock(t, "xact");
       try {
-        await lock(client, t);
         await client.query(`SET LOCAL lock_timeout = ${Math.round(t.lockTimeoutMs)}`);
         await client.query(`SET LOCAL statement_timeout = ${Math.round(t.statementTimeoutMs)}`);
         const result = await fn(main);
@@ -81,20 +87,15 @@ export async function openPgTarget(ref: PgRef, options: PgTargetOptions): Promis
           hint: "run no-transaction migrations over a direct connection to the server (not through PgBouncer in transaction mode)",
         });
       }
-      const holder = await connect(ref, "migrate lock");
+      // Outside a transaction the lock is the session's (released with it, or when the connection dies).
+      await lock(t, "session");
       try {
-        await holder.query("BEGIN");
-        await lock(holder, t);
         await client.query(`SET lock_timeout = ${Math.round(t.lockTimeoutMs)}`);
         await client.query(`SET statement_timeout = ${Math.round(t.statementTimeoutMs)}`);
-        try {
-          return await fn(main);
-        } finally {
-          await client.query("RESET lock_timeout; RESET statement_timeout").catch(() => undefined);
-        }
+        return await fn(main);
       } finally {
-        await holder.query("COMMIT").catch(() => undefined);
-        await holder.end().catch(() => undefined);
+        await client.query("RESET lock_timeout; RESET statement_timeout").catch(() => undefined);
+        await client.query("SELECT pg_advisory_unlock($1::bigint)", [lockKey]).catch(() => undefined);
       }
     },
     isLockTimeout: (err) => (err as { code?: string })?.code === "55P03",
