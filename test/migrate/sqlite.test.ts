@@ -130,6 +130,15 @@ describe("migrate on SQLite", () => {
     expect((await migrateJson<{ current: number }>(["up", db, "--dir", dir, "--allow-data-loss"])).current).toBe(2);
   });
 
+  it("runs a migration holding VACUUM statement by statement with a ledger", async () => {
+    const dir = await migrationsFolder(ws.dir, "vacuum", { "0001_v.sql": "CREATE TABLE v (x INTEGER);\nINSERT INTO v VALUES (1);\nVACUUM;\n" });
+    const db = join(ws.dir, "vacuum.db");
+    const up = await migrateJson<{ applied: { noTransaction: boolean }[] }>(["up", db, "--dir", dir]);
+    expect(up.applied).toEqual([expect.objectContaining({ noTransaction: true })]);
+    expect(history(db)[0]).toMatchObject({ no_transaction: 1, statements_done: 3, statements_total: 3 });
+    expect(history(db)[0]!.finished_at).toBeTruthy();
+  });
+
   it("three concurrent migrate up: every migration applied once, all succeed", async () => {
     const slow = (i: number) => `CREATE TABLE big${i} (x INTEGER);\nWITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 1500000) INSERT INTO big${i} SELECT i FROM n;\n`;
     const dir = await migrationsFolder(ws.dir, "concurrent", { "0001_a.sql": slow(1), "0002_b.sql": slow(2), "0003_c.sql": slow(3), "0004_d.sql": "CREATE TABLE done (x INTEGER);\n" });
