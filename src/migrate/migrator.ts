@@ -116,6 +116,17 @@ function refuseDataLoss(plan: Plan, o: MigrateOptions): void {
   throw new HoldfastError("USAGE", `the migrations would discard data: ${what} discards ${size}${plan.dataLoss.length > 1 ? `, and ${plan.dataLoss.length - 1} more change(s)` : ""}`, { hint: "review `holdfast migrate plan`, take a backup, then run again with --allow-data-loss" });
 }
 
+/** `-- holdfast:requires V`: V must have been applied before this run, not in the same jump. */
+function refuseSkippedStops(plan: Plan, migrations: readonly Migration[]): void {
+  const pending = new Set(plan.migrations.map((p) => p.version));
+  for (const step of plan.migrations) {
+    const stop = migrations.find((m) => m.version === step.version)!.requires.find((v) => pending.has(v));
+    if (stop !== undefined) {
+      throw new HoldfastError("USAGE", `migration ${step.version}_${step.name} requires version ${stop} to be applied on its own first (a required stop); nothing was changed`, { hint: `run migrate up --to ${stop}, deploy what goes with it, then migrate up again` });
+    }
+  }
+}
+
 function applyOptions(o: MigrateOptions): ApplyOptions {
   return { timeouts: { ...DEFAULT_TIMEOUTS, ...o.timeouts }, lockRetries: o.lockRetries ?? 3, retryBackoffMs: o.retryBackoffMs ?? 1000, backupId: o.backupId, signal: o.signal };
 }
@@ -128,6 +139,7 @@ function applyOptions(o: MigrateOptions): ApplyOptions {
 export async function migrateUp(target: MigrationTarget, migrations: readonly Migration[], o: MigrateOptions = {}): Promise<UpResult> {
   const plan = await migratePlan(target, migrations, { to: o.to });
   refuseDataLoss(plan, o);
+  refuseSkippedStops(plan, migrations);
   const options = applyOptions(o);
   const applied: Applied[] = [];
   for (const step of plan.migrations) {

@@ -52,13 +52,16 @@ describe("migrate on PostgreSQL", () => {
     const dir = await migrationsFolder(ws.dir, "pg-concurrent", {
       "0001_a.sql": "CREATE TABLE a (x int);\nSELECT pg_sleep(1);\n",
       "0002_b.sql": "CREATE TABLE b (x int);\nSELECT pg_sleep(1);\n",
-      "0003_c.sql": "CREATE TABLE c (x int);\n",
+      "0003_c.sql": "CREATE TABLE c (x int);\nINSERT INTO c SELECT generate_series(1, 100000);\n",
+      "0004_index.sql": "CREATE INDEX CONCURRENTLY c_x ON c (x);\nSELECT pg_sleep(1);\n",
+      "0005_d.sql": "CREATE TABLE d (x int);\n",
     });
     const runs = await Promise.all([1, 2, 3].map(() => runCli(["migrate", "up", url, "--dir", dir, "--json"])));
     for (const r of runs) expect(r.code, r.stderr).toBe(0);
     const applied = runs.flatMap((r) => (JSON.parse(r.stdout) as Up).applied.map((a) => a.version)).sort();
-    expect(applied).toEqual([1, 2, 3]);
-    expect((await history("concurrent")).map((r) => Number(r.version))).toEqual([1, 2, 3]);
+    expect(applied).toEqual([1, 2, 3, 4, 5]);
+    expect((await history("concurrent")).map((r) => Number(r.version))).toEqual([1, 2, 3, 4, 5]);
+    expect(await cluster.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'c_x'::regclass", "concurrent")).toEqual([{ indisvalid: true }]);
   });
 
   it("kill -9 in the middle of a no-transaction migration: the next up resumes at the statement it stopped", async () => {
@@ -138,6 +141,19 @@ describe("migrate on PostgreSQL", () => {
       await blocker.end();
       await reader.end();
     }
+  });
+
+  it("statement_timeout stops a long statement; a declared PgBouncer refuses no-transaction migrations", async () => {
+    const url = await database("timeouts", "CREATE TABLE t (x int)");
+    const slow = await migrationsFolder(ws.dir, "pg-slow", { "0001_slow.sql": "CREATE TABLE made (x int);\nSELECT pg_sleep(5);\n" });
+    const r = await migrate(["up", url, "--dir", slow, "--statement-timeout", "500ms"]);
+    expect(r.code).toBe(28);
+    expect(errorLine(r)).toBe("migration 1_slow failed (statement_timeout): canceling statement due to statement timeout");
+    expect(await cluster.query("SELECT to_regclass('made') IS NULL AS gone", "timeouts")).toEqual([{ gone: true }]);
+    const cic = await migrationsFolder(ws.dir, "pg-bouncer", { "0001_i.sql": "CREATE INDEX CONCURRENTLY t_x ON t (x);\n" });
+    const refused = await migrate(["up", url, "--dir", cic, "--pgbouncer"]);
+    expect(refused.code).toBe(2);
+    expect(errorLine(refused)).toMatch(/is reached through a transaction-mode pooler \(PgBouncer\): statements outside a transaction cannot hold the migration lock/);
   });
 
   it("plan lists drops and narrowing types with the rows and bytes they discard; up refuses without --allow-data-loss", async () => {

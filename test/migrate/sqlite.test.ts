@@ -130,6 +130,22 @@ describe("migrate on SQLite", () => {
     expect((await migrateJson<{ current: number }>(["up", db, "--dir", dir, "--allow-data-loss"])).current).toBe(2);
   });
 
+  it("takes the database and its migrations folder from holdfast.yaml, and refuses to jump over a required stop", async () => {
+    await migrationsFolder(ws.dir, "configured", {
+      "0001_a.sql": "CREATE TABLE a (x INTEGER);\n",
+      "0002_b.sql": "CREATE TABLE b (x INTEGER);\n",
+      "0003_c.sql": "-- holdfast:requires 0002\nCREATE TABLE c (x INTEGER);\n",
+    });
+    const config = join(ws.dir, "holdfast.yaml");
+    await writeFile(config, `databases:\n  app:\n    source: sqlite:${join(ws.dir, "configured.db")}\n    migrations: ./configured\n`);
+    const refused = await migrate(["up", "app", "--config", config]);
+    expect(refused.code).toBe(2);
+    expect(errorLine(refused)).toBe("migration 3_c requires version 2 to be applied on its own first (a required stop); nothing was changed");
+    expect(tables(join(ws.dir, "configured.db"))).toEqual([]);
+    expect((await migrateJson<{ current: number }>(["up", "app", "--config", config, "--to", "2"])).current).toBe(2);
+    expect((await migrateJson<{ current: number }>(["up", "app", "--config", config])).current).toBe(3);
+  });
+
   it("runs a migration holding VACUUM statement by statement with a ledger", async () => {
     const dir = await migrationsFolder(ws.dir, "vacuum", { "0001_v.sql": "CREATE TABLE v (x INTEGER);\nINSERT INTO v VALUES (1);\nVACUUM;\n" });
     const db = join(ws.dir, "vacuum.db");
