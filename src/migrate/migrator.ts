@@ -4,6 +4,7 @@ import { CHECKSUM_ALGORITHM, checksumOf } from "./checksum.js";
 import { findDestructive, measure, type DestructiveChange } from "./destructive.js";
 import type { Migration } from "./files.js";
 import { appliedBy, deleteHistory, readHistory, recordRepair } from "./history.js";
+import { needsNoTransaction } from "./no-transaction.js";
 import { splitStatements } from "./split.js";
 import { assertConsistent, currentHistory, statusOf } from "./status.js";
 import type { MigrationTarget, TimeoutOptions } from "./target.js";
@@ -160,7 +161,7 @@ export async function migrateDown(target: MigrationTarget, migrations: readonly 
   for (const step of plan.migrations) {
     const m = migrations.find((x) => x.version === step.version)!;
     const started = Date.now();
-    const stepByStep = splitStatements(m.down!).some((s) => target.engine === "postgres" && /CONCURRENTLY|^VACUUM/i.test(s.bare));
+    const stepByStep = splitStatements(m.down!).some((s) => needsNoTransaction(s, target.engine, target.versionNum) !== undefined);
     const body = async (s: Parameters<Parameters<MigrationTarget["transaction"]>[0]>[0]): Promise<boolean> => {
       if (!(await readHistory(s, target)).some((r) => r.version === m.version)) return false;
       try {
