@@ -71,7 +71,7 @@ export function statusOf(target: MigrationTarget, migrations: readonly Migration
   const finished = history.filter((r) => r.finishedAt).map((r) => r.version);
   return {
     target: target.uri,
-    historyTable: target.historyTable,
+    historyTable: target.historyTable.replace(/"/g, ""),
     current: finished.length ? Math.max(...finished) : null,
     latest: migrations.length ? migrations[migrations.length - 1]!.version : null,
     pending: list.filter((m) => m.state === "pending" || m.state === "partial").length,
