@@ -193,6 +193,12 @@ const SCENARIOS: Record<number, Scenario> = {
     result: await runCli(["upgrade", sqlite("upgrade-refused"), "--run", "true", "--version-query", "SELECT 2", "--required-stop", "3"], { env: ws.env }),
     message: /^the database is at version 2 and 3 is a required stop/,
   }),
+  [EXIT_CODES.MIGRATION_FAILED]: async () => {
+    const dir = join(ws.dir, "failing-migrations");
+    await mkdir(dir, { recursive: true });
+    await writeFile(join(dir, "0001_broken.sql"), "CREATE TABLE t (id INTEGER);\nINSERT INTO missing_table VALUES (1);\n");
+    return { result: await runCli(["migrate", "up", sqlite("migrating"), "--dir", dir]), message: /^migration 1_broken failed: no such table: missing_table/ };
+  },
   [EXIT_CODES.INTERRUPTED]: async () => {
     // A backup stuck behind a lock another session holds on its table, interrupted by Ctrl-C.
     const blocker = new postgres.Client({ connectionString: pg.url("busy") });

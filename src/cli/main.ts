@@ -6,6 +6,7 @@ import { registerWalCommands } from "./wal-commands.js";
 import { registerStorageCommands } from "./storage-commands.js";
 import { registerDrillCommands } from "./drill-commands.js";
 import { registerUpgradeCommands } from "./upgrade-commands.js";
+import { registerMigrateCommands } from "./migrate-commands.js";
 
 const program = createProgram();
 registerCoreCommands(program);
@@ -14,5 +15,6 @@ registerWalCommands(program);
 registerStorageCommands(program);
 registerDrillCommands(program);
 registerUpgradeCommands(program);
+registerMigrateCommands(program);
 installSignalHandlers();
 runProgram(program);

@@ -43,6 +43,8 @@ export const fileConfigSchema = z.strictObject({
       z.strictObject({
         source: z.string().min(1),
         labels: z.record(z.string(), z.string()).optional(),
+        /** Folder of this database's SQL migrations (holdfast migrate), relative to this file. */
+        migrations: z.string().min(1).optional(),
         ...databaseOpsKeys,
         /** Disaster-recovery drills of this database: the objectives `holdfast drill` measures against. */
         drill: z.strictObject({ targets: z.strictObject({ rto: duration.optional(), rpo: duration.optional() }).optional() }).optional(),
