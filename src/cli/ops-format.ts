@@ -63,6 +63,8 @@ function kindCounts(d: DatabaseStatus): string {
 export function formatStatus(r: StatusReport): string {
   if (r.databases.length === 0) return `no backups in ${r.repository} and no databases configured`;
   const now = Date.parse(r.now);
+  // The drill column appears once drills are in use (scheduled or recorded).
+  const drills = r.databases.some((d) => d.lastDrill || d.nextRuns.drill);
   const rows = r.databases.map((d) => {
     const next = Object.entries(d.nextRuns).sort((a, b) => (a[1] < b[1] ? -1 : 1))[0];
     return [
@@ -75,7 +77,8 @@ export function formatStatus(r: StatusReport): string {
       d.lastVerify ? `${d.lastVerify.ok ? "ok" : "FAILED"}${d.lastVerify.deep ? " (deep)" : ""} ${age(now - Date.parse(d.lastVerify.verifiedAt))} ago` : "never",
       next ? `${next[0]} in ${age(Date.parse(next[1]) - now)}` : "-",
       d.recoveryWindow ? `${d.recoveryWindow.from.slice(0, 16)} → ${d.recoveryWindow.to.slice(0, 16)}` : "-",
+      ...(drills ? [d.lastDrill ? `${d.lastDrill.verdict} ${age(now - Date.parse(d.lastDrill.finishedAt))} ago` : d.nextRuns.drill ? "never" : "-"] : []),
     ];
   });
-  return `repository ${r.repository}\n` + table(["DATABASE", "LAST BACKUP", "AGE", "SIZE", "BACKUPS", "STORED", "LAST VERIFY", "NEXT RUN", "RECOVERY WINDOW (UTC)"], rows);
+  return `repository ${r.repository}\n` + table(["DATABASE", "LAST BACKUP", "AGE", "SIZE", "BACKUPS", "STORED", "LAST VERIFY", "NEXT RUN", "RECOVERY WINDOW (UTC)", ...(drills ? ["LAST DRILL"] : [])], rows);
 }

@@ -10,9 +10,17 @@ import { newest as newestOf } from "../repository/selection.js";
 import { readVerifications, type VerificationRecord } from "../repository/verification.js";
 import type { CommandContext } from "./context.js";
 import { openRepository, unlockIfPossible } from "./open-repository.js";
+import { drillSummaries, type DrillSummary } from "../drill/summary.js";
 
-export const JOB_KINDS = ["backup", "verify", "deep_verify", "prune", "copy"] as const;
+export const JOB_KINDS = ["backup", "verify", "deep_verify", "prune", "copy", "drill"] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
+
+/** A database's cron patterns by job kind: schedule.<kind>, and drill.schedule for drills. */
+export function schedulesOf(db: Settings["databases"][string] | undefined): Partial<Record<JobKind, string>> {
+  const out: Partial<Record<JobKind, string>> = { ...db?.schedule };
+  if (db?.drill?.schedule) out.drill = db.drill.schedule;
+  return out;
+}
 
 export const DEFAULT_STALE_AFTER = "25h";
 
@@ -38,6 +46,10 @@ export interface DatabaseStatus {
   nextRuns: Partial<Record<JobKind, string>>;
   /** Point-in-time recovery window, for sources with physical base backups. */
   recoveryWindow?: RecoveryWindow;
+  /** The newest drill of this source recorded in the repository (run by the daemon or the CLI). */
+  lastDrill?: DrillSummary;
+  /** When the newest passing drill finished. */
+  lastPassedDrillAt?: string;
 }
 
 export interface StatusReport {
@@ -78,10 +90,11 @@ export async function databaseStatuses(repo: Repository, settings: Settings, now
   const { backups } = await repo.catalog();
   const verifications = await readVerifications(repo.backend, backups.map((m) => m.id));
   const windows = await recoveryWindows(repo.backend, backups, unlock);
+  const drills = await drillSummaries(repo.backend);
   const entries = Object.keys(settings.databases).length
     ? Object.entries(settings.databases).map(([name, db]) => ({ name, source: sourceUriOf(db.source), db }))
     : [...new Set(backups.map((m) => m.source.uri))].map((source) => ({ name: source, source, db: undefined }));
-  return entries.map((e) => ({ ...sourceStatus(e, settings, backups, verifications, now), recoveryWindow: windows.get(e.source) }));
+  return entries.map((e) => ({ ...sourceStatus(e, settings, backups, verifications, now), recoveryWindow: windows.get(e.source), ...drills.get(e.source) }));
 }
 
 /** Pure: the status of one source from an already-read catalog; `db` is its configuration, if any. */
@@ -105,8 +118,9 @@ export function sourceStatus(
     .filter((v): v is VerificationRecord => v !== undefined)
     .sort((a, b) => (a.verifiedAt < b.verifiedAt ? 1 : -1))[0];
   const nextRuns: Partial<Record<JobKind, string>> = {};
+  const schedules = schedulesOf(db);
   for (const kind of JOB_KINDS) {
-    const pattern = db?.schedule?.[kind];
+    const pattern = schedules[kind];
     if (!pattern) continue;
     const next = new Cron(pattern, { paused: true, timezone: timeZone }).nextRun(now);
     if (next) nextRuns[kind] = next.toISOString();

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { COMPRESSIONS } from "../pipeline/compression.js";
-import { daemonOpsKeys, databaseOpsKeys } from "./ops-schema.js";
+import { cronSchema, daemonOpsKeys, databaseOpsKeys } from "./ops-schema.js";
 
 import { durationSchema as duration } from "./duration.js";
 
@@ -46,8 +46,10 @@ export const fileConfigSchema = z.strictObject({
         /** Folder of this database's SQL migrations (holdfast migrate), relative to this file. */
         migrations: z.string().min(1).optional(),
         ...databaseOpsKeys,
-        /** Disaster-recovery drills of this database: the objectives `holdfast drill` measures against. */
-        drill: z.strictObject({ targets: z.strictObject({ rto: duration.optional(), rpo: duration.optional() }).optional() }).optional(),
+        /** Disaster-recovery drills of this database: the objectives `holdfast drill` measures against, and when the daemon runs one. */
+        drill: z
+          .strictObject({ schedule: cronSchema.optional(), targets: z.strictObject({ rto: duration.optional(), rpo: duration.optional() }).optional() })
+          .optional(),
       }),
     )
     .optional(),

@@ -4,7 +4,7 @@ import { loadSettings, type Settings } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
 import { HoldfastError, registerSecret } from "../errors.js";
 import { policyFromConfig } from "../commands/prune.js";
-import { DEFAULT_STALE_AFTER, JOB_KINDS, sourceUriOf, type JobKind } from "../commands/status.js";
+import { DEFAULT_STALE_AFTER, schedulesOf, sourceUriOf, type JobKind } from "../commands/status.js";
 import type { RetentionPolicy } from "../repository/retention.js";
 
 export interface DatabaseJobs {
@@ -58,7 +58,7 @@ export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = pr
       labels: db.labels ?? {},
       timeZone: db.timezone ?? settings.ops?.timezone,
       staleAfterMs: parseDuration(db.stale_after ?? DEFAULT_STALE_AFTER),
-      schedule: Object.fromEntries(JOB_KINDS.filter((k) => db.schedule?.[k]).map((k) => [k, db.schedule![k]!])),
+      schedule: schedulesOf(db),
       policy: policyFromConfig(settings.ops?.retention, db.retention),
     };
   });

@@ -116,6 +116,11 @@ export class Daemon {
           const newest = this.statuses.get(db.name)?.newest;
           lastRun = newest ? Date.parse(newest.startedAt) : 0;
         }
+        if (kind === "drill" && lastRun === undefined) {
+          // Drills run from the CLI count: the repository holds their records.
+          const last = this.statuses.get(db.name)?.lastDrill;
+          lastRun = last ? Date.parse(last.finishedAt) : 0;
+        }
         if (due && lastRun !== undefined && lastRun < due.getTime()) this.trigger(db.name, kind, "missed while down");
       }
     }
@@ -156,6 +161,7 @@ export class Daemon {
       for (const s of await databaseStatuses(repo, settings, new Date(), async () => this.keys)) {
         this.statuses.set(s.name, s);
         this.metrics.observeDatabase(s);
+        this.metrics.observeDrills(s, this.config.databases.some((d) => d.name === s.name && d.schedule.drill !== undefined));
       }
       if (settings.repo && !/^[a-z0-9]+:\/\//.test(settings.repo)) {
         const fs = await statfs(settings.repo);

@@ -11,6 +11,7 @@ import { HoldfastError } from "../errors.js";
 import { kindOf, type Manifest } from "../repository/manifest.js";
 import { newest } from "../repository/selection.js";
 import type { DatabaseJobs } from "./config.js";
+import { runDrill } from "../drill/drill.js";
 
 export type JobResult = "success" | "failure" | "skipped";
 
@@ -57,6 +58,15 @@ export async function runJob(kind: JobKind, db: DatabaseJobs, settings: Settings
         let copied = 0;
         for (const to of settings.copyTo ?? []) copied += (await copyManifests(repo, mine, openBackend(to, { s3: settings.s3 }), ctx)).copied.length;
         return done("success", { note: `copied ${copied} backup(s)` });
+      }
+      case "drill": {
+        // The record is the result: metrics and status read it back from the repository.
+        const { record, stored } = await runDrill({ database: db.name, settings }, ctx);
+        const note = `drill ${record.id} of ${record.backupId ?? "?"}: ${record.verdict}`;
+        if (stored.error) return done("failure", { note, error: { code: "STORAGE_FAILED", message: `drill ${record.id} (${record.verdict}) could not be recorded: ${stored.error}` } });
+        if (record.verdict === "PASS") return done("success", { note });
+        const code = record.verdict === "FAIL" ? "DRILL_FAILED" : "DRILL_INCONCLUSIVE";
+        return done("failure", { note, error: { code, message: `drill ${record.id} of ${record.backupId ?? "?"}: ${record.verdict}: ${record.reasons.join("; ")}` } });
       }
     }
   } catch (err) {

@@ -30,6 +30,12 @@ export class DaemonMetrics {
   private readonly walArchived = new Gauge({ name: "holdfast_wal_last_archived_timestamp_seconds", help: "When the newest WAL file reached the archive (Unix time)", labelNames: ["repository"], registers: [this.registry] });
   private readonly windowStart = new Gauge({ name: "holdfast_recovery_window_start_timestamp_seconds", help: "Earliest moment a point-in-time restore can reach (Unix time)", labelNames: ["database"], registers: [this.registry] });
   private readonly windowEnd = new Gauge({ name: "holdfast_recovery_window_end_timestamp_seconds", help: "About the latest moment a point-in-time restore can reach: archive time of the last gap-free WAL segment (Unix time)", labelNames: ["database"], registers: [this.registry] });
+  private readonly drillLastSuccess = new Gauge({ name: "holdfast_drill_last_success_timestamp_seconds", help: "When the newest passing drill finished (Unix time)", labelNames: ["database"], registers: [this.registry] });
+  private readonly drillRto = new Gauge({ name: "holdfast_drill_rto_seconds", help: "Measured RTO of the newest drill (absent when its restore did not complete)", labelNames: ["database"], registers: [this.registry] });
+  private readonly drillRpo = new Gauge({ name: "holdfast_drill_rpo_seconds", help: "Measured RPO of the newest drill (absent when its newest data could not be established)", labelNames: ["database"], registers: [this.registry] });
+  private readonly drillPassed = new Gauge({ name: "holdfast_drill_passed", help: "1 when the newest drill passed; 0 when it failed, was inconclusive, or a scheduled database has none yet", labelNames: ["database"], registers: [this.registry] });
+  private readonly drillRtoTarget = new Gauge({ name: "holdfast_drill_rto_target_seconds", help: "RTO objective the newest drill was judged against", labelNames: ["database"], registers: [this.registry] });
+  private readonly drillRpoTarget = new Gauge({ name: "holdfast_drill_rpo_target_seconds", help: "RPO objective the newest drill was judged against", labelNames: ["database"], registers: [this.registry] });
   private readonly walFiles = new Gauge({ name: "holdfast_wal_archived_files", help: "WAL files in the archive", labelNames: ["repository"], registers: [this.registry] });
 
   constructor() {
@@ -73,6 +79,20 @@ export class DaemonMetrics {
     }
   }
 
+  /** From the drill records in the repository; `scheduled`: the daemon runs drills of this database. */
+  observeDrills(s: DatabaseStatus, scheduled: boolean): void {
+    const labels = { database: s.name };
+    const set = (gauge: Gauge, value: number | undefined) => (value === undefined ? gauge.remove(labels) : gauge.set(labels, value));
+    const d = s.lastDrill;
+    set(this.drillLastSuccess, s.lastPassedDrillAt ? Date.parse(s.lastPassedDrillAt) / 1000 : undefined);
+    set(this.drillRto, d?.rtoMs === undefined ? undefined : d.rtoMs / 1000);
+    set(this.drillRpo, d?.rpoMs === undefined ? undefined : d.rpoMs / 1000);
+    set(this.drillRtoTarget, d?.targets.rtoMs === undefined ? undefined : d.targets.rtoMs / 1000);
+    set(this.drillRpoTarget, d?.targets.rpoMs === undefined ? undefined : d.targets.rpoMs / 1000);
+    // A drill schedule with no drill yet is not healthy: 0, never an absent series.
+    set(this.drillPassed, d ? (d.verdict === "PASS" ? 1 : 0) : scheduled ? 0 : undefined);
+  }
+
   observeVolume(repository: string, free: number, capacity: number): void {
     this.freeBytes.set({ repository }, free);
     this.capacityBytes.set({ repository }, capacity);
@@ -84,7 +104,7 @@ export class DaemonMetrics {
   }
 
   forget(database: string): void {
-    for (const metric of [this.size, this.lastSuccess, this.lastVerify, this.repoBytes, this.backupCount, this.stale, this.windowStart, this.windowEnd]) metric.remove({ database });
+    for (const metric of [this.size, this.lastSuccess, this.lastVerify, this.repoBytes, this.backupCount, this.stale, this.windowStart, this.windowEnd, this.drillLastSuccess, this.drillRto, this.drillRpo, this.drillPassed, this.drillRtoTarget, this.drillRpoTarget]) metric.remove({ database });
   }
 
   text(): Promise<string> {
