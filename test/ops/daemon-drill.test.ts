@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { ChildProcess } from "node:child_process";
-import { readdir, writeFile } from "node:fs/promises";
+import { readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCli, startCli, workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
@@ -11,7 +11,8 @@ import { freePort, metricValue, parseMetrics, waitFor } from "../support/http.js
  * own schedule in the database's queue, their records land in the repository, and the drill
  * metrics come from those records: a passing drill, then (objectives tightened by a reload) a
  * failing one that leaves the last success where it was. A database with a drill schedule and no
- * drill yet reports passed 0, never nothing.
+ * drill yet reports passed 0, never nothing; on start it drills at once (missed), while one whose
+ * records are newer than its schedule's last firing does not.
  */
 let ws: Workspace;
 let base: string;
@@ -20,13 +21,13 @@ let daemon: ChildProcess;
 let stderr = "";
 let stdout = "";
 
-function yaml(rpo: string): string {
+function yaml(rpo: string, missed = false): string {
   return [
     `repo: ${ws.repo}`,
     `passphrase_file: ${ws.passphraseFile}`,
     `state_dir: ${join(ws.dir, "state")}`,
     `tmp_dir: ${ws.dir}`,
-    "run_missed_on_start: false",
+    `run_missed_on_start: ${missed}`,
     "http:",
     `  listen: ${base.replace("http://", "")}`,
     "databases:",
@@ -54,6 +55,14 @@ async function drills(): Promise<{ id: string; database: string; verdict: string
   return JSON.parse(r.stdout).drills;
 }
 
+async function startDaemon(): Promise<void> {
+  stdout = stderr = "";
+  daemon = startCli(["daemon", "--config", config], { env: { HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_REPO: undefined } });
+  daemon.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
+  daemon.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  await waitFor("the daemon to listen", () => stdout.includes("listening on") || (daemon.exitCode !== null ? Promise.reject(new Error(stderr)) : false), 30_000);
+}
+
 beforeAll(async () => {
   ws = await workspace();
   createDatabase(join(ws.dir, "app.db"), 500);
@@ -61,10 +70,7 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${await freePort()}`;
   config = join(ws.dir, "holdfast.yaml");
   await writeFile(config, yaml("1h"));
-  daemon = startCli(["daemon", "--config", config], { env: { HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_REPO: undefined } });
-  daemon.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  daemon.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  await waitFor("the daemon to listen", () => stdout.includes("listening on") || (daemon.exitCode !== null ? Promise.reject(new Error(stderr)) : false), 30_000);
+  await startDaemon();
 }, 60_000);
 
 afterAll(async () => {
@@ -128,5 +134,23 @@ describe("holdfast daemon: scheduled drills", () => {
     expect(await exited).toBe(0);
     expect(stderr).toContain("daemon stopped");
     expect((await readdir(ws.dir)).filter((n) => n.startsWith("holdfast-drill-"))).toEqual([]);
+  });
+
+  it("missed on start: a database without any drill record drills at once; one drilled since its schedule last fired does not", async () => {
+    // Both schedules yearly (last fired on 1 January): app's records are newer, idle has none.
+    await writeFile(config, yaml("1h", true).replace('"*/3 * * * * *"', '"0 0 4 1 1 *"').replace('"*/2 * * * * *"', '"0 0 3 1 1 *"'));
+    // Without the daemon's own memory of last runs, the drill records in the repository decide.
+    await rm(join(ws.dir, "state"), { recursive: true, force: true });
+    await startDaemon();
+    // idle has no backup to drill: its drill job runs and fails (BACKUP_NOT_FOUND), as it should.
+    await waitFor("idle's drill on start", async () => metricValue(await metrics(), "holdfast_last_job_failed", { database: "idle", job: "drill" }) === 1, 20_000);
+    expect(stderr).toMatch(/job failed: no full backup of sqlite:.*idle\.db/);
+    const samples = await metrics();
+    expect(metricValue(samples, "holdfast_jobs_total", { database: "app", job: "drill", result: "success" })).toBeUndefined();
+    expect(metricValue(samples, "holdfast_jobs_total", { database: "app", job: "drill", result: "failure" })).toBeUndefined();
+    expect(metricValue(samples, "holdfast_drill_passed", { database: "app" })).toBe(0); // read back from the records: the newest FAILed
+    const exited = new Promise<number | null>((r) => daemon.once("exit", (code) => r(code)));
+    daemon.kill("SIGTERM");
+    expect(await exited).toBe(0);
   });
 });
