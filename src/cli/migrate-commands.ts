@@ -68,13 +68,13 @@ function action<T>(fn: (run: Run) => Promise<T>, format: (result: T) => string) 
   };
 }
 
-function migrationsDir(flag: string | undefined, configured: string | undefined, settings: Settings): string {
+export function migrationsDir(flag: string | undefined, configured: string | undefined, settings: Settings): string {
   if (flag) return resolve(flag);
   if (configured) return isAbsolute(configured) ? configured : resolve(settings.configPath ? dirname(resolve(settings.configPath)) : process.cwd(), configured);
   return resolve("migrations");
 }
 
-function version(text: unknown): number | undefined {
+export function version(text: unknown): number | undefined {
   if (text === undefined) return undefined;
   const n = Number(text);
   if (!/^\d+$/.test(String(text)) || !Number.isSafeInteger(n)) throw new HoldfastError("USAGE", `--to expects a migration version number, got "${String(text)}"`);

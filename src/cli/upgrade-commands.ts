@@ -4,7 +4,11 @@ import { parseDurationFlag } from "../config/duration.js";
 import type { UpgradeReport } from "../migrate/report.js";
 import { upgrade, type UpgradeRequest } from "../migrate/upgrade.js";
 import { upgradeTest, type UpgradeTestReport } from "../migrate/upgrade-test.js";
+import type { Settings } from "../config/load.js";
+import { loadMigrations } from "../migrate/files.js";
 import { externalRunner } from "../migrate/upgrade-runner.js";
+import { ownMigrations } from "../migrate/upgrade-runner-holdfast.js";
+import { migrationsDir, version } from "./migrate-commands.js";
 import { abort, collect, prepare, printResult } from "./program.js";
 import { seconds } from "./format.js";
 
@@ -14,7 +18,7 @@ export function registerUpgradeCommands(program: Command): void {
     .command("upgrade <database>")
     .description("upgrade a database safely: verified backup first, then the migrations, then the checks; on any failure restore the backup in place and prove the database is as before");
   checkFlags(upgradeCmd)
-    .addOption(new Option("--rollback <mode>", "on failure: restore the pre-upgrade backup in place, or none (leave it as it failed)").choices(["restore", "none"]).default("restore"))
+    .addOption(new Option("--rollback <mode>", "on failure: restore the pre-upgrade backup in place; down: revert by the down migrations (--migrations), restoring when that is not possible; none: leave it as it failed").choices(["restore", "down", "none"]).default("restore"))
     .option("--required-stop <version>", "a version no upgrade may skip (repeatable)", collect)
     .option("--to <version>", "the version this upgrade goes to (for required stops)")
     .option("--version-query <sql>", "SQL returning the application's current migration version (default: alembic/flyway/prisma/… tables; SQLite user_version)")
@@ -28,10 +32,10 @@ export function registerUpgradeCommands(program: Command): void {
         {
           database,
           settings,
-          runner: (_target, env) => externalRunner(String(opts.run), env),
+          ...(await runnerFrom(opts, settings, database, opts.to)),
           checksFile: opts.checks as string | undefined,
           checks: checksFrom(opts),
-          rollback: opts.rollback as "restore" | "none",
+          rollback: opts.rollback as UpgradeRequest["rollback"],
           requiredStops: (opts.requiredStop as string[] | undefined) ?? [],
           to: opts.to as string | undefined,
           versionQuery: opts.versionQuery as string | undefined,
@@ -55,7 +59,7 @@ export function registerUpgradeCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const report = await upgradeTest(
-        { from: String(opts.from), settings, runner: (_target, env) => externalRunner(String(opts.run), env), checksFile: opts.checks as string | undefined, checks: checksFrom(opts), source: opts.source as string | undefined, scratchServer: opts.scratch as string | undefined },
+        { from: String(opts.from), settings, runner: (await runnerFrom(opts, settings, opts.source as string | undefined)).runner, checksFile: opts.checks as string | undefined, checks: checksFrom(opts), source: opts.source as string | undefined, scratchServer: opts.scratch as string | undefined },
         ctx,
       );
       printResult(opts, report, formatUpgradeTest);
@@ -66,7 +70,11 @@ export function registerUpgradeCommands(program: Command): void {
 /** The runner and the checks, shared by upgrade and upgrade-test. */
 function checkFlags(cmd: Command): Command {
   return cmd
-    .requiredOption("--run <command>", "the command that applies the migrations (e.g. \"alembic upgrade head\"); it gets the database in DATABASE_URL / HOLDFAST_DATABASE (and PG* for psql)")
+    .option("--run <command>", "the command that applies the migrations (e.g. \"alembic upgrade head\"); it gets the database in DATABASE_URL / HOLDFAST_DATABASE (and PG* for psql)")
+    .option("--migrations <folder>", "apply Holdfast's own SQL migrations from this folder instead of --run (default: migrations: of the database in holdfast.yaml)")
+    .option("--history-table <name>", "with --migrations: the history table (PostgreSQL: schema.table)", "holdfast_schema_history")
+    .option("--allow-gaps", "with --migrations: versions need not be consecutive")
+    .option("--allow-data-loss", "with --migrations: apply changes that discard data (DROP TABLE/COLUMN, TRUNCATE, narrowing types)")
     .option("--checks <file>", "SQL assertions: each statement must return a row whose first column is true (see docs/upgrades.md)")
     .option("--touches <table>", "a table the migrations change rows of without changing its columns (a backfill); repeatable", collect)
     .option("--no-row-check", "do not require tables the migrations did not touch to keep their rows and checksums")
@@ -75,6 +83,21 @@ function checkFlags(cmd: Command): Command {
     .option("--health-tries <n>", "how many times to ask the health URL", "10")
     .option("--health-interval <duration>", "pause between health tries", "1s")
     .option("--health-timeout <duration>", "each health try's time limit", "5s");
+}
+
+/**
+ * The runner: --run (an external command) or --migrations (Holdfast's own migrator), exactly one;
+ * with neither, the migrations folder holdfast.yaml gives the database.
+ */
+async function runnerFrom(opts: Record<string, unknown>, settings: Settings, database: string | undefined, to?: unknown): Promise<Pick<UpgradeRequest, "runner" | "migrations">> {
+  const configured = database === undefined ? undefined : settings.databases[database]?.migrations;
+  if (opts.run !== undefined && opts.migrations !== undefined) throw new HoldfastError("USAGE", "give either --run or --migrations, not both");
+  if (opts.run !== undefined) return { runner: (_target, env) => externalRunner(String(opts.run), env) };
+  if (opts.migrations === undefined && configured === undefined) throw new HoldfastError("USAGE", "nothing to run: give --run \"<command>\" or --migrations <folder>", { hint: "or set migrations: for the database in holdfast.yaml" });
+  const dir = migrationsDir(opts.migrations as string | undefined, configured, settings);
+  const list = await loadMigrations(dir, { allowGaps: Boolean(opts.allowGaps) });
+  const own = ownMigrations(list, { dir, to: version(to), historyTable: opts.historyTable as string, allowDataLoss: Boolean(opts.allowDataLoss) });
+  return { runner: own.runner, migrations: own };
 }
 
 function checksFrom(opts: Record<string, unknown>): UpgradeRequest["checks"] {
@@ -129,7 +152,8 @@ export function formatUpgrade(r: UpgradeReport): string {
   const rb = r.rollback;
   if (!rb.taken) lines.push(r.failure ? "rollback: not taken (--rollback none)" : "rollback: not needed");
   else {
-    lines.push(`rollback: restored backup ${r.backupId} in place; ${rb.proven ? "proven equal to the state before (schema dump and table checksums)" : `NOT proven: ${rb.error ?? rb.problems?.join("; ")}`}`);
+    if (rb.by === "down") lines.push(`rollback: by the down migrations (${rb.detail}); ${rb.proven ? "proven equal to the state before (schema dump and table checksums)" : "NOT proven"}`);
+    else lines.push(`${rb.downError ? `rollback: the down migrations could not put it back (${rb.downError}), so ` : "rollback: "}restored backup ${r.backupId} in place; ${rb.proven ? "proven equal to the state before (schema dump and table checksums)" : `NOT proven: ${rb.error ?? rb.problems?.join("; ")}`}`);
     if (rb.safetyBackupId) lines.push(`  the failed state is kept in safety backup ${rb.safetyBackupId}`);
     if (rb.safetyCopy) lines.push(`  the failed state is kept in ${rb.safetyCopy}`);
   }

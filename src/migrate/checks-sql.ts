@@ -1,10 +1,11 @@
 import { readFile } from "node:fs/promises";
 import { fromSystemError, HoldfastError } from "../errors.js";
+import { splitStatements } from "./split.js";
 
 /**
- * The user's SQL assertions (--checks checks.sql). The file holds statements separated by `;`
- * (semicolons inside quotes, dollar quotes and comments do not count). Each statement is an
- * assertion: it passes when it returns at least one row and the first column of the first row is
+ * The user's SQL assertions (--checks checks.sql). The file holds statements separated by `;`,
+ * split as migrations are (split.ts: quotes, dollar quotes, comments and trigger bodies never
+ * split). Each statement is an assertion: it passes when it returns at least one row and the first column of the first row is
  * truthy — not NULL, not false, not 0 (nor the text "0": PostgreSQL sends
  * bigint and numeric as text) and not the empty string. Its name is the last `-- ` comment
  * line written before it (else its first line). Assertions run read-only.
@@ -27,57 +28,25 @@ export async function readAssertions(path: string): Promise<Assertion[]> {
 }
 
 export function parseAssertions(text: string): Assertion[] {
-  return splitStatements(text).map(({ sql, comment }) => ({ name: comment ?? sql.split("\n")[0]!.slice(0, 80), sql }));
+  return splitStatements(text)
+    .map((s) => nameAndSql(s.text))
+    .map(({ sql, comment }) => ({ name: comment ?? sql.split("\n")[0]!.slice(0, 80), sql }));
 }
 
-/** Statements of a SQL script, with the last line comment before each. */
-export function splitStatements(text: string): { sql: string; comment?: string }[] {
-  const out: { sql: string; comment?: string }[] = [];
-  let current = "";
+/**
+ * A statement's name and SQL: the last `-- ` comment line written before it names it; the SQL
+ * is the statement without those leading comments.
+ */
+function nameAndSql(text: string): { sql: string; comment?: string } {
+  const lines = text.split("\n");
   let comment: string | undefined;
-  let i = 0;
-  const flush = () => {
-    const sql = current.trim();
-    if (sql) out.push({ sql, comment });
-    current = "";
-    comment = undefined;
-  };
-  while (i < text.length) {
-    const c = text[i]!;
-    const rest = text.slice(i);
-    if (rest.startsWith("--")) {
-      const end = text.indexOf("\n", i);
-      const line = text.slice(i + 2, end < 0 ? text.length : end).trim();
-      if (line && !current.trim()) comment = line;
-      i = end < 0 ? text.length : end + 1;
-      current += "\n";
-      continue;
-    }
-    if (rest.startsWith("/*")) {
-      const end = text.indexOf("*/", i + 2);
-      i = end < 0 ? text.length : end + 2;
-      current += " ";
-      continue;
-    }
-    const dollar = /^\$([A-Za-z_][A-Za-z0-9_]*)?\$/.exec(rest);
-    if (c === "'" || c === '"' || dollar) {
-      const close = dollar ? dollar[0] : c;
-      const end = text.indexOf(close, i + close.length);
-      const stop = end < 0 ? text.length : end + close.length;
-      current += text.slice(i, stop);
-      i = stop;
-      continue;
-    }
-    if (c === ";") {
-      flush();
-      i++;
-      continue;
-    }
-    current += c;
-    i++;
+  let first = 0;
+  while (first < lines.length && (lines[first]!.trim() === "" || lines[first]!.trim().startsWith("--"))) {
+    const line = lines[first]!.trim().slice(2).trim();
+    if (line) comment = line;
+    first++;
   }
-  flush();
-  return out;
+  return { sql: lines.slice(first).join("\n").trim(), comment };
 }
 
 /** The rule of an assertion's result: see Assertion. */

@@ -36,9 +36,18 @@ export interface CheckOutcome {
 }
 
 export interface RollbackOutcome {
-  /** restore: restore the pre-upgrade backup in place on failure; none: leave the database as the failure left it. */
-  mode: "restore" | "none";
+  /**
+   * restore: restore the pre-upgrade backup in place on failure; down: revert by the down
+   * migrations (restore when that is not possible); none: leave the database as the failure left it.
+   */
+  mode: "restore" | "down" | "none";
   taken: boolean;
+  /** What put the database back (mode down falls back to restore). */
+  by?: "restore" | "down";
+  /** mode down: the down migrations reverted (by: down). */
+  detail?: string;
+  /** mode down: why the down migrations could not put it back (then by: restore). */
+  downError?: string;
   /** The restore's own safety backup of the failed state (PostgreSQL), or its safety copy (SQLite). */
   safetyBackupId?: string;
   safetyCopy?: string;

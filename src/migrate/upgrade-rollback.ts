@@ -12,7 +12,7 @@ import type { DatabaseState, UpgradeTarget } from "./upgrade-target.js";
  * Never throws: what failed is in the outcome.
  */
 export async function rollBack(target: UpgradeTarget, backupId: string, before: DatabaseState, settings: Settings, ctx: CommandContext, engineOptions: Record<string, unknown>): Promise<RollbackOutcome> {
-  const outcome: RollbackOutcome = { mode: "restore", taken: true };
+  const outcome: RollbackOutcome = { mode: "restore", taken: true, by: "restore" };
   try {
     const restored = await restore({ ref: backupId, inPlace: true, to: target.sourceText, settings, engineOptions }, ctx);
     outcome.safetyBackupId = restored.safetyBackupId;

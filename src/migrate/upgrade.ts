@@ -7,9 +7,11 @@ import { verify } from "../commands/verify.js";
 import { HoldfastError } from "../errors.js";
 import { runChecks, type CheckOptions } from "./checks.js";
 import { readAssertions } from "./checks-sql.js";
-import { Steps, type UpgradeReport } from "./report.js";
+import { Steps, type RollbackOutcome, type UpgradeReport } from "./report.js";
 import { rollBack } from "./upgrade-rollback.js";
+import { rollBackByDown } from "./upgrade-rollback-down.js";
 import type { MigrationRunner } from "./upgrade-runner.js";
+import type { OwnMigrations } from "./upgrade-runner-holdfast.js";
 import { checkRequiredStops } from "./upgrade-stops.js";
 import { openUpgradeTarget, type DatabaseState, type UpgradeRecord, type UpgradeTarget } from "./upgrade-target.js";
 
@@ -27,7 +29,8 @@ export interface UpgradeRequest {
   /** The user's SQL assertions file (see checks-sql.ts). */
   checksFile?: string;
   checks: Omit<CheckOptions, "assertions" | "signal">;
-  rollback: "restore" | "none";
+  /** down needs `migrations` (Holdfast's own, with down migrations). */
+  rollback: "restore" | "down" | "none";
   requiredStops: string[];
   /** The version this upgrade goes to, when the runner is told (required stops compare with it). */
   to?: string;
@@ -35,6 +38,8 @@ export interface UpgradeRequest {
   versionQuery?: string;
   /** Mark upgrades that never finished (a killed process) abandoned instead of refusing. */
   abandonUnfinished?: boolean;
+  /** Holdfast's own migrations (--migrations): they name the version and declare required stops. */
+  migrations?: OwnMigrations;
   /** Engine options for the rollback's in-place restore (terminateTimeout). */
   restoreOptions?: Record<string, unknown>;
 }
@@ -47,10 +52,11 @@ export interface UpgradeRequest {
 export async function upgrade(req: UpgradeRequest, ctx: CommandContext): Promise<UpgradeReport> {
   const started = Date.now();
   const runId = `${new Date(started).toISOString().replace(/[-:]/g, "").replace(/\.\d+/, "")}-${randomBytes(3).toString("hex")}`;
+  if (req.rollback === "down" && !req.migrations) throw new HoldfastError("USAGE", "--rollback down needs Holdfast's own migrations (--migrations), whose down migrations it runs");
   const target = await openUpgradeTarget(req.database, req.settings);
   const assertions = req.checksFile ? await readAssertions(req.checksFile) : [];
   await settleUnfinished(target, runId, Boolean(req.abandonUnfinished));
-  const versionBefore = await target.version(req.versionQuery);
+  const versionBefore = req.migrations ? await req.migrations.prepare(target) : await target.version(req.versionQuery);
   checkRequiredStops(versionBefore, req.requiredStops, req.to);
 
   const steps = new Steps();
@@ -80,13 +86,16 @@ export async function upgrade(req: UpgradeRequest, ctx: CommandContext): Promise
   if (!report.failure) {
     report.ok = true;
     report.finalState = "upgraded";
-    report.versionAfter = await target.version(req.versionQuery).catch(() => undefined);
+    report.versionAfter = await (req.migrations ? req.migrations.version(target) : target.version(req.versionQuery)).catch(() => undefined);
     await target.log.write({ ...record, state: "succeeded", finishedAt: new Date().toISOString() });
   } else {
     ctx.log.warn({ runId, step: report.failure.step, error: report.failure.message }, "upgrade failed");
-    if (req.rollback === "restore") {
+    if (req.rollback !== "none") {
       // The interrupt that may have caused this must not stop the rollback.
-      report.rollback = await steps.run("rollback", () => rollBack(target, manifest.id, before, req.settings, { ...ctx, signal: undefined }, req.restoreOptions ?? {}), (r) => (r.proven ? "restored and proven equal" : (r.error ?? r.problems?.join("; "))));
+      const restore = () => rollBack(target, manifest.id, before, req.settings, { ...ctx, signal: undefined }, req.restoreOptions ?? {});
+      const own = req.rollback === "down" ? req.migrations : undefined;
+      const how = (r: RollbackOutcome) => (r.by === "down" ? "reverted by the down migrations" : r.downError ? `restored (the down migrations could not: ${r.downError})` : "restored");
+      report.rollback = await steps.run("rollback", () => (own ? rollBackByDown(target, own, versionBefore, before, restore) : restore()), (r) => (r.proven ? `${how(r)} and proven equal` : (r.error ?? r.problems?.join("; "))));
       if (!report.rollback.proven) steps.fail(report.rollback.error ?? `not equal to the state before: ${report.rollback.problems?.join("; ")}`);
       report.finalState = report.rollback.proven ? "rolled-back" : "failed";
     }

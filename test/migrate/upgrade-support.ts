@@ -16,7 +16,7 @@ export interface Report {
   steps: { name: string; ok: boolean; durationMs: number; detail?: string }[];
   checks: { kind: string; name: string; ok: boolean; detail: string }[];
   failure?: { step: string; message: string };
-  rollback: { mode: string; taken: boolean; proven?: boolean; problems?: string[]; safetyBackupId?: string; safetyCopy?: string; error?: string };
+  rollback: { mode: string; taken: boolean; by?: string; downError?: string; proven?: boolean; problems?: string[]; safetyBackupId?: string; safetyCopy?: string; error?: string };
   runnerOutput?: string;
 }
 
