@@ -56,7 +56,8 @@ async function watchPgDump<T>(run: Promise<T>): Promise<{ result: T; seen: { cmd
         if ((await readFile(`/proc/${pid}/comm`, "utf8")).trim() !== "pg_dump") continue;
         const cmdline = (await readFile(`/proc/${pid}/cmdline`, "utf8")).replace(/\0/g, " ");
         const environ = (await readFile(`/proc/${pid}/environ`, "utf8")).replace(/\0/g, "\n");
-        if (cmdline.includes("--snapshot")) seen.push({ cmdline, environ });
+        // Only the pg_dump of this test's backup: other test files run backups at the same time.
+        if (cmdline.includes("--snapshot") && environ.split("\n").includes(`HOLDFAST_REPO=${ws.repo}`)) seen.push({ cmdline, environ });
       } catch {
         // the process ended between readdir and read
       }
@@ -94,12 +95,15 @@ describe("postgres connection and credentials", () => {
     const args = pgDumpArgs(dumpOptions({ format: "directory", jobs: 2, tables: ["big"] }), "00000003-1", "/tmp/x");
     expect(args.join(" ")).not.toMatch(/app|127\.0\.0\.1|Sup3r/i);
 
-    const { result: r, seen } = await watchPgDump(runCli(["backup", tcpUrl(PASSWORD), "--json"], { env: { ...ws.env, PGPASSWORD: "" } }));
+    const passphrase = await readFile(ws.passphraseFile, "utf8");
+    const env = { ...ws.env, PGPASSWORD: "", HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_PASSPHRASE: passphrase.trim() };
+    const { result: r, seen } = await watchPgDump(runCli(["backup", tcpUrl(PASSWORD), "--json"], { env }));
     expect(r.code, r.stderr).toBe(0);
     expect(seen.length).toBeGreaterThan(0);
     for (const p of seen) {
       expect(p.cmdline).not.toContain(PASSWORD);
       expect(p.environ).not.toContain(PASSWORD);
+      expect(p.environ).not.toContain(passphrase.trim()); // the repository passphrase stays with Holdfast
       expect(p.environ).toMatch(/^PGPASSFILE=.*\.holdfast-pgpass-/m);
       expect(p.environ).toMatch(/^PGUSER=app$/m);
     }

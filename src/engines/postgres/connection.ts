@@ -213,6 +213,8 @@ function escapePgpass(value: string): string {
 export async function toolEnvironment(ref: PgRef, tempDir: string): Promise<{ env: NodeJS.ProcessEnv; cleanup(): Promise<void> }> {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const key of ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"]) delete env[key];
+  // The repository's secrets are Holdfast's alone: PostgreSQL's tools never see them.
+  for (const key of ["HOLDFAST_PASSPHRASE", "HOLDFAST_NEW_PASSPHRASE"]) delete env[key];
   if (ref.host) env.PGHOST = ref.host;
   else if (process.env.PGHOST) env.PGHOST = process.env.PGHOST;
   if (ref.port) env.PGPORT = String(ref.port);
