@@ -62,6 +62,9 @@ export const filesEngine: Engine<FilesRef> = {
     async function* files(): AsyncGenerator<SnapshotFile> {
       const pack = tarPack();
       const index = createWriteStream(indexPath, { mode: 0o600, flags: "wx" });
+      // A write of the index can still complete after a failed backup destroyed the stream; its
+      // errors reach the backup through packTree (drain) and finished(), never as an uncaught event.
+      index.on("error", () => undefined);
       const packing = packTree(ref.path, pack, index, signal).then(async (outcome) => {
         index.end();
         await finished(index);
