@@ -3,7 +3,7 @@ import { Readable } from "node:stream";
 import type { z } from "zod";
 import { HoldfastError } from "../errors.js";
 import type { OperationOptions, StorageBackend } from "../storage/backend.js";
-import { replayable } from "../storage/retry.js";
+import { isTransient, replayable } from "../storage/retry.js";
 import { readAllText } from "./read-text.js";
 
 /**
@@ -21,6 +21,22 @@ export function jsonBytes(value: unknown, pretty = true): Buffer {
   return Buffer.from(JSON.stringify(value, null, pretty ? 2 : undefined) + "\n");
 }
 
+/**
+ * The object's text. A small object is read again from the start when its body breaks off with a
+ * transient fault (a reset connection mid-response): the storage retry covers opening a stream,
+ * not the bytes that follow, and a small read is safe to repeat.
+ */
+async function readWhole(backend: StorageBackend, key: string, options: OperationOptions): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await readAllText(await backend.get(key, undefined, options), `${backend.location}/${key}`);
+    } catch (err) {
+      if (attempt >= 3 || options.signal?.aborted || !isTransient(err)) throw err;
+      await new Promise((r) => setTimeout(r, 50 * attempt));
+    }
+  }
+}
+
 /** `reason` reads after "<object> is …": "not valid JSON", "damaged: …", "invalid at files.0.key: …". */
 export type JsonRead<T> = { status: "ok"; value: T } | { status: "missing" } | { status: "invalid"; reason: string };
 
@@ -28,7 +44,7 @@ export type JsonRead<T> = { status: "ok"; value: T } | { status: "missing" } | {
 export async function readJson<T>(backend: StorageBackend, key: string, schema: z.ZodType<T>, options: OperationOptions = {}): Promise<JsonRead<T>> {
   let text: string;
   try {
-    text = await readAllText(await backend.get(key, undefined, options), `${backend.location}/${key}`);
+    text = await readWhole(backend, key, options);
   } catch (err) {
     if (err instanceof HoldfastError && err.code === "NOT_FOUND") return { status: "missing" };
     if (err instanceof HoldfastError && err.code === "CORRUPTED") return { status: "invalid", reason: "damaged: not valid UTF-8" };

@@ -7,6 +7,8 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { HoldfastError } from "../../src/errors.js";
 import { openBackend } from "../../src/storage/open.js";
 import { replayable } from "../../src/storage/retry.js";
+import { readJson, writeJson } from "../../src/repository/json-object.js";
+import { z } from "zod";
 import { errorLine, runCli } from "../support/cli.js";
 import { startFaultProxy, type FaultProxy } from "../support/fault-proxy.js";
 import { startS3, type S3Server } from "../support/s3.js";
@@ -63,6 +65,16 @@ describe("transient S3 faults (real HTTP fault injection in front of s3rver)", (
     expect(proxy.requests.filter((r) => r.startsWith("GET")).length).toBe(4);
     const head = await b.stat("k").catch((e: unknown) => e);
     expect((head as HoldfastError).message).toMatch(/^S3 request failed \(HTTP 503\)/);
+  });
+
+  it("reads a small JSON object again when its response breaks off mid-body (connection reset)", async () => {
+    const b = backend();
+    await writeJson(b, "record.json", { id: "x".repeat(200), n: 7 });
+    let cuts = 0;
+    proxy.setRule((req) => (req.method === "GET" && req.url?.includes("record.json") && ++cuts <= 2 ? { cut: true, afterBytes: 20 } : undefined));
+    const read = await readJson(b, "record.json", z.object({ id: z.string(), n: z.number() }));
+    expect(read).toEqual({ status: "ok", value: { id: "x".repeat(200), n: 7 } });
+    expect(cuts).toBe(3); // two broken responses, then the whole object
   });
 
   it("never re-sends a put whose body stream was consumed, but re-creates a replayable one", async () => {

@@ -1,11 +1,14 @@
 import { createServer, request, type IncomingMessage, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 
-export interface Fault {
-  status: number;
-  /** S3 error code put in the XML body (SlowDown, AccessDenied, …). */
-  code: string;
-}
+export type Fault =
+  | {
+      status: number;
+      /** S3 error code put in the XML body (SlowDown, AccessDenied, …). */
+      code: string;
+    }
+  /** Forward the request, send the real status and headers and the body's first `afterBytes`, then reset the connection. */
+  | { cut: true; afterBytes: number };
 
 /** Decides per request whether to fail it; undefined forwards it to the real server. */
 export type FaultRule = (req: IncomingMessage, seen: number) => Fault | undefined;
@@ -29,6 +32,19 @@ export async function startFaultProxy(upstream: string): Promise<FaultProxy> {
   const server: Server = createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     const fault = rule?.(req, requests.length);
+    if (fault && "cut" in fault) {
+      const forward = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (up) => {
+        res.writeHead(up.statusCode ?? 502, up.headers);
+        up.once("data", (chunk: Buffer) => {
+          res.write(chunk.subarray(0, fault.afterBytes));
+          up.destroy();
+          setTimeout(() => res.socket?.destroy(), 20);
+        });
+      });
+      forward.on("error", () => res.destroy());
+      req.pipe(forward);
+      return;
+    }
     if (fault) {
       req.resume();
       req.on("end", () => {
