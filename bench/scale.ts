@@ -1,6 +1,7 @@
 /**
  * Scale: a local repository with 10,000 backups of several SQLite sources and 100,000 archived WAL
- * files, then the real CLI's list, restore latest, prune --dry-run, check and prune, each with its
+ * files, then the real CLI's list, restore latest, status, key list, wal verify, prune --dry-run,
+ * check and prune, each with its
  * wall time, peak RSS and most open file descriptors (sampled from /proc every 25 ms).
  *   npx tsx bench/scale.ts     (HOLDFAST_BENCH_BACKUPS=10000, HOLDFAST_BENCH_WAL=100000, HOLDFAST_BENCH_DIR)
  * The repository is built from real backups: a few are taken with the CLI, then their stored files
@@ -147,6 +148,9 @@ async function main(): Promise<void> {
 
   report("list", await sample(["list", "--json"]));
   report("restore_latest", await sample(["restore", "latest", "--to", join(root, "restored.db"), ...sourceFlag]));
+  report("status", await sample(["status", "--json"]));
+  report("key_list", await sample(["key", "list", "--json"]));
+  report("wal_verify", await sample(["wal", "verify", "--json"]));
   report("prune_dry_run", await sample(["prune", "--dry-run", ...policy]));
   report("check", await sample(["check"]));
   report("prune", await sample(["prune", ...policy]));
