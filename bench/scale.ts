@@ -55,13 +55,16 @@ async function multiplyBackups(templates: string[]): Promise<void> {
   }
 }
 
-const segName = (n: number) => `00000001${(Math.floor(n / 256) + 1).toString(16).toUpperCase().padStart(8, "0")}${(n % 256).toString(16).toUpperCase().padStart(8, "0")}`;
+/** The pushed file is 8 KiB, so the archive's segment size is 8 KiB: 2^32 / 8192 segments per log id, named without gaps. */
+const WAL_FILE_BYTES = 8192;
+const PER_LOG = 2 ** 32 / WAL_FILE_BYTES;
+const segName = (n: number) => `00000001${(Math.floor(n / PER_LOG) + 1).toString(16).toUpperCase().padStart(8, "0")}${(n % PER_LOG).toString(16).toUpperCase().padStart(8, "0")}`;
 
 /** Push one real WAL file, then repeat its data and record under `WALS` segment names. */
 async function multiplyWal(): Promise<void> {
   const first = segName(0);
   const src = join(root, first);
-  await writeFile(src, Buffer.alloc(8192, 7), { mode: 0o600 });
+  await writeFile(src, Buffer.alloc(WAL_FILE_BYTES, 7), { mode: 0o600 });
   await must(["wal-push", src]);
   const tl = join(repo, "wal", "00000001");
   const names = await readdir(tl);
