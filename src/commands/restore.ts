@@ -8,6 +8,7 @@ import type { Repository } from "../repository/repository.js";
 import { acquireLock, scopeFor } from "../repository/lock.js";
 import { markInUse } from "../repository/in-use.js";
 import { manifestKey } from "../repository/layout.js";
+import { pickLatest } from "../repository/selection.js";
 import { resolveSourceRef } from "./source-ref.js";
 import type { AgeKeys } from "../pipeline/age.js";
 import { assertEngine } from "./backup.js";
@@ -104,10 +105,12 @@ async function chooseBackup(repo: Repository, req: RestoreRequest): Promise<Mani
   const source = req.source ? resolveSourceRef(req.source, req.settings) : req.inPlace && toTarget ? toTarget.engine.describe(toTarget.ref) : undefined;
   const engines = req.type === "physical" ? ["postgres-physical"] : plainTo ? pathTargetEngines() : toTarget ? [toTarget.engine.name] : RESTORABLE_IN_PLACE;
   if (req.ref !== "latest") return repo.resolve(req.ref, { source, engines: req.type === "physical" ? engines : undefined, purpose: req.type === "physical" ? "a point-in-time restore" : "restore" });
-  const newest = await repo.resolve("latest", { source, engines, purpose: "restore" });
+  // One listing serves both `latest` and, for an engine that picks by time, that source's backups.
+  const { backups } = await repo.catalog();
+  const newest = pickLatest(backups, { source, engines, purpose: "restore" });
   const engine = engineByName(newest.engine);
   if (!engine.pickForRestore) return newest;
-  const ofSource = (await repo.catalog()).backups.filter((m) => m.engine === newest.engine && m.source.uri === newest.source.uri && kindOf(m) === "full");
+  const ofSource = backups.filter((m) => m.engine === newest.engine && m.source.uri === newest.source.uri && kindOf(m) === "full");
   return engine.pickForRestore(ofSource, req.engineOptions);
 }
 

@@ -8,6 +8,7 @@ import pg from "pg";
 import { parse } from "pg-connection-string";
 import { HoldfastError, registerSecret } from "../../errors.js";
 import { sslMode, tlsFailure, tlsPlan } from "./tls.js";
+import { withoutHoldfastSecrets } from "./tools.js";
 
 /**
  * Where a PostgreSQL database lives. The password, when the URL carries one, stays in memory only:
@@ -211,10 +212,9 @@ function escapePgpass(value: string): string {
  * to the caller's PGPASSWORD/PGPASSFILE/~/.pgpass exactly as libpq does.
  */
 export async function toolEnvironment(ref: PgRef, tempDir: string): Promise<{ env: NodeJS.ProcessEnv; cleanup(): Promise<void> }> {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"]) delete env[key];
   // The repository's secrets are Holdfast's alone: PostgreSQL's tools never see them.
-  for (const key of ["HOLDFAST_PASSPHRASE", "HOLDFAST_NEW_PASSPHRASE"]) delete env[key];
+  const env = withoutHoldfastSecrets(process.env);
+  for (const key of ["PGHOST", "PGPORT", "PGUSER", "PGDATABASE", "PGSSLMODE", "PGSSLROOTCERT", "PGSSLCERT", "PGSSLKEY"]) delete env[key];
   if (ref.host) env.PGHOST = ref.host;
   else if (process.env.PGHOST) env.PGHOST = process.env.PGHOST;
   if (ref.port) env.PGPORT = String(ref.port);

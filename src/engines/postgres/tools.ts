@@ -113,6 +113,14 @@ export function pipeOutput(tool: RunningTool, consumer: Writable, options: { end
   stdout.pipe(consumer, { end: options.end ?? true });
 }
 
+/** Holdfast's own secrets in its environment: no PostgreSQL tool or server it starts inherits them. */
+export function withoutHoldfastSecrets(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const copy = { ...env };
+  delete copy.HOLDFAST_PASSPHRASE;
+  delete copy.HOLDFAST_NEW_PASSPHRASE;
+  return copy;
+}
+
 export async function runTool(path: string, args: string[], options: { env: NodeJS.ProcessEnv; signal?: AbortSignal; cwd?: string }): Promise<{ code: number; stdout: string; stderr: string }> {
   const tool = startTool(path, args, options);
   let stdout = "";

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HoldfastError } from "../../../errors.js";
 import { findServerTool } from "./server-tools.js";
-import { runTool, userName } from "../tools.js";
+import { runTool, userName, withoutHoldfastSecrets } from "../tools.js";
 import { isLsn, parseLsn } from "../../../wal/names.js";
 
 export const RECOVERY_LOG = "holdfast-recovery.log";
@@ -113,7 +113,5 @@ async function ownerPrefix(uid: number): Promise<string[]> {
 
 function exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   // The server (and the restore_command it runs) must not inherit a passphrase from our environment.
-  const env = { ...process.env };
-  delete env.HOLDFAST_PASSPHRASE;
-  return runTool(argv[0]!, argv.slice(1), { env, cwd: "/" });
+  return runTool(argv[0]!, argv.slice(1), { env: withoutHoldfastSecrets(process.env), cwd: "/" });
 }
