@@ -107,11 +107,22 @@ async function chooseBackup(repo: Repository, req: RestoreRequest): Promise<Mani
   if (req.ref !== "latest") return repo.resolve(req.ref, { source, engines: req.type === "physical" ? engines : undefined, purpose: req.type === "physical" ? "a point-in-time restore" : "restore" });
   // One listing serves both `latest` and, for an engine that picks by time, that source's backups.
   const { backups } = await repo.catalog();
-  const newest = pickLatest(backups, { source, engines, purpose: "restore" });
+  // `--in-place --to <plain path>`: the path's own backups, whichever engine names it (a SQLite file, a folder).
+  const own = !req.source && req.inPlace && plainTo ? ownSource(req.to!, backups) : undefined;
+  const newest = pickLatest(backups, { source: own ?? source, engines, purpose: "restore" });
   const engine = engineByName(newest.engine);
   if (!engine.pickForRestore) return newest;
   const ofSource = backups.filter((m) => m.engine === newest.engine && m.source.uri === newest.source.uri && kindOf(m) === "full");
   return engine.pickForRestore(ofSource, req.engineOptions);
+}
+
+/** The source a plain path is to the engines that take paths, among those the repository holds backups of. */
+function ownSource(path: string, backups: readonly Manifest[]): string | undefined {
+  const held = new Set(backups.map((m) => m.source.uri));
+  return pathTargetEngines()
+    .map((name) => engineByName(name))
+    .map((engine) => engine.describe(engine.parse(path)))
+    .find((uri) => held.has(uri));
 }
 
 /** What `latest` may mean without a target to tell: databases that can be replaced in place. */

@@ -1,11 +1,11 @@
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { runCli, type RunResult } from "../support/cli.js";
 import { startMoto, type MotoServer } from "../support/moto.js";
+import { alignToSecond } from "../support/clock.js";
 import { startS3, type S3Server } from "../support/s3.js";
 
 /**
@@ -39,12 +39,6 @@ function markerOf(path: string): { name: string; rows: number } {
   } finally {
     db.close();
   }
-}
-
-/** Wait until just after a second starts, so processes started now reach their id in the same second. */
-async function alignToSecond(): Promise<void> {
-  const ms = Date.now() % 1000;
-  await sleep(ms < 50 ? 50 - ms : 1050 - ms);
 }
 
 async function scenario(label: string, repo: string, env: Record<string, string>): Promise<void> {
