@@ -6,6 +6,7 @@ import { runDrill, type DrillResult } from "../drill/drill.js";
 import { drillHistory } from "../drill/history.js";
 import type { DrillRecord } from "../drill/record.js";
 import { formatMs } from "../drill/verdict.js";
+import { table } from "./format.js";
 import { prepare, printResult } from "./program.js";
 
 /** drill, drills. */
@@ -72,8 +73,5 @@ function formatDrill({ record: r, stored }: DrillResult): string {
 function formatHistory(drills: DrillRecord[], damaged: { key: string; reason: string }[]): string {
   if (drills.length === 0 && damaged.length === 0) return "no drills recorded";
   const rows = drills.map((d) => [d.id, d.database, d.verdict, formatMs(d.rtoMs), formatMs(d.rpo.ms), d.backupId ?? "-"]);
-  const header = ["DRILL", "DATABASE", "VERDICT", "RTO", "RPO", "BACKUP"];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
-  const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join("  ").trimEnd();
-  return [line(header), ...rows.map(line), ...damaged.map((d) => `damaged record ${d.key}: ${d.reason}`)].join("\n");
+  return [table(["DRILL", "DATABASE", "VERDICT", "RTO", "RPO", "BACKUP"], rows), ...damaged.map((d) => `damaged record ${d.key}: ${d.reason}`)].join("\n");
 }

@@ -69,7 +69,8 @@ export async function runDrill(req: DrillRequest, ctx: CommandContext): Promise<
   if (!DRILL_ENGINES.includes(engine.name)) throw new HoldfastError("USAGE", `drills restore databases (${DRILL_ENGINES.join(", ")}), not ${engine.name} backups`);
   if (requestedTime && requestedTime.getTime() > started.getTime()) throw new HoldfastError("USAGE", `--target-time ${req.targetTime} is in the future`);
 
-  const swept = [...(await sweepAbandonedDrills(engine, manifest, { scratch: req.scratch, tmpDir: settings.tmpDir })), ...(await sweepStaging(settings.tmpDir))];
+  const swept = await sweepAbandonedDrills(engine, manifest, { scratch: req.scratch, tmpDir: settings.tmpDir });
+  await sweepAbandoned(settings.tmpDir, PREFIX_STAGING);
   if (swept.length) ctx.log.info({ removed: swept }, "removed what interrupted drills left behind");
 
   const clock = new PhaseClock();
@@ -164,11 +165,6 @@ function parseTime(text: string): Date {
     throw new HoldfastError("USAGE", `--target-time expects a moment with its time zone, e.g. "2026-11-22 10:15:00+00", got "${text}"`);
   }
   return new Date(iso);
-}
-
-async function sweepStaging(tmpDir: string): Promise<string[]> {
-  await sweepAbandoned(tmpDir, PREFIX_STAGING);
-  return [];
 }
 
 function safeUser(): string {

@@ -1,8 +1,8 @@
 import { chown, mkdir, readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { HoldfastError } from "../errors.js";
-import { findServerTool } from "../engines/postgres/physical/server-tools.js";
-import { runTool, userName } from "../engines/postgres/tools.js";
+import { findServerTool, ownerPrefix, runServerCommand } from "../engines/postgres/physical/server-tools.js";
+import { userName } from "../engines/postgres/tools.js";
 
 /** Where a drill's cluster listens and logs, inside the drill's own scratch folder. */
 export const CLUSTER_SOCKET_DIR = "socket";
@@ -24,7 +24,7 @@ export interface RunningCluster {
  * hba file that lets local socket connections in (the folder is reachable only by us and the
  * server's user), archiving off (a drill never writes into production's archive).
  */
-export async function startCluster(dataDir: string, scratchDir: string, signal?: AbortSignal): Promise<RunningCluster> {
+export async function startCluster(dataDir: string, scratchDir: string): Promise<RunningCluster> {
   const owner = await stat(dataDir);
   const major = Number((await readFile(join(dataDir, "PG_VERSION"), "utf8")).trim());
   const socketDir = join(scratchDir, CLUSTER_SOCKET_DIR);
@@ -44,7 +44,7 @@ export async function startCluster(dataDir: string, scratchDir: string, signal?:
   ].join(" ");
   const asOwner = await ownerPrefix(owner.uid);
   const pgCtl = findServerTool("pg_ctl", major);
-  const started = await runTool(asOwner[0] ?? pgCtl, [...asOwner.slice(1), ...(asOwner.length ? [pgCtl] : []), "-D", dataDir, "-l", join(socketDir, LOG_FILE), "-o", options, "-w", "-t", "120", "start"], { env: serverEnv(), cwd: "/", signal });
+  const started = await runServerCommand([...asOwner, pgCtl, "-D", dataDir, "-l", join(socketDir, LOG_FILE), "-o", options, "-w", "-t", "120", "start"]);
   const cluster: RunningCluster = { socketDir, port, osUser: await userName(owner.uid), stop: () => stopCluster(dataDir) };
   if (started.code !== 0) {
     await cluster.stop();
@@ -64,20 +64,5 @@ export async function stopCluster(dataDir: string): Promise<void> {
   const major = Number((await readFile(join(dataDir, "PG_VERSION"), "utf8").catch(() => "0")).trim()) || undefined;
   const asOwner = await ownerPrefix(owner.uid).catch(() => []);
   const pgCtl = findServerTool("pg_ctl", major);
-  await runTool(asOwner[0] ?? pgCtl, [...asOwner.slice(1), ...(asOwner.length ? [pgCtl] : []), "-D", dataDir, "-m", "immediate", "-w", "-t", "60", "stop"], { env: serverEnv(), cwd: "/" }).catch(() => undefined);
-}
-
-/** PostgreSQL refuses to run as root: when we are root, run its tools as the data directory's owner. */
-async function ownerPrefix(uid: number): Promise<string[]> {
-  if (process.getuid?.() !== 0 || uid === 0) return [];
-  const name = await userName(uid);
-  if (!name) throw new HoldfastError("RESTORE_FAILED", `the restored files belong to uid ${uid}, which has no user name to run PostgreSQL as`);
-  return ["runuser", "-u", name, "--"];
-}
-
-/** The server must not inherit a passphrase from our environment. */
-function serverEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env };
-  delete env.HOLDFAST_PASSPHRASE;
-  return env;
+  await runServerCommand([...asOwner, pgCtl, "-D", dataDir, "-m", "immediate", "-w", "-t", "60", "stop"]).catch(() => undefined);
 }

@@ -1,6 +1,4 @@
-import { createHash } from "node:crypto";
 import { createReadStream, createWriteStream } from "node:fs";
-import { Transform } from "node:stream";
 import { mkdir } from "node:fs/promises";
 import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
@@ -8,6 +6,7 @@ import { HoldfastError, isHoldfastError } from "../errors.js";
 import type { OpenBackupFile } from "../engines/engine.js";
 import { openStoredFile } from "../pipeline/assemble.js";
 import type { AgeKeys } from "../pipeline/age.js";
+import { HashCounter } from "../pipeline/hash.js";
 import type { Manifest } from "../repository/manifest.js";
 import type { StorageBackend } from "../storage/backend.js";
 import { LocalBackend } from "../storage/local.js";
@@ -63,19 +62,10 @@ export async function fetchFiles(from: StorageBackend, manifest: Manifest, stagi
       throw err;
     });
     // The stored SHA-256 is proven here, against the repository's bytes, before anything is decrypted.
-    const hash = createHash("sha256");
-    let size = 0;
-    const tap = new Transform({
-      transform(chunk: Buffer, _encoding, done) {
-        hash.update(chunk);
-        size += chunk.length;
-        done(null, chunk);
-      },
-    });
+    const tap = new HashCounter();
     await Promise.all([pipeline(body, tap, { signal }), staged.put(file.key, tap, { signal })]);
-    const sha256 = hash.digest("hex");
-    if (size !== file.storedBytes || sha256 !== file.storedSha256) {
-      throw new HoldfastError("CORRUPTED", `stored file ${from.location}/${file.key} is damaged: ${size !== file.storedBytes ? `${size} bytes, the manifest records ${file.storedBytes}` : "its SHA-256 differs from the manifest's"}`, { hint: "drill another backup, or the offsite copy (--from)" });
+    if (tap.bytes !== file.storedBytes || tap.sha256 !== file.storedSha256) {
+      throw new HoldfastError("CORRUPTED", `stored file ${from.location}/${file.key} is damaged: ${tap.bytes !== file.storedBytes ? `${tap.bytes} bytes, the manifest records ${file.storedBytes}` : "its SHA-256 differs from the manifest's"}`, { hint: "drill another backup, or the offsite copy (--from)" });
     }
   }
   return staged;

@@ -3,6 +3,7 @@ import { hostname } from "node:os";
 import { setTimeout as sleep } from "node:timers/promises";
 import Database from "better-sqlite3";
 import { HoldfastError } from "../errors.js";
+import { sqliteVersion } from "../engines/sqlite/inspect.js";
 import type { MigrationTarget, Row, SqlSession, TimeoutOptions } from "./target.js";
 
 /**
@@ -33,8 +34,7 @@ export function openSqliteTarget(path: string, historyTable: string): MigrationT
   const busy = (t: TimeoutOptions): void => {
     db.pragma(`busy_timeout = ${Math.max(1, Math.round(t.waitMs))}`);
   };
-  const sqliteVersion = String(db.prepare("SELECT sqlite_version()").pluck().get());
-  const [maj = 0, min = 0, patch = 0] = sqliteVersion.split(".").map(Number);
+  const [maj = 0, min = 0, patch = 0] = sqliteVersion(db).split(".").map(Number);
   return {
     engine: "sqlite",
     uri: `sqlite:${path}`,

@@ -5,6 +5,7 @@ import { backup } from "../commands/backup.js";
 import type { CommandContext } from "../commands/context.js";
 import { verify } from "../commands/verify.js";
 import { HoldfastError } from "../errors.js";
+import { processAlive } from "../repository/claims.js";
 import { runChecks, type CheckOptions } from "./checks.js";
 import { readAssertions } from "./checks-sql.js";
 import { Steps, type RollbackOutcome, type UpgradeReport } from "./report.js";
@@ -135,7 +136,7 @@ export async function migrateAndCheck(target: UpgradeTarget, runner: MigrationRu
 /** Upgrades of this database that never finished: one running now is LOCKED; a dead one refuses, or is marked abandoned on request. */
 async function settleUnfinished(target: UpgradeTarget, runId: string, abandon: boolean): Promise<void> {
   for (const r of await target.log.running()) {
-    if (r.host === hostname() && alive(r.pid)) throw unfinishedError(target, r, true);
+    if (r.host === hostname() && processAlive(r.pid)) throw unfinishedError(target, r, true);
     if (!abandon) throw unfinishedError(target, r, false);
     await target.log.write({ ...r, state: "abandoned", finishedAt: new Date().toISOString(), detail: `marked abandoned by upgrade ${runId}` });
   }
@@ -146,13 +147,4 @@ function unfinishedError(target: UpgradeTarget, r: UpgradeRecord, running: boole
   return new HoldfastError("UPGRADE_REFUSED", `upgrade ${r.runId} of ${target.source} started ${r.startedAt} (pid ${r.pid} on ${r.host}) never finished: the database may be partly migrated`, {
     hint: `put it back as it was before that upgrade with \`holdfast restore ${r.backupId ?? "<backup>"} --in-place\`, or, once you know the database is right, run upgrade again with --abandon-unfinished`,
   });
-}
-
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === "EPERM";
-  }
 }

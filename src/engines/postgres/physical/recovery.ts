@@ -3,8 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { HoldfastError } from "../../../errors.js";
-import { findServerTool } from "./server-tools.js";
-import { runTool, userName, withoutHoldfastSecrets } from "../tools.js";
+import { findServerTool, ownerPrefix, runServerCommand } from "./server-tools.js";
 import { isLsn, parseLsn } from "../../../wal/names.js";
 
 export const RECOVERY_LOG = "holdfast-recovery.log";
@@ -55,15 +54,15 @@ async function recover(dir: string, owner: { uid: number }, socketDir: string, o
     ...(options.archiving === false ? ["-c archive_mode=off"] : []),
   ].join(" ");
   const logPath = join(dir, RECOVERY_LOG);
-  const start = await exec([...asOwner, pgCtl, "-D", dir, "-l", logPath, "-o", serverOptions, "-w", "-t", String(options.timeoutSeconds), "start"]);
+  const start = await runServerCommand([...asOwner, pgCtl, "-D", dir, "-l", logPath, "-o", serverOptions, "-w", "-t", String(options.timeoutSeconds), "start"]);
   const promoted = start.code === 0 && (await waitForProduction(dir, major, asOwner, pgCtl, options.timeoutSeconds));
   const log = await readFile(logPath, "utf8").catch(() => "");
   if (!promoted) {
-    await exec([...asOwner, pgCtl, "-D", dir, "-m", "immediate", "-w", "stop"]);
+    await runServerCommand([...asOwner, pgCtl, "-D", dir, "-m", "immediate", "-w", "stop"]);
     const fatal = log.split("\n").filter((l) => /FATAL|PANIC/.test(l)).map((l) => l.replace(/^.*?(FATAL|PANIC):\s*/, "")).join("; ");
     throw new HoldfastError("RESTORE_FAILED", `PostgreSQL recovery did not complete${fatal ? `: ${fatal}` : ` (pg_ctl: ${start.stderr.trim() || start.stdout.trim()})`}`);
   }
-  const stop = await exec([...asOwner, pgCtl, "-D", dir, "-m", "fast", "-w", "-t", "120", "stop"]);
+  const stop = await runServerCommand([...asOwner, pgCtl, "-D", dir, "-m", "fast", "-w", "-t", "120", "stop"]);
   if (stop.code !== 0) throw new HoldfastError("RESTORE_FAILED", `the recovered server in ${dir} did not stop cleanly: ${stop.stderr.trim()}`);
   const fullLog = await readFile(logPath, "utf8").catch(() => log);
   return parseRecoveryLog(fullLog);
@@ -77,9 +76,9 @@ async function waitForProduction(dir: string, major: number, asOwner: string[], 
   const controldata = findServerTool("pg_controldata", major);
   const deadline = Date.now() + timeoutSeconds * 1000;
   while (Date.now() < deadline) {
-    const state = /Database cluster state:\s*(.+)/.exec((await exec([...asOwner, controldata, "-D", dir])).stdout)?.[1]?.trim();
+    const state = /Database cluster state:\s*(.+)/.exec((await runServerCommand([...asOwner, controldata, "-D", dir])).stdout)?.[1]?.trim();
     if (state === "in production") return true;
-    const status = await exec([...asOwner, pgCtl, "-D", dir, "status"]);
+    const status = await runServerCommand([...asOwner, pgCtl, "-D", dir, "status"]);
     if (status.code === 3) return false; // not running: it ended with FATAL
     await sleep(250);
   }
@@ -101,17 +100,4 @@ export function parseRecoveryLog(log: string): RecoveryOutcome {
 
 export function redoDoneAt(outcome: RecoveryOutcome): number | undefined {
   return outcome.redoDoneLsn ? parseLsn(outcome.redoDoneLsn) : undefined;
-}
-
-/** PostgreSQL refuses to run as root: when we are root, run its tools as the data directory's owner. */
-async function ownerPrefix(uid: number): Promise<string[]> {
-  if (process.getuid?.() !== 0 || uid === 0) return [];
-  const name = await userName(uid);
-  if (!name) throw new HoldfastError("RESTORE_FAILED", `the restored files belong to uid ${uid}, which has no user name to run PostgreSQL as`);
-  return ["runuser", "-u", name, "--"];
-}
-
-function exec(argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  // The server (and the restore_command it runs) must not inherit a passphrase from our environment.
-  return runTool(argv[0]!, argv.slice(1), { env: withoutHoldfastSecrets(process.env), cwd: "/" });
 }
