@@ -4,7 +4,7 @@ import { pipeline } from "node:stream/promises";
 import { HoldfastError, type ErrorCode } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { engineByName, findEngine } from "../engines/registry.js";
-import type { CheckReport } from "../engines/engine.js";
+import type { CheckReport, RepositoryContext } from "../engines/engine.js";
 import { checkStoredBytes, discard, openStoredFile } from "../pipeline/assemble.js";
 import type { Manifest } from "../repository/manifest.js";
 import type { CommandContext } from "./context.js";
@@ -70,6 +70,7 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
     const source = req.source ? resolveSourceRef(req.source, req.settings) : undefined;
     manifests = await Promise.all((req.refs.length ? req.refs : ["latest"]).map((r) => repo.resolve(r, { source, purpose: "verify" })));
   }
+  const repository = repositoryContext(repo, keys, req.settings);
   for (const manifest of manifests) {
     const verdict: BackupVerdict = { id: manifest.id, engine: manifest.engine, source: manifest.source.uri, ok: true, files: [] };
     verdicts.push(verdict);
@@ -85,8 +86,8 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
           throw err;
         }
       }
-      await findEngine(manifest.engine)?.verifyStored?.(manifest, repositoryContext(repo, keys, req.settings));
-      if (req.deep) verdict.deep = await deepCheck(manifest, req.settings, repo, keys, ctx);
+      await findEngine(manifest.engine)?.verifyStored?.(manifest, repository);
+      if (req.deep) verdict.deep = await deepCheck(manifest, req.settings, repo, keys, repository, ctx);
       if (verdict.deep && !verdict.deep.ok) {
         verdict.ok = false;
         verdict.error = { code: "VERIFY_FAILED", message: `backup ${manifest.id}: ${verdict.deep.problems.join("; ")}` };
@@ -107,7 +108,7 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
 }
 
 /** Restore into the engine's scratch target (a file, a temporary database, a data directory), report its checks, throw it away. */
-async function deepCheck(manifest: Manifest, settings: Settings, repo: Repository, keys: AgeKeys | undefined, ctx: CommandContext): Promise<CheckReport> {
+async function deepCheck(manifest: Manifest, settings: Settings, repo: Repository, keys: AgeKeys | undefined, repository: RepositoryContext, ctx: CommandContext): Promise<CheckReport> {
   const engine = engineByName(manifest.engine);
   const scratch = await mkdtemp(join(settings.tmpDir, "holdfast-verify-"));
   try {
@@ -118,7 +119,7 @@ async function deepCheck(manifest: Manifest, settings: Settings, repo: Repositor
         reportOnly: true,
         tempDir: scratch,
         signal: ctx.signal,
-        repository: repositoryContext(repo, keys, settings),
+        repository,
         log: ctx.log,
       });
       return outcome.check;

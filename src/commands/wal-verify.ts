@@ -2,10 +2,10 @@ import type { Settings } from "../config/load.js";
 import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
 import { formatLsn } from "../wal/names.js";
 import { checkStoredBytes } from "../pipeline/assemble.js";
-import { recoveryWindowOf, type RecoveryWindow } from "../repository/recovery-window.js";
+import { reachOfBaseBackups, windowOfReaches, type RecoveryWindow } from "../repository/recovery-window.js";
 import type { Repository } from "../repository/repository.js";
 import { WalArchive } from "../repository/wal-archive.js";
-import { loadWalCatalog, reachFromBackup, type BackupReach } from "../repository/wal-catalog.js";
+import { loadWalCatalog, type BackupReach } from "../repository/wal-catalog.js";
 import type { TimelineSummary } from "../repository/wal-chain.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
@@ -17,6 +17,7 @@ export interface WalVerifyReport {
   walFiles: number;
   timelines: TimelineSummary[];
   backups: (BackupReach & { reachableLsnText: string })[];
+  /** The recovery window of the newest base backup's cluster. */
   window?: RecoveryWindow;
   problems: string[];
 }
@@ -51,11 +52,12 @@ export async function walReport(repo: Repository, keys: Parameters<typeof loadWa
       }
     }
   }
-  const backups = physical.map((m) => {
-    const reach = reachFromBackup(catalog, m);
+  const reaches = reachOfBaseBackups(physical, catalog);
+  const backups = reaches.map(({ m, reach }) => {
     if (!reach.consistent) problems.push(`backup ${m.id} cannot be made consistent: WAL segment ${reach.nextNeeded} is missing (needs WAL up to ${String(m.details.stopLsn)})`);
     return { ...reach, reachableLsnText: formatLsn(reach.reachableLsn) };
   });
+  const newestSource = physical.at(-1)?.source.uri;
   return {
     ok: problems.length === 0,
     repository: repo.backend.location,
@@ -63,7 +65,7 @@ export async function walReport(repo: Repository, keys: Parameters<typeof loadWa
     walFiles: catalog.files.length,
     timelines: catalog.timelines,
     backups,
-    window: recoveryWindowOf(physical, catalog),
+    window: windowOfReaches(reaches.filter((x) => x.m.source.uri === newestSource)),
     problems,
   };
 }

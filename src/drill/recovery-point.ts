@@ -1,7 +1,7 @@
 import { readFile } from "node:fs/promises";
 import type { RepositoryContext, RestoreOutcome } from "../engines/engine.js";
 import type { Manifest } from "../repository/manifest.js";
-import { loadWalCatalog, reachFromBackup } from "../repository/wal-catalog.js";
+import { reachFromBackup } from "../repository/wal-catalog.js";
 import type { CheckList } from "./verdict.js";
 import { pgLogTime } from "./verdict.js";
 
@@ -12,7 +12,7 @@ import { pgLogTime } from "./verdict.js";
 
 /** Why the archive cannot prove a recovery to `time` (the last reachable segment was archived before it), or undefined. */
 export async function pastArchiveEnd(manifest: Manifest, repository: RepositoryContext, time: Date): Promise<string | undefined> {
-  const catalog = await loadWalCatalog(repository.wal, repository.keys, Number(manifest.details.walSegmentSize));
+  const catalog = await repository.walCatalog(Number(manifest.details.walSegmentSize));
   const reach = reachFromBackup(catalog, manifest);
   if (!reach.reachableArchivedAt) return undefined;
   if (time.getTime() <= Date.parse(reach.reachableArchivedAt)) return undefined;

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import type { AgeKeys } from "../pipeline/age.js";
 import type { Manifest, TableFacts } from "../repository/manifest.js";
 import type { WalArchive } from "../repository/wal-archive.js";
+import type { WalCatalog } from "../repository/wal-catalog.js";
 
 /** What an engine learns about a database: recorded in the manifest, compared by deep verify. */
 export interface SourceFacts {
@@ -86,6 +87,8 @@ export interface RepositoryContext {
   /** Unlocked keys (absent when not needed or not given). */
   keys?: AgeKeys;
   access: RepositoryAccess;
+  /** The archive's catalog, read once per command (verify --all and a drill ask for it per backup). */
+  walCatalog(segmentSize?: number): Promise<WalCatalog>;
 }
 
 export interface OperationContext {

@@ -4,6 +4,7 @@ import { sqliteEngine } from "./sqlite/engine.js";
 import { postgresEngine } from "./postgres/logical.js";
 import { physicalEngine } from "./postgres/physical/engine.js";
 import { filesEngine } from "./files/engine.js";
+import { isKeywordValue } from "./postgres/connection.js";
 
 const ENGINES: Engine<unknown>[] = [sqliteEngine as Engine<unknown>, postgresEngine as Engine<unknown>, physicalEngine as Engine<unknown>, filesEngine as Engine<unknown>];
 
@@ -35,7 +36,7 @@ function pick(name: string, text: string): { engine: Engine<unknown>; ref: unkno
  */
 export function engineForSource(text: string, type?: string): { engine: Engine<unknown>; ref: unknown } {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
-  const postgres = scheme === "postgres" || scheme === "postgresql" || (!scheme && /^\s*[A-Za-z_]+\s*=/.test(text));
+  const postgres = scheme === "postgres" || scheme === "postgresql" || (!scheme && isKeywordValue(text));
   if (type === "physical" && !postgres) throw new HoldfastError("USAGE", `--type physical takes base backups of a PostgreSQL server, not of "${text}"`, { hint: "give postgres://user@host/db" });
   if (scheme === "sqlite") return pick("sqlite", text);
   if (scheme === "files") return pick("files", text);
@@ -46,7 +47,7 @@ export function engineForSource(text: string, type?: string): { engine: Engine<u
 }
 
 export function isPlainPath(text: string): boolean {
-  return !/^[a-z][a-z0-9+.-]*:/i.test(text) && !/^\s*[A-Za-z_]+\s*=/.test(text);
+  return !/^[a-z][a-z0-9+.-]*:/i.test(text) && !isKeywordValue(text);
 }
 
 /** Like engineForSource, but a plain file path (no scheme, not keyword/value) means a SQLite file. */

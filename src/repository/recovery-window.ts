@@ -3,7 +3,7 @@ import type { StorageBackend } from "../storage/backend.js";
 import { formatLsn, parseLsn } from "../wal/names.js";
 import type { Manifest } from "./manifest.js";
 import { WalArchive } from "./wal-archive.js";
-import { loadWalCatalog, reachFromBackup, type WalCatalog } from "./wal-catalog.js";
+import { loadWalCatalog, reachFromBackup, type BackupReach, type WalCatalog } from "./wal-catalog.js";
 
 /**
  * The point-in-time recovery window, as `status`, `wal verify` and the daemon's metrics report it:
@@ -36,10 +36,17 @@ export function isBaseBackup(m: Manifest): boolean {
  * base backup before it. undefined when no base backup can be made consistent from the archive.
  */
 export function recoveryWindowOf(backups: readonly Manifest[], catalog: WalCatalog): RecoveryWindow | undefined {
-  const usable = backups
-    .filter(isBaseBackup)
-    .map((m) => ({ m, reach: reachFromBackup(catalog, m) }))
-    .filter((x) => x.reach.consistent);
+  return windowOfReaches(reachOfBaseBackups(backups, catalog));
+}
+
+/** How far each base backup among `backups` rolls forward through the archive (catalog order kept). */
+export function reachOfBaseBackups(backups: readonly Manifest[], catalog: WalCatalog): { m: Manifest; reach: BackupReach }[] {
+  return backups.filter(isBaseBackup).map((m) => ({ m, reach: reachFromBackup(catalog, m) }));
+}
+
+/** The window of base backups of one source whose reach is already known (see reachOfBaseBackups). */
+export function windowOfReaches(reaches: readonly { m: Manifest; reach: BackupReach }[]): RecoveryWindow | undefined {
+  const usable = reaches.filter((x) => x.reach.consistent);
   const newest = usable.at(-1);
   if (!newest) return undefined;
   let earliest = newest;

@@ -33,6 +33,16 @@ export interface PgRef {
 
 const TLS_KEYS = ["sslmode", "sslrootcert", "sslcert", "sslkey"] as const;
 
+/** libpq's keyword/value form: `host=/tmp dbname=app user=x`. */
+export function isKeywordValue(text: string): boolean {
+  return /^\s*[A-Za-z_]+\s*=/.test(text);
+}
+
+/** A PostgreSQL connection string in either of libpq's forms (URI or keyword/value). */
+export function isPgConnection(text: string): boolean {
+  return /^postgres(ql)?:/i.test(text) || isKeywordValue(text);
+}
+
 /**
  * A connection string as libpq takes it: a URI (postgres://user:pw@host:port/db?param=…, with
  * host=/socket/dir or a percent-encoded socket host, host-less postgres:///db) parsed by

@@ -2,9 +2,9 @@ import { chmod, readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { HoldfastError } from "../../../errors.js";
 import type { Manifest } from "../../../repository/manifest.js";
-import { loadWalCatalog, reachFromBackup } from "../../../repository/wal-catalog.js";
+import { reachFromBackup } from "../../../repository/wal-catalog.js";
 import type { CheckReport, Engine, SourceFacts } from "../../engine.js";
-import { describePg, parsePgUrl, type PgRef } from "../connection.js";
+import { describePg, isPgConnection, parsePgUrl, type PgRef } from "../connection.js";
 import { majorOf } from "../tools.js";
 import { PHYSICAL_ENGINE, probePhysical } from "./basebackup.js";
 import { restorePhysical } from "./restore.js";
@@ -13,8 +13,6 @@ import { pickBaseBackup, targetFromOptions } from "./target.js";
 
 /** A cluster to take base backups of (a connection), or a data directory to restore into. */
 export type PhysicalRef = { server: PgRef } | { dataDir: string };
-
-const CONNECTION = /^(postgres|postgresql):|^\s*[A-Za-z_]+\s*=/i;
 
 function dataDirOf(ref: PhysicalRef): string {
   if ("dataDir" in ref) return ref.dataDir;
@@ -37,7 +35,7 @@ export const physicalEngine: Engine<PhysicalRef> = {
   pathTargets: true,
 
   parse(text: string): PhysicalRef {
-    if (CONNECTION.test(text)) return { server: parsePgUrl(text) };
+    if (isPgConnection(text)) return { server: parsePgUrl(text) };
     if (!text.trim()) throw new HoldfastError("USAGE", "no data directory given");
     return { dataDir: isAbsolute(text) ? text : resolve(text) };
   },
@@ -80,7 +78,7 @@ export const physicalEngine: Engine<PhysicalRef> = {
 
   /** The WAL that makes the base backup consistent must all be archived. */
   async verifyStored(manifest, repository) {
-    const catalog = await loadWalCatalog(repository.wal, repository.keys, manifest.details.walSegmentSize as number);
+    const catalog = await repository.walCatalog(manifest.details.walSegmentSize as number);
     const reach = reachFromBackup(catalog, manifest);
     if (!reach.consistent) {
       throw new HoldfastError("VERIFY_FAILED", `WAL segment ${reach.nextNeeded}, needed to make this base backup consistent (up to ${String(manifest.details.stopLsn)}), is missing from the archive`, {

@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { HoldfastError } from "../../../errors.js";
 import { finishVerified } from "../../../pipeline/assemble.js";
 import type { Manifest } from "../../../repository/manifest.js";
-import { loadWalCatalog, reachFromBackup } from "../../../repository/wal-catalog.js";
+import { reachFromBackup } from "../../../repository/wal-catalog.js";
 import { PREFETCH_DIR } from "../../../repository/wal-prefetch.js";
 import type { OpenBackupFile, RestoreOptions, RestoreOutcome } from "../../engine.js";
 import { adoptOwner, disableArchiving, ensureConfigFiles, extractTar, prepareTarget, retireRecoverySettings, writeRecoverySettings } from "./datadir.js";
@@ -33,7 +33,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
   const opts = physicalRestoreOptions(options.options, options.reportOnly === true);
   const target = opts.target;
   const segmentSize = Number(manifest.details.walSegmentSize);
-  const catalog = await loadWalCatalog(repository.wal, repository.keys, segmentSize);
+  const catalog = await repository.walCatalog(segmentSize);
   const reach = reachFromBackup(catalog, manifest);
   assertReachable(reach, target, manifest.id);
 
