@@ -4,6 +4,7 @@ import { describeIncomplete } from "../repository/incomplete.js";
 import type { ListResult } from "../commands/catalog.js";
 import type { VerifyReport } from "../commands/verify.js";
 import type { RestoreResult } from "../commands/restore.js";
+import { findEngine } from "../engines/registry.js";
 
 export function bytes(n: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
@@ -108,14 +109,12 @@ export function formatRestore(r: RestoreResult): string {
   lines.push(...(r.notes ?? []).map((n) => `  ${n}`));
   if (r.safetyBackupId) lines.push(`safety backup ${r.safetyBackupId} holds the database as it was before (holdfast restore ${r.safetyBackupId} --in-place puts it back)`);
   if (r.fallback) lines.push(`restored from the offsite copy ${r.fallback.location} because the primary failed: ${r.fallback.primaryError}`);
-  if (r.safetyCopy && !r.safetyBackupId && !r.notes) lines.push(`previous ${r.source.startsWith("files:") ? "folder" : "database"} kept at ${r.safetyCopy}`);
+  if (r.safetyCopy && !r.safetyBackupId && !r.notes) lines.push(`previous ${findEngine(r.engine)?.targetNoun ?? "database"} kept at ${r.safetyCopy}`);
   if (r.check.tables.length || r.check.problems.length || !r.notes) lines.push(`checks: ${[r.check.ok ? "ok" : r.check.problems.join("; "), r.check.tables.map((t) => `${t.name}=${t.actualRows}`).join(", ")].filter(Boolean).join("; ")}`);
   return lines.join("\n");
 }
 
 export function formatBackup(m: Manifest): string {
-  if (m.engine === "postgres-physical") {
-    return `backup ${m.id} (physical) of ${m.source.uri} complete: base backup ${String(m.details.startLsn)} → ${String(m.details.stopLsn)} on timeline ${String(m.details.timeline)}, WAL ${String(m.details.walStart)} … ${String(m.details.walStop)} archived (${totalStoredBytes(m)} bytes stored${m.files.length > 1 ? `, with ${m.files.length - 1} configuration file(s) kept outside the data directory` : ""})`;
-  }
-  return `backup ${m.id} (${kindOf(m)}) of ${m.source.uri} complete: ${m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ")}`;
+  const summary = findEngine(m.engine)?.summarize?.(m) ?? m.files.map((f) => `${f.key} (${f.storedBytes} bytes)`).join(", ");
+  return `backup ${m.id} (${kindOf(m)}) of ${m.source.uri} complete: ${summary}`;
 }

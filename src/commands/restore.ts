@@ -34,6 +34,8 @@ export interface RestoreRequest {
 
 export interface RestoreResult extends RestoreOutcome {
   backupId: string;
+  /** The engine that restored it. */
+  engine: string;
   /** The source the backup was taken of, and its kind. */
   source: string;
   kind: BackupKind;
@@ -86,7 +88,7 @@ async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Om
     });
     for (const w of (outcome.check.details.warnings as string[] | undefined) ?? []) ctx.log.warn({ id: manifest.id }, w);
     ctx.log.info({ id: manifest.id, source: manifest.source.uri, target: outcome.target, safetyCopy: outcome.safetyCopy }, "restore complete");
-    return { ...outcome, backupId: manifest.id, source: manifest.source.uri, kind: kindOf(manifest), safetyBackupId };
+    return { ...outcome, backupId: manifest.id, engine: manifest.engine, source: manifest.source.uri, kind: kindOf(manifest), safetyBackupId };
   } finally {
     await reading.release();
     await lock?.release();

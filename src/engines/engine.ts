@@ -135,6 +135,10 @@ export interface Engine<Ref> {
   readonly usesWalArchive?: boolean;
   /** Replacing a database first takes a safety backup into the repository (else the engine keeps its own safety copy). */
   readonly safetyBackupInRepository?: boolean;
+  /** What one of its targets is called in messages (default "database"). */
+  readonly targetNoun?: string;
+  /** The success line's account of a finished backup (default: each stored file with its size). */
+  summarize?(manifest: Manifest): string;
   /** Whether a plain path (no scheme) names a target of this engine (a SQLite file, a data directory). */
   readonly pathTargets?: boolean;
   /**

@@ -32,6 +32,7 @@ const MAX_SKIPPED_RECORDED = 100;
 export const filesEngine: Engine<FilesRef> = {
   name: FILES_ENGINE,
   pathTargets: true,
+  targetNoun: "folder",
 
   parse(text: string): FilesRef {
     const raw = text.replace(/^files:(\/\/(?=\/))?/, "");

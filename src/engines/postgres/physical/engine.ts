@@ -1,7 +1,7 @@
 import { chmod, readFile } from "node:fs/promises";
 import { isAbsolute, join, resolve } from "node:path";
 import { HoldfastError } from "../../../errors.js";
-import type { Manifest } from "../../../repository/manifest.js";
+import { totalStoredBytes, type Manifest } from "../../../repository/manifest.js";
 import { reachFromBackup } from "../../../repository/wal-catalog.js";
 import type { CheckReport, Engine, SourceFacts } from "../../engine.js";
 import { describePg, isPgConnection, parsePgUrl, type PgRef } from "../connection.js";
@@ -33,6 +33,12 @@ export const physicalEngine: Engine<PhysicalRef> = {
   lockSpace: "physical",
   usesWalArchive: true,
   pathTargets: true,
+  targetNoun: "data directory",
+
+  summarize(m) {
+    const extra = m.files.length > 1 ? `, with ${m.files.length - 1} configuration file(s) kept outside the data directory` : "";
+    return `base backup ${String(m.details.startLsn)} → ${String(m.details.stopLsn)} on timeline ${String(m.details.timeline)}, WAL ${String(m.details.walStart)} … ${String(m.details.walStop)} archived (${totalStoredBytes(m)} bytes stored${extra})`;
+  },
 
   parse(text: string): PhysicalRef {
     if (isPgConnection(text)) return { server: parsePgUrl(text) };
