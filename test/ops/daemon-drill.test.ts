@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChildProcess } from "node:child_process";
 import { readdir, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { runCli, startCli, workspace, type Workspace } from "../support/cli.js";
+import { startDaemon, type RunningDaemon } from "../support/daemon.js";
+import { runCli, workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
 import { freePort, metricValue, parseMetrics, waitFor } from "../support/http.js";
 
@@ -17,9 +17,7 @@ import { freePort, metricValue, parseMetrics, waitFor } from "../support/http.js
 let ws: Workspace;
 let base: string;
 let config: string;
-let daemon: ChildProcess;
-let stderr = "";
-let stdout = "";
+let daemon: RunningDaemon;
 
 function yaml(rpo: string, missed = false): string {
   return [
@@ -55,13 +53,6 @@ async function drills(): Promise<{ id: string; database: string; verdict: string
   return JSON.parse(r.stdout).drills;
 }
 
-async function startDaemon(): Promise<void> {
-  stdout = stderr = "";
-  daemon = startCli(["daemon", "--config", config], { env: { HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_REPO: undefined } });
-  daemon.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  daemon.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  await waitFor("the daemon to listen", () => stdout.includes("listening on") || (daemon.exitCode !== null ? Promise.reject(new Error(stderr)) : false), 30_000);
-}
 
 beforeAll(async () => {
   ws = await workspace();
@@ -70,11 +61,11 @@ beforeAll(async () => {
   base = `http://127.0.0.1:${await freePort()}`;
   config = join(ws.dir, "holdfast.yaml");
   await writeFile(config, yaml("1h"));
-  await startDaemon();
+  daemon = await startDaemon(config);
 }, 60_000);
 
 afterAll(async () => {
-  if (daemon && daemon.exitCode === null) daemon.kill("SIGKILL");
+  daemon?.kill();
   await ws?.cleanup();
 });
 
@@ -111,8 +102,8 @@ describe("holdfast daemon: scheduled drills", () => {
 
   it("an objective that cannot be met (RPO 1 ms): the next drill fails, passed 0, and the last success stays that of the newest passing drill", async () => {
     await writeFile(config, yaml("1ms"));
-    daemon.kill("SIGHUP");
-    await waitFor("the reload", () => stderr.includes("config reloaded"), 15_000);
+    daemon.child.kill("SIGHUP");
+    await waitFor("the reload", () => daemon.stderr.includes("config reloaded"), 15_000);
     await waitFor("a failing drill on /metrics", async () => metricValue(await metrics(), "holdfast_drill_passed", { database: "app" }) === 0, 30_000);
     const samples = await metrics();
     const history = (await drills()).filter((d) => d.database === "app");
@@ -125,14 +116,12 @@ describe("holdfast daemon: scheduled drills", () => {
     expect(metricValue(samples, "holdfast_drill_rto_seconds", { database: "app" })).toBe(history[0]!.rtoMs! / 1000);
     expect(metricValue(samples, "holdfast_jobs_total", { database: "app", job: "drill", result: "failure" })).toBeGreaterThanOrEqual(1);
     expect(metricValue(samples, "holdfast_last_job_failed", { database: "app", job: "drill" })).toBe(1);
-    expect(stderr).toMatch(/job failed: drill \S+ of \S+: FAIL: .*RPO/);
+    expect(daemon.stderr).toMatch(/job failed: drill \S+ of \S+: FAIL: .*RPO/);
   });
 
   it("SIGTERM waits for a running drill and exits 0, leaving no scratch behind", async () => {
-    const exited = new Promise<number | null>((r) => daemon.once("exit", (code) => r(code)));
-    daemon.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(stderr).toContain("daemon stopped");
+    expect(await daemon.stop()).toBe(0);
+    expect(daemon.stderr).toContain("daemon stopped");
     expect((await readdir(ws.dir)).filter((n) => n.startsWith("holdfast-drill-"))).toEqual([]);
   });
 
@@ -141,16 +130,14 @@ describe("holdfast daemon: scheduled drills", () => {
     await writeFile(config, yaml("1h", true).replace('"*/3 * * * * *"', '"0 0 4 1 1 *"').replace('"*/2 * * * * *"', '"0 0 3 1 1 *"'));
     // Without the daemon's own memory of last runs, the drill records in the repository decide.
     await rm(join(ws.dir, "state"), { recursive: true, force: true });
-    await startDaemon();
+    daemon = await startDaemon(config);
     // idle has no backup to drill: its drill job runs and fails (BACKUP_NOT_FOUND), as it should.
     await waitFor("idle's drill on start", async () => metricValue(await metrics(), "holdfast_last_job_failed", { database: "idle", job: "drill" }) === 1, 20_000);
-    expect(stderr).toMatch(/job failed: no full backup of sqlite:.*idle\.db/);
+    expect(daemon.stderr).toMatch(/job failed: no full backup of sqlite:.*idle\.db/);
     const samples = await metrics();
     expect(metricValue(samples, "holdfast_jobs_total", { database: "app", job: "drill", result: "success" })).toBeUndefined();
     expect(metricValue(samples, "holdfast_jobs_total", { database: "app", job: "drill", result: "failure" })).toBeUndefined();
     expect(metricValue(samples, "holdfast_drill_passed", { database: "app" })).toBe(0); // read back from the records: the newest FAILed
-    const exited = new Promise<number | null>((r) => daemon.once("exit", (code) => r(code)));
-    daemon.kill("SIGTERM");
-    expect(await exited).toBe(0);
+    expect(await daemon.stop()).toBe(0);
   });
 });

@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChildProcess } from "node:child_process";
 import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { runCli, startCli, workspace, type Workspace } from "../support/cli.js";
+import { startDaemon, type RunningDaemon } from "../support/daemon.js";
+import { runCli, workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
 import { freePort, metricValue, parseMetrics, waitFor } from "../support/http.js";
 
@@ -12,10 +12,8 @@ import { freePort, metricValue, parseMetrics, waitFor } from "../support/http.js
  */
 const NAMES = ["alpha", "beta", "gamma", "delta"];
 let ws: Workspace;
-let daemon: ChildProcess;
+let daemon: RunningDaemon;
 let base: string;
-let stdout = "";
-let stderr = "";
 
 beforeAll(async () => {
   ws = await workspace();
@@ -28,14 +26,11 @@ beforeAll(async () => {
   }
   const config = join(ws.dir, "holdfast.yaml");
   await writeFile(config, lines.join("\n") + "\n");
-  daemon = startCli(["daemon", "--config", config], { env: { HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_REPO: undefined } });
-  daemon.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  daemon.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  await waitFor("the daemon to listen", () => stdout.includes("listening on") || (daemon.exitCode !== null ? Promise.reject(new Error(stderr)) : false), 30_000);
+  daemon = await startDaemon(config);
 }, 60_000);
 
 afterAll(async () => {
-  if (daemon?.exitCode === null) daemon.kill("SIGKILL");
+  daemon?.kill();
   await ws?.cleanup();
 });
 
@@ -51,10 +46,8 @@ describe("daemon: four databases on the same schedule", () => {
       90_000,
       500,
     );
-    const exited = new Promise<number | null>((r) => daemon.once("exit", (code) => r(code)));
-    daemon.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(failedJobLines(stderr)).toEqual([]);
+    expect(await daemon.stop()).toBe(0);
+    expect(failedJobLines(daemon.stderr)).toEqual([]);
 
     const list = await runCli(["list", "--json"], { env: ws.env });
     expect(list.code, list.stderr).toBe(0);

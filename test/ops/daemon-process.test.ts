@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import type { ChildProcess } from "node:child_process";
 import { rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { startCli, workspace, type Workspace } from "../support/cli.js";
+import { startDaemon, type RunningDaemon } from "../support/daemon.js";
+import { workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
 import { freePort, metricValue, parseMetrics, startReceiver, waitFor, type Receiver } from "../support/http.js";
 
@@ -10,11 +10,9 @@ const TOKEN = "s3cret-token-for-the-metrics-endpoint";
 let ws: Workspace;
 let db: string;
 let receiver: Receiver;
-let daemon: ChildProcess;
+let daemon: RunningDaemon;
 let base: string;
 let config: string;
-let stderr = "";
-let stdout = "";
 
 function yaml(schedule: string): string {
   return [
@@ -57,14 +55,11 @@ beforeAll(async () => {
   config = join(ws.dir, "holdfast.yaml");
   await writeFile(join(ws.dir, "token.txt"), TOKEN + "\n", { mode: 0o600 });
   await writeFile(config, yaml("*/2 * * * * *"));
-  daemon = startCli(["daemon", "--config", config], { env: { HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_REPO: undefined } });
-  daemon.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  daemon.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
-  await waitFor("the daemon to listen", () => stdout.includes("listening on") || (daemon.exitCode !== null ? Promise.reject(new Error(stderr)) : false), 30_000);
+  daemon = await startDaemon(config);
 }, 60_000);
 
 afterAll(async () => {
-  if (daemon.exitCode === null) daemon.kill("SIGKILL");
+  daemon?.kill();
   await receiver.close();
   await ws.cleanup();
 });
@@ -117,24 +112,22 @@ describe("holdfast daemon (child process)", () => {
 
   it("SIGHUP with a bad config keeps the old one running and says why", async () => {
     await writeFile(config, yaml("every two seconds"));
-    daemon.kill("SIGHUP");
-    await waitFor("the refusal in the log", () => stderr.includes("reload refused"), 15_000);
-    const line = stderr.split("\n").find((l) => l.includes("reload refused"))!;
+    daemon.child.kill("SIGHUP");
+    await waitFor("the refusal in the log", () => daemon.stderr.includes("reload refused"), 15_000);
+    const line = daemon.stderr.split("\n").find((l) => l.includes("reload refused"))!;
     expect(line).toContain("databases.app.schedule.backup");
     const before = (await metric("holdfast_backups_total", { database: "app", result: "success" }))!;
     await waitFor("backups to go on", async () => (await metric("holdfast_backups_total", { database: "app", result: "success" }))! > before, 20_000);
 
     // A good config is taken: backups slow down to once an hour.
     await writeFile(config, yaml("0 * * * *"));
-    daemon.kill("SIGHUP");
-    await waitFor("the reload", () => stderr.includes("config reloaded"), 15_000);
+    daemon.child.kill("SIGHUP");
+    await waitFor("the reload", () => daemon.stderr.includes("config reloaded"), 15_000);
   });
 
   it("SIGTERM waits for the running job and exits 0", async () => {
-    const exited = new Promise<number | null>((r) => daemon.once("exit", (code) => r(code)));
-    daemon.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(stderr).toContain("daemon stopped");
-    expect(stderr).not.toContain('"level":60');
+    expect(await daemon.stop()).toBe(0);
+    expect(daemon.stderr).toContain("daemon stopped");
+    expect(daemon.stderr).not.toContain('"level":60');
   });
 });

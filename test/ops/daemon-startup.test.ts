@@ -1,8 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { execFileSync, type ChildProcess } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { runCli, startCli, workspace, type Workspace } from "../support/cli.js";
+import { startDaemon, type RunningDaemon } from "../support/daemon.js";
+import { runCli, workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
 import { freePort, metricValue, parseMetrics, waitFor } from "../support/http.js";
 import { STATE_FILE } from "../../src/daemon/state.js";
@@ -15,11 +16,9 @@ import { STATE_FILE } from "../../src/daemon/state.js";
  */
 const TOKEN = "startup-token-for-the-metrics-endpoint";
 let ws: Workspace;
-let daemon: ChildProcess;
+let daemon: RunningDaemon;
 let base: string;
 let stateFifo: string;
-let stdout = "";
-let stderr = "";
 
 async function get(path: string, token: string | null = TOKEN): Promise<{ status: number; body: string }> {
   const res = await fetch(base + path, { headers: token ? { authorization: `Bearer ${token}` } : {} });
@@ -57,20 +56,18 @@ beforeAll(async () => {
       '      backup: "0 2 * * *"',
     ].join("\n"),
   );
-  daemon = startCli(["daemon", "--config", config], { env: { HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_REPO: undefined } });
-  daemon.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
-  daemon.stderr!.on("data", (d: Buffer) => (stderr += d.toString()));
+  daemon = await startDaemon(config, { listen: false });
 }, 60_000);
 
 afterAll(async () => {
-  if (daemon?.exitCode === null) daemon.kill("SIGKILL");
+  daemon?.kill();
   await ws?.cleanup();
 });
 
 describe("holdfast daemon start-up (child process)", () => {
   it("answers /health with 'starting' at once, and says not ready until loaded", async () => {
     const spawned = Date.now();
-    const first = await waitFor("the first answer on the port", () => (daemon.exitCode !== null ? Promise.reject(new Error(stderr)) : get("/health", null).catch(() => undefined)), 30_000, 10);
+    const first = await waitFor("the first answer on the port", () => (daemon.child.exitCode !== null ? Promise.reject(new Error(daemon.stderr)) : get("/health", null).catch(() => undefined)), 30_000, 10);
     const firstAnswerMs = Date.now() - spawned;
     console.log(`daemon start-up: first /health answer ${firstAnswerMs} ms after spawn`);
     expect(first.status).toBe(200);
@@ -86,8 +83,8 @@ describe("holdfast daemon start-up (child process)", () => {
     const backup = await get("/health/backup");
     expect(backup.status).toBe(503);
     expect(JSON.parse(backup.body)).toMatchObject({ ok: false, status: "starting" });
-    expect(stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+ \(starting\)/);
-    expect(stdout).not.toContain("ready");
+    expect(daemon.stdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+ \(starting\)/);
+    expect(daemon.stdout).not.toContain("ready");
 
     // The (stalled) state file answers: loading completes.
     const released = Date.now();
@@ -104,13 +101,11 @@ describe("holdfast daemon start-up (child process)", () => {
     const verdict = await get("/health/backup");
     expect(verdict.status).toBe(503); // no backup yet: a real verdict with its reason, not "starting"
     expect(JSON.parse(verdict.body)).toMatchObject({ ok: false, databases: [{ name: "app", ok: false, reasons: ["no backup yet"] }] });
-    expect(stdout).toContain("holdfast daemon ready");
+    expect(daemon.stdout).toContain("holdfast daemon ready");
   });
 
   it("SIGTERM after start-up exits 0", async () => {
-    const exited = new Promise<number | null>((r) => daemon.once("exit", (code) => r(code)));
-    daemon.kill("SIGTERM");
-    expect(await exited).toBe(0);
-    expect(stderr).toContain("daemon stopped");
+    expect(await daemon.stop()).toBe(0);
+    expect(daemon.stderr).toContain("daemon stopped");
   });
 });
