@@ -40,6 +40,8 @@ export interface DatabaseStatus {
   newest?: { id: string; startedAt: string; finishedAt: string; ageMs: number; storedBytes: number; contentBytes: number };
   /** The most recent verification of any of its backups. */
   lastVerify?: VerificationRecord;
+  /** When the most recent passing verification of any of its backups ran. */
+  lastPassedVerifyAt?: string;
   staleAfterMs: number;
   stale: boolean;
   timeZone?: string;
@@ -113,10 +115,11 @@ export function sourceStatus(
   const newest = newestOf(mine.filter((m) => kindOf(m) === "full"));
   const staleAfterMs = parseDuration(db?.stale_after ?? DEFAULT_STALE_AFTER);
   const timeZone = db?.timezone ?? settings.ops?.timezone;
-  const lastVerify = mine
+  const verified = mine
     .map((m) => verifications.get(m.id))
     .filter((v): v is VerificationRecord => v !== undefined)
-    .sort((a, b) => (a.verifiedAt < b.verifiedAt ? 1 : -1))[0];
+    .sort((a, b) => (a.verifiedAt < b.verifiedAt ? 1 : -1));
+  const lastVerify = verified[0];
   const nextRuns: Partial<Record<JobKind, string>> = {};
   const schedules = schedulesOf(db);
   for (const kind of JOB_KINDS) {
@@ -142,6 +145,7 @@ export function sourceStatus(
       contentBytes: totalContentBytes(newest),
     },
     lastVerify,
+    lastPassedVerifyAt: verified.find((v) => v.ok)?.verifiedAt,
     staleAfterMs,
     stale: ageMs === undefined || ageMs > staleAfterMs,
     timeZone,

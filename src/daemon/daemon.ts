@@ -14,7 +14,7 @@ import { startHttp, type DaemonPhase, type HealthVerdict } from "./http.js";
 import { runJob, type JobOutcome } from "./jobs.js";
 import { DaemonMetrics } from "./metrics.js";
 import { DatabaseQueue, Scheduler } from "./scheduler.js";
-import { StateFile, jobKey } from "./state.js";
+import { StateFile, copyKey, jobKey, type JobRecord } from "./state.js";
 
 const NO_PROGRESS: ProgressHandle = { update: () => undefined, stop: () => undefined };
 const REFRESH_EVERY_MS = 60_000;
@@ -103,6 +103,20 @@ export class Daemon {
       this.metrics.declare(db.name);
     }
     this.scheduler.start(this.config.databases);
+    const copyTo = this.config.settings.copyTo ?? [];
+    this.metrics.declareSchedules(
+      this.config.databases.map((db) => {
+        const intervals = (["verify", "deep_verify"] as const).map((k) => this.scheduler.intervalMs(db.name, k)).filter((ms): ms is number => ms !== undefined);
+        return { name: db.name, verifyIntervalMs: intervals.length ? Math.min(...intervals) : undefined, copyTargets: db.schedule.copy ? copyTo : [] };
+      }),
+    );
+    // Copies leave no record in this repository: the state file remembers how the last ones went.
+    for (const db of this.config.databases) {
+      for (const target of db.schedule.copy ? copyTo : []) {
+        const r = this.state.get(copyKey(db.name, target));
+        if (r) this.metrics.observeCopy(db.name, target, r.ok, r.lastSuccessAt ? Date.parse(r.lastSuccessAt) : undefined);
+      }
+    }
   }
 
   /** A schedule that came due while the daemon was down runs once now. */
@@ -145,9 +159,15 @@ export class Daemon {
     this.metrics.observeJob(outcome);
     if (outcome.result === "failure") log.error({ code: outcome.error?.code, durationMs: outcome.durationMs }, `job failed: ${outcome.error?.message}`);
     else log.info({ result: outcome.result, durationMs: outcome.durationMs, note: outcome.note, id: outcome.manifest?.id }, "job finished");
-    await this.state
-      .record(jobKey(database, kind), { lastRunAt: outcome.startedAt.toISOString(), ok: outcome.result !== "failure", error: outcome.error?.message })
-      .catch((err: unknown) => log.error({ error: (err as Error).message, state: this.state.path }, "could not write the daemon state file"));
+    const at = outcome.startedAt.toISOString();
+    const records: [string, JobRecord][] = [[jobKey(database, kind), { lastRunAt: at, ok: outcome.result !== "failure", error: outcome.error?.message }]];
+    for (const c of outcome.copies ?? []) {
+      const key = copyKey(database, c.target);
+      records.push([key, { lastRunAt: at, ok: c.ok, error: c.error?.message, lastSuccessAt: c.ok ? at : this.state.get(key)?.lastSuccessAt }]);
+    }
+    for (const [key, record] of records) {
+      await this.state.record(key, record).catch((err: unknown) => log.error({ error: (err as Error).message, state: this.state.path }, "could not write the daemon state file"));
+    }
     await this.refresh();
     await this.evaluate();
   }

@@ -26,6 +26,15 @@ export interface JobOutcome {
   error?: { code: string; message: string };
   /** Why a job did nothing (e.g. nothing to verify yet). */
   note?: string;
+  /** For a copy job: how each offsite repository fared (one failing does not stop the others). */
+  copies?: CopyAttempt[];
+}
+
+export interface CopyAttempt {
+  /** The offsite repository's location. */
+  target: string;
+  ok: boolean;
+  error?: { code: string; message: string };
 }
 
 /** Run one scheduled job through the same library functions the CLI calls. Never throws. */
@@ -56,8 +65,21 @@ export async function runJob(kind: JobKind, db: DatabaseJobs, settings: Settings
         const { repo } = await openRepository(settings, "no");
         const mine = (await repo.catalog()).backups.filter((m) => m.source.uri === db.sourceUri);
         let copied = 0;
-        for (const to of settings.copyTo ?? []) copied += (await copyManifests(repo, mine, openBackend(to, { s3: settings.s3 }), ctx)).copied.length;
-        return done("success", { note: `copied ${copied} backup(s)` });
+        const copies: CopyAttempt[] = [];
+        for (const to of settings.copyTo ?? []) {
+          const dest = openBackend(to, { s3: settings.s3 });
+          try {
+            copied += (await copyManifests(repo, mine, dest, ctx)).copied.length;
+            copies.push({ target: dest.location, ok: true });
+          } catch (err) {
+            if (ctx.signal?.aborted) throw err;
+            const e = err instanceof HoldfastError ? err : new HoldfastError("INTERNAL", (err as Error)?.message ?? String(err));
+            copies.push({ target: dest.location, ok: false, error: { code: e.code, message: e.message } });
+          }
+        }
+        const failed = copies.filter((c) => !c.ok);
+        if (failed.length > 0) return done("failure", { copies, error: { code: failed[0]!.error!.code, message: failed.map((c) => `copy to ${c.target}: ${c.error!.message}`).join("; ") } });
+        return done("success", { copies, note: `copied ${copied} backup(s)` });
       }
       case "drill": {
         // The record is the result: metrics and status read it back from the repository.

@@ -36,6 +36,12 @@ export class DaemonMetrics {
   private readonly drillPassed = new Gauge({ name: "holdfast_drill_passed", help: "1 when the newest drill passed; 0 when it failed, was inconclusive, or a scheduled database has none yet", labelNames: ["database"], registers: [this.registry] });
   private readonly drillRtoTarget = new Gauge({ name: "holdfast_drill_rto_target_seconds", help: "RTO objective the newest drill was judged against", labelNames: ["database"], registers: [this.registry] });
   private readonly drillRpoTarget = new Gauge({ name: "holdfast_drill_rpo_target_seconds", help: "RPO objective the newest drill was judged against", labelNames: ["database"], registers: [this.registry] });
+  private readonly lastVerifyPassed = new Gauge({ name: "holdfast_last_verify_success_timestamp_seconds", help: "When the most recent passing verification of one of its backups ran (Unix time)", labelNames: ["database"], registers: [this.registry] });
+  private readonly verifyInterval = new Gauge({ name: "holdfast_verify_interval_seconds", help: "Interval of the verify (or deep_verify, the shorter) schedule", labelNames: ["database"], registers: [this.registry] });
+  private readonly copyScheduled = new Gauge({ name: "holdfast_copy_scheduled", help: "1 for each offsite repository (copy_to) a database's copy schedule copies to", labelNames: ["database", "target"], registers: [this.registry] });
+  private readonly copyLastSuccess = new Gauge({ name: "holdfast_copy_last_success_timestamp_seconds", help: "When the last successful copy to this offsite repository started (Unix time)", labelNames: ["database", "target"], registers: [this.registry] });
+  private readonly copyLastFailed = new Gauge({ name: "holdfast_copy_last_failed", help: "1 when the latest copy to this offsite repository failed", labelNames: ["database", "target"], registers: [this.registry] });
+  private copyTargets = new Map<string, string[]>();
   private readonly walFiles = new Gauge({ name: "holdfast_wal_archived_files", help: "WAL files in the archive", labelNames: ["repository"], registers: [this.registry] });
 
   constructor() {
@@ -50,6 +56,7 @@ export class DaemonMetrics {
       this.backups.inc({ database: outcome.database, result: outcome.result });
       this.duration.observe({ database: outcome.database }, outcome.durationMs / 1000);
     }
+    for (const c of outcome.copies ?? []) this.observeCopy(outcome.database, c.target, c.ok, c.ok ? outcome.startedAt.getTime() : undefined);
     if (outcome.kind === "verify" || outcome.kind === "deep_verify") {
       if (outcome.result !== "skipped") this.lastVerify.set({ database: outcome.database }, outcome.result === "success" ? 1 : 0);
     }
@@ -58,6 +65,32 @@ export class DaemonMetrics {
   /** Zero every per-database series so a database shows up before its first job. */
   declare(database: string): void {
     for (const result of ["success", "failure"]) this.backups.inc({ database, result }, 0);
+  }
+
+  /**
+   * What the schedule promises, so that missing results alert: the verify interval, and one
+   * series per offsite repository a copy schedule copies to. Replaces the previous declaration.
+   */
+  declareSchedules(databases: { name: string; verifyIntervalMs?: number; copyTargets: string[] }[]): void {
+    this.verifyInterval.reset();
+    this.copyScheduled.reset();
+    for (const db of databases) {
+      if (db.verifyIntervalMs !== undefined) this.verifyInterval.set({ database: db.name }, db.verifyIntervalMs / 1000);
+      for (const target of db.copyTargets) this.copyScheduled.set({ database: db.name, target }, 1);
+      for (const gone of (this.copyTargets.get(db.name) ?? []).filter((t) => !db.copyTargets.includes(t))) this.forgetCopy(db.name, gone);
+      this.copyTargets.set(db.name, db.copyTargets);
+    }
+  }
+
+  /** One copy attempt (or, at start, the last one remembered); `successMs`: when the last success started. */
+  observeCopy(database: string, target: string, ok: boolean, successMs: number | undefined): void {
+    this.copyLastFailed.set({ database, target }, ok ? 0 : 1);
+    if (successMs !== undefined) this.copyLastSuccess.set({ database, target }, successMs / 1000);
+  }
+
+  private forgetCopy(database: string, target: string): void {
+    this.copyLastFailed.remove({ database, target });
+    this.copyLastSuccess.remove({ database, target });
   }
 
   observeDatabase(s: DatabaseStatus): void {
@@ -70,6 +103,8 @@ export class DaemonMetrics {
       this.lastSuccess.set(labels, Date.parse(s.newest.finishedAt) / 1000);
     }
     if (s.lastVerify) this.lastVerify.set(labels, s.lastVerify.ok ? 1 : 0);
+    if (s.lastPassedVerifyAt) this.lastVerifyPassed.set(labels, Date.parse(s.lastPassedVerifyAt) / 1000);
+    else this.lastVerifyPassed.remove(labels);
     if (s.recoveryWindow) {
       this.windowStart.set(labels, Date.parse(s.recoveryWindow.from) / 1000);
       this.windowEnd.set(labels, Date.parse(s.recoveryWindow.to) / 1000);
@@ -104,7 +139,12 @@ export class DaemonMetrics {
   }
 
   forget(database: string): void {
-    for (const metric of [this.size, this.lastSuccess, this.lastVerify, this.repoBytes, this.backupCount, this.stale, this.windowStart, this.windowEnd, this.drillLastSuccess, this.drillRto, this.drillRpo, this.drillPassed, this.drillRtoTarget, this.drillRpoTarget]) metric.remove({ database });
+    for (const metric of [this.size, this.lastSuccess, this.lastVerify, this.repoBytes, this.backupCount, this.stale, this.windowStart, this.windowEnd, this.drillLastSuccess, this.drillRto, this.drillRpo, this.drillPassed, this.drillRtoTarget, this.drillRpoTarget, this.lastVerifyPassed, this.verifyInterval]) metric.remove({ database });
+    for (const target of this.copyTargets.get(database) ?? []) {
+      this.forgetCopy(database, target);
+      this.copyScheduled.remove({ database, target });
+    }
+    this.copyTargets.delete(database);
   }
 
   text(): Promise<string> {

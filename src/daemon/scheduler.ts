@@ -60,6 +60,12 @@ export class Scheduler {
     return this.timers.get(`${database}/${kind}`)?.nextRun() ?? undefined;
   }
 
+  /** The time between the schedule's next two firings (its interval, for a regular pattern). */
+  intervalMs(database: string, kind: JobKind): number | undefined {
+    const [a, b] = this.timers.get(`${database}/${kind}`)?.nextRuns(2) ?? [];
+    return a && b ? b.getTime() - a.getTime() : undefined;
+  }
+
   /** The most recent time the schedule fired (or should have), before now. */
   previousDue(database: string, kind: JobKind): Date | undefined {
     return this.timers.get(`${database}/${kind}`)?.previousRuns(1)[0];

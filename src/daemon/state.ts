@@ -8,7 +8,7 @@ import { z } from "zod";
  */
 const stateSchema = z.object({
   formatVersion: z.literal(1),
-  jobs: z.record(z.string(), z.object({ lastRunAt: z.string(), ok: z.boolean(), error: z.string().optional() })),
+  jobs: z.record(z.string(), z.object({ lastRunAt: z.string(), ok: z.boolean(), error: z.string().optional(), lastSuccessAt: z.string().optional() })),
 });
 
 export type DaemonState = z.infer<typeof stateSchema>;
@@ -18,6 +18,11 @@ export const STATE_FILE = "holdfast-daemon-state.json";
 
 export function jobKey(database: string, kind: string): string {
   return `${database}/${kind}`;
+}
+
+/** The record of copies of one database to one offsite repository (kept beside the job's own). */
+export function copyKey(database: string, target: string): string {
+  return `${jobKey(database, "copy")} ${target}`;
 }
 
 export class StateFile {
