@@ -2,7 +2,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
-import { runCli, startCli, workspace, type Workspace } from "../support/cli.js";
+import { startDaemon, type RunningDaemon } from "../support/daemon.js";
+import { runCli, workspace, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
 import { freePort, metricValue, parseMetrics, waitFor } from "../support/http.js";
 
@@ -26,11 +27,10 @@ interface Dashboard {
 }
 
 let ws: Workspace;
-let daemon: ChildProcess;
+let daemon: RunningDaemon;
 let prometheus: ChildProcess;
 let metricsUrl: string;
 let promUrl: string;
-let daemonLog = "";
 let promLog = "";
 
 function config(listen: string): string {
@@ -89,9 +89,7 @@ beforeAll(async () => {
   const daemonPort = await freePort();
   metricsUrl = `http://127.0.0.1:${daemonPort}/metrics`;
   await writeFile(join(ws.dir, "holdfast.yaml"), config(`127.0.0.1:${daemonPort}`));
-  daemon = startCli(["daemon", "--config", join(ws.dir, "holdfast.yaml")], { env: { HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_REPO: undefined } });
-  daemon.stdout!.on("data", (d: Buffer) => (daemonLog += d.toString()));
-  daemon.stderr!.on("data", (d: Buffer) => (daemonLog += d.toString()));
+  daemon = await startDaemon(join(ws.dir, "holdfast.yaml"), { listen: false });
 
   const promPort = await freePort();
   promUrl = `http://127.0.0.1:${promPort}`;
@@ -106,7 +104,8 @@ beforeAll(async () => {
 }, 60_000);
 
 afterAll(async () => {
-  for (const child of [prometheus, daemon]) if (child && child.exitCode === null) child.kill("SIGKILL");
+  daemon?.kill();
+  if (prometheus && prometheus.exitCode === null) prometheus.kill("SIGKILL");
   await ws?.cleanup();
 });
 
@@ -141,7 +140,7 @@ describe("deploy/grafana/holdfast-dashboard.json", () => {
       },
       40_000,
     ).catch((err: Error) => {
-      throw new Error(`${err.message}\n${daemonLog.slice(-3000)}`);
+      throw new Error(`${err.message}\n${(daemon.stdout + daemon.stderr).slice(-3000)}`);
     });
     // ...and Prometheus has scraped it a few times since, so rates over a minute have two points.
     await new Promise((r) => setTimeout(r, 3000));

@@ -10,7 +10,7 @@ const DIR = resolve(import.meta.dirname, "../../deploy/prometheus");
 describe("deploy/prometheus/holdfast-rules.yml", () => {
   it("passes promtool check and every rule's unit test", async () => {
     const check = await run("promtool", ["check", "rules", "holdfast-rules.yml"], { cwd: DIR });
-    expect(check.stdout).toContain("SUCCESS: 11 rules found");
+    expect(check.stdout).toContain("SUCCESS: 12 rules found");
     const test = await run("promtool", ["test", "rules", "holdfast-rules.test.yml"], { cwd: DIR });
     expect(test.stdout).toContain("SUCCESS");
   });
@@ -21,6 +21,7 @@ describe("deploy/prometheus/holdfast-rules.yml", () => {
     const alerts = [...rules.matchAll(/- alert: (\w+)/g)].map((m) => m[1]!);
     expect(alerts).toEqual([
       "HoldfastBackupTooOld",
+      "HoldfastBackupStale",
       "HoldfastBackupFailed",
       "HoldfastVerifyFailed",
       "HoldfastRepositoryLowSpace",
