@@ -11,6 +11,9 @@ import { WalArchive } from "../repository/wal-archive.js";
 import { Alerter, type AlertCondition } from "./alerts.js";
 import { loadDaemonConfig, type DaemonConfig } from "./config.js";
 import { startHttp, type DaemonPhase, type HealthVerdict } from "./http.js";
+import { exposureWarning } from "./dashboard/access.js";
+import type { JobRun } from "./dashboard/overview.js";
+import { registerDashboard } from "./dashboard/routes.js";
 import { runJob, type JobOutcome } from "./jobs.js";
 import { DaemonMetrics } from "./metrics.js";
 import { DatabaseQueue, Scheduler } from "./scheduler.js";
@@ -41,6 +44,7 @@ export class Daemon {
   private evaluating: Promise<void> = Promise.resolve();
   private stopping = false;
   private phase: DaemonPhase = "starting";
+  private walNewestMs?: number;
   address = "";
 
   private constructor(private config: DaemonConfig, private readonly log: Logger) {
@@ -66,12 +70,13 @@ export class Daemon {
   }
 
   private async listen(): Promise<void> {
-    const { host, port, token } = this.config.http;
-    const { server, address } = await startHttp(host, port, token, {
-      phase: () => this.phase,
-      metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
-      backupHealth: (database) => this.backupHealth(database),
-    }).catch((err: unknown) => {
+    const { host, port, token, basic, dashboard } = this.config.http;
+    const exposed = exposureWarning(host, { token, basic });
+    if (exposed) this.log.warn(exposed);
+    const phase = () => this.phase;
+    const handlers = { phase, metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }), backupHealth: (database?: string) => this.backupHealth(database) };
+    const board = { phase, config: () => this.config, status: (name: string) => this.statuses.get(name), jobs: (name: string) => this.lastRuns(name), walNewestMs: () => this.walNewestMs };
+    const { server, address } = await startHttp(host, port, { token, basic }, handlers, dashboard ? (s) => registerDashboard(s, board) : undefined).catch((err: unknown) => {
       throw new HoldfastError("CONFIG_INVALID", `${this.config.path}: http.listen: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
         hint: "another process uses the port, or the address is not on this host",
         cause: err,
@@ -169,6 +174,7 @@ export class Daemon {
       }
       // One file = one record (data without a record was never archived).
       const wal = await new WalArchive(repo.backend).list();
+      this.walNewestMs = wal.length > 0 ? wal.reduce((newest, f) => Math.max(newest, f.archivedAt.getTime()), 0) : undefined;
       if (wal.length > 0) this.metrics.observeWal(repo.backend.location, wal.reduce((newest, f) => Math.max(newest, f.archivedAt.getTime()), 0), wal.length);
     } catch (err) {
       this.log.error({ error: (err as Error).message }, "could not read the repository");
@@ -217,6 +223,21 @@ export class Daemon {
       return { name: db.name, ok: reasons.length === 0, reasons, newestBackup: newest?.id, ageSeconds: newest ? Math.round((now.getTime() - Date.parse(newest.finishedAt)) / 1000) : undefined };
     });
     return { ok: databases.every((d) => d.ok), databases };
+  }
+
+  /** The latest run of each scheduled job of a database: this process's, else the state file's. */
+  private lastRuns(database: string): JobRun[] {
+    const db = this.config.databases.find((d) => d.name === database);
+    const runs: JobRun[] = [];
+    for (const kind of Object.keys(db?.schedule ?? {}) as JobKind[]) {
+      const o = this.outcomes.get(jobKey(database, kind));
+      if (o && o.result !== "skipped") runs.push({ kind, at: o.startedAt.toISOString(), ok: o.result === "success", error: o.error?.message, note: o.note });
+      else if (!o) {
+        const r = this.state.get(jobKey(database, kind));
+        if (r) runs.push({ kind, at: r.lastRunAt, ok: r.ok, error: r.error });
+      }
+    }
+    return runs;
   }
 
   /** Load the config again; a bad one leaves the running config in place and says why. */
