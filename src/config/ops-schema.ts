@@ -58,6 +58,10 @@ export const daemonOpsKeys = {
     .strictObject({
       listen: z.string().regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]+):\d{1,5}$/, "expected host:port such as 127.0.0.1:9187").optional(),
       token_file: z.string().min(1).optional(),
+      /** One line "user:password": basic auth for browsers (the dashboard); the token still works beside it. */
+      basic_auth_file: z.string().min(1).optional(),
+      /** The read-only web dashboard at /dashboard (default on). */
+      dashboard: z.boolean().optional(),
     })
     .optional(),
   alerts: z

@@ -24,7 +24,7 @@ export interface DaemonConfig {
   path: string;
   settings: Settings;
   databases: DatabaseJobs[];
-  http: { host: string; port: number; token?: string };
+  http: { host: string; port: number; token?: string; basic?: { user: string; password: string }; dashboard: boolean };
   alerts: { webhooks: string[]; command?: string[]; repeatAfterMs: number };
   runMissedOnStart: boolean;
   stateDir: string;
@@ -75,21 +75,35 @@ export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = pr
   const colon = listen.lastIndexOf(":");
   const port = Number(listen.slice(colon + 1));
   if (!Number.isInteger(port) || port > 65535) throw bad("http.listen", `bad port in "${listen}"`);
+  const secretFile = async (key: string, file: string): Promise<{ where: string; text: string }> => {
+    const where = resolve(dirname(resolve(path)), file);
+    const text = (await readFile(where, "utf8").catch(() => {
+      throw bad(key, `cannot read ${where}`);
+    })).trim();
+    return { where, text };
+  };
   let token: string | undefined;
   const tokenFile = settings.ops?.http?.token_file;
   if (tokenFile) {
-    const where = resolve(dirname(resolve(path)), tokenFile);
-    token = (await readFile(where, "utf8").catch(() => {
-      throw bad("http.token_file", `cannot read ${where}`);
-    })).trim();
+    const { where, text } = await secretFile("http.token_file", tokenFile);
+    token = text;
     if (token.length < 16) throw bad("http.token_file", `the token in ${where} is shorter than 16 characters`);
     registerSecret(token);
+  }
+  let basic: { user: string; password: string } | undefined;
+  const basicFile = settings.ops?.http?.basic_auth_file;
+  if (basicFile) {
+    const { where, text } = await secretFile("http.basic_auth_file", basicFile);
+    const colon = text.indexOf(":");
+    basic = { user: text.slice(0, colon), password: text.slice(colon + 1) };
+    if (colon < 1 || basic.password.length < 12) throw bad("http.basic_auth_file", `${where} must hold one line "user:password" with a password of at least 12 characters`);
+    registerSecret(basic.password);
   }
   return {
     path,
     settings,
     databases,
-    http: { host: listen.slice(0, colon).replace(/^\[|\]$/g, ""), port, token },
+    http: { host: listen.slice(0, colon).replace(/^\[|\]$/g, ""), port, token, basic, dashboard: settings.ops?.http?.dashboard ?? true },
     alerts: {
       webhooks: settings.ops?.alerts?.webhooks ?? [],
       command: settings.ops?.alerts?.command,

@@ -8,9 +8,13 @@ import { openRepository } from "../commands/open-repository.js";
 import { databaseStatuses, type DatabaseStatus, type JobKind } from "../commands/status.js";
 import { HoldfastError } from "../errors.js";
 import { WalArchive } from "../repository/wal-archive.js";
-import { Alerter, type AlertCondition } from "./alerts.js";
+import { Alerter } from "./alerts.js";
+import { alertConditions, backupHealth, type HealthInputs } from "./health.js";
 import { loadDaemonConfig, type DaemonConfig } from "./config.js";
 import { startHttp, type DaemonPhase, type HealthVerdict } from "./http.js";
+import { exposureWarning } from "./dashboard/access.js";
+import type { JobRun } from "./dashboard/overview.js";
+import { registerDashboard } from "./dashboard/routes.js";
 import { runJob, type JobOutcome } from "./jobs.js";
 import { DaemonMetrics } from "./metrics.js";
 import { DatabaseQueue, Scheduler } from "./scheduler.js";
@@ -41,6 +45,7 @@ export class Daemon {
   private evaluating: Promise<void> = Promise.resolve();
   private stopping = false;
   private phase: DaemonPhase = "starting";
+  private walNewestMs?: number;
   address = "";
 
   private constructor(private config: DaemonConfig, private readonly log: Logger) {
@@ -66,12 +71,13 @@ export class Daemon {
   }
 
   private async listen(): Promise<void> {
-    const { host, port, token } = this.config.http;
-    const { server, address } = await startHttp(host, port, token, {
-      phase: () => this.phase,
-      metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }),
-      backupHealth: (database) => this.backupHealth(database),
-    }).catch((err: unknown) => {
+    const { host, port, token, basic, dashboard } = this.config.http;
+    const exposed = exposureWarning(host, { token, basic });
+    if (exposed) this.log.warn(exposed);
+    const phase = () => this.phase;
+    const handlers = { phase, metrics: async () => ({ contentType: this.metrics.contentType, body: await this.metrics.text() }), backupHealth: (database?: string) => this.backupHealth(database) };
+    const board = { phase, config: () => this.config, status: (name: string) => this.statuses.get(name), jobs: (name: string) => this.lastRuns(name), walNewestMs: () => this.walNewestMs };
+    const { server, address } = await startHttp(host, port, { token, basic }, handlers, dashboard ? (s) => registerDashboard(s, board) : undefined).catch((err: unknown) => {
       throw new HoldfastError("CONFIG_INVALID", `${this.config.path}: http.listen: cannot listen on ${host}:${port} (${(err as NodeJS.ErrnoException).code ?? (err as Error).message})`, {
         hint: "another process uses the port, or the address is not on this host",
         cause: err,
@@ -189,54 +195,40 @@ export class Daemon {
       }
       // One file = one record (data without a record was never archived).
       const wal = await new WalArchive(repo.backend).list();
+      this.walNewestMs = wal.length > 0 ? wal.reduce((newest, f) => Math.max(newest, f.archivedAt.getTime()), 0) : undefined;
       if (wal.length > 0) this.metrics.observeWal(repo.backend.location, wal.reduce((newest, f) => Math.max(newest, f.archivedAt.getTime()), 0), wal.length);
     } catch (err) {
       this.log.error({ error: (err as Error).message }, "could not read the repository");
     }
   }
 
-  private conditions(now: Date): AlertCondition[] {
-    const out: AlertCondition[] = [];
-    for (const db of this.config.databases) {
-      const stale = this.staleness(db.name, now);
-      if (stale) out.push({ key: `${db.name}/backup_stale`, database: db.name, alert: "backup_stale", message: `${db.name}: ${stale}` });
-      for (const kind of Object.keys(db.schedule) as JobKind[]) {
-        const o = this.outcomes.get(jobKey(db.name, kind));
-        if (o?.result === "failure") out.push({ key: `${db.name}/${kind}_failed`, database: db.name, alert: `${kind}_failed`, message: `${db.name}: ${kind} failed: ${o.error?.message}` });
-      }
-    }
-    return out;
-  }
-
-  private staleness(database: string, now: Date): string | undefined {
-    const s = this.statuses.get(database);
-    const db = this.config.databases.find((d) => d.name === database);
-    if (!s || !db) return undefined;
-    if (!s.newest) return "no backup yet";
-    const age = now.getTime() - Date.parse(s.newest.finishedAt);
-    return age > db.staleAfterMs ? `newest backup ${s.newest.id} is ${Math.round(age / 1000)} s old (stale after ${Math.round(db.staleAfterMs / 1000)} s)` : undefined;
+  private get health(): HealthInputs {
+    return { databases: this.config.databases, statuses: this.statuses, outcomes: this.outcomes };
   }
 
   /** Serialised so two evaluations never race on the alert state. */
   private evaluate(): Promise<void> {
-    this.evaluating = this.evaluating.then(() => this.alerter.evaluate(this.conditions(new Date()))).catch((err: unknown) => this.log.error({ error: (err as Error).message }, "alert evaluation failed"));
+    this.evaluating = this.evaluating.then(() => this.alerter.evaluate(alertConditions(this.health, new Date()))).catch((err: unknown) => this.log.error({ error: (err as Error).message }, "alert evaluation failed"));
     return this.evaluating;
   }
 
   backupHealth(database?: string): HealthVerdict | undefined {
-    const now = new Date();
-    const selected = this.config.databases.filter((d) => database === undefined || d.name === database);
-    if (selected.length === 0) return undefined;
-    const databases = selected.map((db) => {
-      const reasons: string[] = [];
-      const stale = this.staleness(db.name, now);
-      if (stale) reasons.push(stale);
-      const last = this.outcomes.get(jobKey(db.name, "backup"));
-      if (last?.result === "failure") reasons.push(`last backup failed at ${last.startedAt.toISOString()}: ${last.error?.message}`);
-      const newest = this.statuses.get(db.name)?.newest;
-      return { name: db.name, ok: reasons.length === 0, reasons, newestBackup: newest?.id, ageSeconds: newest ? Math.round((now.getTime() - Date.parse(newest.finishedAt)) / 1000) : undefined };
-    });
-    return { ok: databases.every((d) => d.ok), databases };
+    return backupHealth(this.health, database, new Date());
+  }
+
+  /** The latest run of each scheduled job of a database: this process's, else the state file's. */
+  private lastRuns(database: string): JobRun[] {
+    const db = this.config.databases.find((d) => d.name === database);
+    const runs: JobRun[] = [];
+    for (const kind of Object.keys(db?.schedule ?? {}) as JobKind[]) {
+      const o = this.outcomes.get(jobKey(database, kind));
+      if (o && o.result !== "skipped") runs.push({ kind, at: o.startedAt.toISOString(), ok: o.result === "success", error: o.error?.message, note: o.note });
+      else if (!o) {
+        const r = this.state.get(jobKey(database, kind));
+        if (r) runs.push({ kind, at: r.lastRunAt, ok: r.ok, error: r.error });
+      }
+    }
+    return runs;
   }
 
   /** Load the config again; a bad one leaves the running config in place and says why. */

@@ -1,5 +1,5 @@
-import { timingSafeEqual } from "node:crypto";
 import Fastify, { type FastifyInstance } from "fastify";
+import { accessHook, type HttpAccess } from "./dashboard/access.js";
 
 export interface HealthVerdict {
   ok: boolean;
@@ -15,28 +15,19 @@ export interface HttpHandlers {
   backupHealth(database?: string): HealthVerdict | undefined;
 }
 
-/** Probes carry no secret: they learn only that the process lives and whether it serves. */
-const OPEN_PATHS = new Set(["/health", "/ready"]);
-
 /**
  * /health (liveness: 200 while the process lives, with its phase), /ready (200 once the
  * repository has been read, 503 while starting or stopping), /metrics (Prometheus text; 503 while
  * starting, so a scrape fails rather than report no data as fine) and /health/backup (200, or 503
  * with the reasons; 503 while starting). With a token every path but /health and /ready needs
- * `Authorization: Bearer <token>`. The server listens before the daemon loads anything.
+ * `Authorization: Bearer <token>` (or basic auth, when configured; see dashboard/access.ts); every
+ * method but GET/HEAD is 405. `extra` adds routes (the dashboard). The server listens before the
+ * daemon loads anything.
  */
-export async function startHttp(host: string, port: number, token: string | undefined, handlers: HttpHandlers): Promise<{ server: FastifyInstance; address: string }> {
+export async function startHttp(host: string, port: number, access: HttpAccess, handlers: HttpHandlers, extra?: (server: FastifyInstance) => void): Promise<{ server: FastifyInstance; address: string }> {
   const server = Fastify({ logger: false });
-  if (token) {
-    const expected = Buffer.from(`Bearer ${token}`);
-    server.addHook("onRequest", async (req, reply) => {
-      if (OPEN_PATHS.has(req.url)) return;
-      const given = Buffer.from(req.headers.authorization ?? "");
-      if (given.length !== expected.length || !timingSafeEqual(given, expected)) {
-        return reply.code(401).header("www-authenticate", "Bearer").send({ error: "missing or wrong bearer token" });
-      }
-    });
-  }
+  server.addHook("onRequest", accessHook(access));
+  extra?.(server);
   server.get("/metrics", async (_req, reply) => {
     if (handlers.phase() === "starting") return reply.code(503).header("content-type", "text/plain; charset=utf-8").send("# holdfast daemon starting: no metrics until the repository has been read\n");
     const { contentType, body } = await handlers.metrics();

@@ -54,6 +54,17 @@ describe("daemon config is checked before anything starts", () => {
     expect(errorLine(a)).toContain("alerts.repeat_after: expected a duration");
   });
 
+  it("refuses a basic_auth_file without user:password or with a short password, naming the key and never echoing it", async () => {
+    const path = join(ws.dir, "basic.yaml");
+    await writeFile(path, config("", "http:\n  basic_auth_file: login.txt"));
+    for (const line of ["no-colon-in-this-line", "ops:short1", ":password-without-user"]) {
+      await writeFile(join(ws.dir, "login.txt"), line + "\n", { mode: 0o600 });
+      const r = await runCli(["daemon", "--config", path], { env: ws.env });
+      expect(r.code, line).toBe(3);
+      expect(errorLine(r)).toBe(`${path}: http.basic_auth_file: ${join(ws.dir, "login.txt")} must hold one line "user:password" with a password of at least 12 characters`);
+    }
+  });
+
   it("status refuses a database that is not configured", async () => {
     const path = join(ws.dir, "ok.yaml");
     await writeFile(path, config('schedule:\n  backup: "0 2 * * *"'));
