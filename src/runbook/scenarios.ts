@@ -17,7 +17,7 @@ export interface RunbookFacts {
   source: string;
   engine: "sqlite" | "postgres";
   settings: Settings;
-  backups: BackupKinds;
+  backups: BackupKinds & { error?: string };
   commands: readonly string[];
 }
 
@@ -54,7 +54,7 @@ export function scenariosFor(f: RunbookFacts): { scenarios: RunbookScenario[]; s
   else skipped.push({ id: "full-restore", reason: `the repository holds only base backups of ${f.source}: restore the newest data with the point-in-time scenario (leave TARGET_TIME out of its restore for latest)` });
 
   if (f.backups.physical > 0) scenarios.push(pointInTime(f));
-  else skipped.push({ id: "point-in-time", reason: f.engine === "sqlite" ? "SQLite backups are snapshots: the nearest point is the newest backup before the change (holdfast list, then restore that id)" : `no base backup of ${f.source} (holdfast backup --type physical, with WAL archiving: holdfast setup-archiving)` });
+  else skipped.push({ id: "point-in-time", reason: pointInTimeMissing(f) });
 
   const offsite = f.settings.copyTo ?? [];
   if (offsite.length === 0) skipped.push({ id: "offsite", reason: "no copy_to in holdfast.yaml: there is no offsite copy to restore from" });
@@ -64,6 +64,12 @@ export function scenariosFor(f: RunbookFacts): { scenarios: RunbookScenario[]; s
   if (f.commands.includes("export") && f.commands.includes("import")) scenarios.push(applicationImport(f));
   else skipped.push({ id: "application-import", reason: "this build of holdfast has no export/import commands" });
   return { scenarios, skipped };
+}
+
+function pointInTimeMissing(f: RunbookFacts): string {
+  if (f.engine === "sqlite") return "SQLite backups are snapshots: the nearest point is the newest backup before the change (holdfast list, then restore that id)";
+  if (f.backups.error) return "the repository could not be read, so whether base backups exist is unknown: print the runbook again when it answers";
+  return `no base backup of ${f.source} (holdfast backup --type physical, with WAL archiving: holdfast setup-archiving)`;
 }
 
 /** Restore the newest backup beside the database, check it, then in place (after a safety backup). */
