@@ -70,6 +70,8 @@ export class WalStream {
           slotReady = true;
         }
         this.receiver = await startReceiver(this.options.server, this.options);
+        // stop() came while it was starting: it found nothing to stop, so stop it here.
+        if (this.stopping) this.receiver.tool.child.kill("SIGINT");
         this.status.up = true;
         this.log.info({ pid: this.receiver.tool.child.pid, slot, spool: spoolDir, synchronous: this.options.synchronous }, "pg_receivewal started");
         const { code, stderr } = await this.receiver.exited;
