@@ -15,8 +15,7 @@ import { runJob, type JobOutcome } from "./jobs.js";
 import { DaemonMetrics } from "./metrics.js";
 import { DatabaseQueue, Scheduler } from "./scheduler.js";
 import { StateFile, copyKey, jobKey, type JobRecord } from "./state.js";
-import { WalStream, type ArchiveTarget } from "../wal/stream.js";
-import { WalStreamMetrics } from "./wal-stream-metrics.js";
+import { WalStreams } from "./wal-streams.js";
 
 const NO_PROGRESS: ProgressHandle = { update: () => undefined, stop: () => undefined };
 const REFRESH_EVERY_MS = 60_000;
@@ -31,9 +30,7 @@ export class Daemon {
   private readonly queues = new Map<string, DatabaseQueue>();
   private readonly scheduler = new Scheduler((database, kind) => this.trigger(database, kind, "schedule"));
   private readonly metrics = new DaemonMetrics();
-  private readonly streams = new Map<string, WalStream>();
-  private readonly streamMetrics = new WalStreamMetrics(this.metrics.registry);
-  private walTarget?: ReturnType<ArchiveTarget>;
+  private readonly streams: WalStreams;
   private readonly statuses = new Map<string, DatabaseStatus>();
   private readonly outcomes = new Map<string, JobOutcome>();
   private readonly abort = new AbortController();
@@ -51,6 +48,7 @@ export class Daemon {
   private constructor(private config: DaemonConfig, private readonly log: Logger) {
     this.alerter = new Alerter(config.alerts, log, hostname());
     this.state = new StateFile(config.stateDir);
+    this.streams = new WalStreams(this.metrics.registry, config, log);
   }
 
   /**
@@ -93,7 +91,7 @@ export class Daemon {
     await this.state.load();
     await this.refresh();
     this.apply();
-    this.startStreams();
+    this.streams.start();
     this.timers.push(setInterval(() => void this.refresh().then(() => this.evaluate()), REFRESH_EVERY_MS));
     this.timers.push(setInterval(() => void this.evaluate(), EVALUATE_EVERY_MS));
     this.phase = "ready";
@@ -123,30 +121,6 @@ export class Daemon {
         if (r) this.metrics.observeCopy(db.name, target, r.ok, r.lastSuccessAt ? Date.parse(r.lastSuccessAt) : undefined);
       }
     }
-  }
-
-  /** pg_receivewal for every database with wal_stream: (changed only by a restart). */
-  private startStreams(): void {
-    for (const db of this.config.databases) {
-      if (!db.walStream) continue;
-      const stream = new WalStream({ ...db.walStream, tempDir: this.config.settings.tmpDir }, () => this.archiveTarget(), this.log.child({ database: db.name, job: "wal_stream" }));
-      this.streams.set(db.name, stream);
-      this.streamMetrics.track(db.name, () => stream.status);
-      stream.start();
-    }
-  }
-
-  /** The repository streamed WAL goes to, opened once (again after a failure or a reload). */
-  private archiveTarget(): ReturnType<ArchiveTarget> {
-    this.walTarget ??= openRepository(this.config.settings, "no").then(({ repo }) => ({
-      archive: new WalArchive(repo.backend),
-      settings: { compression: this.config.settings.compression, recipients: repo.recipients },
-    }));
-    const target = this.walTarget;
-    target.catch(() => {
-      if (this.walTarget === target) this.walTarget = undefined;
-    });
-    return target;
   }
 
   /** A schedule that came due while the daemon was down runs once now. */
@@ -290,11 +264,9 @@ export class Daemon {
     for (const key of [...this.outcomes.keys()]) if (!names.has(key.split("/")[0]!)) this.outcomes.delete(key);
     this.alerter.configure(next.alerts);
     this.alerter.retain(names);
-    const streamed = (c: DaemonConfig) => JSON.stringify(c.databases.map((d) => [d.name, d.walStream && { ...d.walStream, server: undefined, source: d.sourceUri }]));
-    if (streamed(next) !== streamed(this.config)) this.log.warn("wal_stream changed: restart the daemon to apply it");
+    this.streams.reloaded(next);
     this.config = next;
     this.keys = keys;
-    this.walTarget = undefined;
     this.apply();
     await this.refresh();
     this.log.info({ databases: [...names] }, "config reloaded");
@@ -308,8 +280,7 @@ export class Daemon {
     this.scheduler.stop();
     for (const t of this.timers) clearInterval(t);
     this.log.info({ running: [...this.queues.entries()].filter(([, q]) => q.running).map(([n, q]) => `${n}/${q.running}`) }, "stopping: waiting for running jobs");
-    // Streams ship their partial segment once pg_receivewal has stopped (see WalStream.stop).
-    await Promise.all([...[...this.queues.values()].map((q) => q.idle()), ...[...this.streams.values()].map((s) => s.stop())]);
+    await Promise.all([...[...this.queues.values()].map((q) => q.idle()), this.streams.stop()]);
     await this.evaluating;
     await this.http?.close();
     this.log.info("daemon stopped");
