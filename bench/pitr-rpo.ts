@@ -1,44 +1,138 @@
 /**
- * Achieved RPO with archive_timeout = 60 s: commit a row on an otherwise idle cluster, then time
- * how long until the WAL segment holding that commit is archived in the repository (from then on a
- * restore to latest includes the row).   npx tsx bench/pitr-rpo.ts   (PITR_RPO_ROUNDS=3)
+ * Achieved RPO of a point-in-time restore, two ways, on real clusters (16 MiB segments):
+ *
+ * - archiving: archive_command = lean wal-push, archive_timeout = PITR_RPO_ARCHIVE_TIMEOUT (30 s);
+ * - streaming: the same, plus the daemon's wal_stream (pg_receivewal into the repository).
+ *
+ * Each mode: a writer commits a row (with its clock_timestamp) every 50 ms; after a while the
+ * primary is lost (pg_ctl stop -m immediate), the daemon stops (streaming: it ships the partial
+ * segment), `holdfast restore --type physical` recovers to latest, and RPO = crash time − newest
+ * row restored. Streaming also reports how long after a commit the receiver had written it.
+ *   npx tsx bench/pitr-rpo.ts   (PITR_RPO_ROUNDS=3, PITR_RPO_ARCHIVE_TIMEOUT=30,
+ *                                PITR_RPO_MODES=archiving,streaming, PITR_RPO_SYNCHRONOUS=true)
  */
-import { access } from "node:fs/promises";
 import { join } from "node:path";
-import { runCli, workspace } from "../test/support/cli.js";
-import { startCluster } from "../test/support/pg-cluster.js";
-import { archiveCommandFor, shareWithServer } from "../test/support/pitr.js";
+import pg from "pg";
+import { writeFile } from "node:fs/promises";
+import { runCli, workspace, type Workspace } from "../test/support/cli.js";
+import { startDaemon, type RunningDaemon } from "../test/support/daemon.js";
+import { freePort, waitFor } from "../test/support/http.js";
+import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
+import { SERVER_USER, archiveCommandFor, shareWithServer, startRestored } from "../test/support/pitr.js";
 
 const ROUNDS = Number(process.env.PITR_RPO_ROUNDS ?? 3);
+const MODES = (process.env.PITR_RPO_MODES ?? "archiving,streaming").split(",") as ("archiving" | "streaming")[];
+/** pg_receivewal --synchronous: every write flushed and acknowledged at once (else a status every second). */
+const SYNCHRONOUS = process.env.PITR_RPO_SYNCHRONOUS !== "false";
+const ARCHIVE_TIMEOUT = Number(process.env.PITR_RPO_ARCHIVE_TIMEOUT ?? 30);
+const WRITE_EVERY_MS = 50;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function main(): Promise<void> {
+interface Setup {
+  ws: Workspace;
+  cluster: PgCluster;
+  daemon?: RunningDaemon;
+}
+
+async function setUp(streaming: boolean): Promise<Setup> {
   const ws = await workspace();
   await shareWithServer(ws);
   const cluster = await startCluster({
-    conf: { wal_level: "replica", archive_mode: "on", archive_timeout: "60", archive_command: `'${archiveCommandFor(ws, true)}'` },
+    conf: { wal_level: "replica", archive_mode: "on", archive_timeout: String(ARCHIVE_TIMEOUT), archive_command: `'${archiveCommandFor(ws, true)}'`, max_wal_senders: "4" },
   });
-  try {
-    await cluster.query("CREATE TABLE rpo (id serial, at timestamptz DEFAULT clock_timestamp())");
-    const b = await runCli(["backup", "--type", "physical", cluster.url()], { env: ws.env });
-    if (b.code !== 0) throw new Error(b.stderr);
-    const gaps: number[] = [];
-    for (let i = 0; i < ROUNDS; i++) {
-      await cluster.query("INSERT INTO rpo DEFAULT VALUES");
-      const committed = Date.now();
-      const [row] = await cluster.query<{ seg: string }>("SELECT pg_walfile_name(pg_current_wal_insert_lsn()) AS seg");
-      const seg = row!.seg;
-      const record = join(ws.repo, "wal", seg.slice(0, 8), `${seg}.json`);
-      for (;;) {
-        if (await access(record).then(() => true, () => false)) break;
-        await new Promise((r) => setTimeout(r, 200));
-      }
-      gaps.push((Date.now() - committed) / 1000);
-      console.log(`round ${i + 1}: last committed row restorable after ${gaps.at(-1)!.toFixed(1)} s (segment ${seg})`);
+  await cluster.query("CREATE TABLE rpo (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())");
+  // In the base backup: a restore with none of the writer's rows loses everything since then.
+  await cluster.query("INSERT INTO rpo DEFAULT VALUES");
+  const b = await runCli(["backup", "--type", "physical", cluster.url()], { env: ws.env });
+  if (b.code !== 0) throw new Error(b.stderr);
+  if (!streaming) return { ws, cluster };
+  const listen = `127.0.0.1:${await freePort()}`;
+  const config = join(ws.dir, "holdfast.yaml");
+  const yaml = [`repo: ${ws.repo}`, `passphrase_file: ${ws.passphraseFile}`, `state_dir: ${join(ws.dir, "state")}`, "http:", `  listen: ${listen}`, "databases:", "  pg:", `    source: "${cluster.url()}"`, "    wal_stream:", "      slot: holdfast_bench", `      synchronous: ${SYNCHRONOUS}`];
+  await writeFile(config, yaml.join("\n"));
+  await shareWithServer(ws);
+  const daemon = await startDaemon(config, { user: SERVER_USER });
+  await waitFor("pg_receivewal to stream", async () => (await cluster.query("SELECT 1 FROM pg_stat_replication WHERE application_name = 'holdfast_bench'")).length === 1, 30_000);
+  return { ws, cluster, daemon };
+}
+
+/** Streaming only: how long after its commit the receiver has written a row's WAL. */
+async function receiveDelays(cluster: PgCluster): Promise<number[]> {
+  const delays: number[] = [];
+  for (let i = 0; i < 20; i++) {
+    const [row] = await cluster.query<{ lsn: string }>("INSERT INTO rpo DEFAULT VALUES RETURNING pg_current_wal_insert_lsn()::text AS lsn");
+    const committed = performance.now();
+    for (;;) {
+      const [r] = await cluster.query<{ ok: boolean }>(`SELECT write_lsn >= '${row!.lsn}'::pg_lsn AS ok FROM pg_stat_replication WHERE application_name = 'holdfast_bench'`);
+      if (r?.ok) break;
+      await sleep(2);
     }
-    console.log(`achieved RPO (archive_timeout=60, lean wal-push): worst ${Math.max(...gaps).toFixed(1)} s, mean ${(gaps.reduce((a, b) => a + b, 0) / gaps.length).toFixed(1)} s over ${gaps.length} rounds`);
+    delays.push(performance.now() - committed);
+    await sleep(100);
+  }
+  return delays;
+}
+
+/** Write for a while, lose the primary, restore to latest: seconds of commits lost. */
+async function crashRound(streaming: boolean, round: number): Promise<number> {
+  const s = await setUp(streaming);
+  try {
+    let writing = true;
+    const client = new pg.Client({ host: s.cluster.socketDir, port: s.cluster.port, user: s.cluster.superuser, database: "postgres" });
+    client.on("error", () => (writing = false)); // the crash
+    await client.connect();
+    const writer = (async () => {
+      while (writing) {
+        await client.query("INSERT INTO rpo DEFAULT VALUES").catch(() => (writing = false));
+        await sleep(WRITE_EVERY_MS);
+      }
+      await client.end().catch(() => undefined);
+    })();
+    // Crash at a different point of the archive_timeout cycle each round.
+    await sleep(3_000 + ((round * 7_919) % (ARCHIVE_TIMEOUT * 1000)));
+    if (streaming && round === 0) {
+      const d = await receiveDelays(s.cluster);
+      console.log(`streaming (synchronous: ${SYNCHRONOUS}): commit → reported written by pg_receivewal: median ${median(d).toFixed(1)} ms, worst ${Math.max(...d).toFixed(1)} ms over ${d.length} commits`);
+    }
+    const crashAt = Date.now();
+    await s.cluster.runAsOwner(join(s.cluster.binDir, "pg_ctl"), ["-D", s.cluster.dataDir, "-m", "immediate", "-w", "stop"]);
+    writing = false;
+    await writer;
+    if (s.daemon && (await s.daemon.stop()) !== 0) throw new Error(`daemon did not stop cleanly: ${s.daemon.stderr.slice(-2000)}`);
+    const dir = join(s.ws.dir, "restored");
+    const r = await runCli(["restore", "--type", "physical", "--to", dir], { env: s.ws.env });
+    if (r.code !== 0) throw new Error(`restore failed: ${r.stderr}`);
+    const server = await startRestored(dir);
+    try {
+      const [row] = await server.query<{ at: Date | null }>("SELECT max(at) AS at FROM rpo");
+      // A commit in flight when the crash began may still have made it: that is no loss.
+      return Math.max(0, crashAt - (row!.at?.getTime() ?? 0)) / 1000;
+    } finally {
+      await server.stop();
+    }
   } finally {
-    await cluster.destroy();
-    await ws.cleanup();
+    s.daemon?.kill();
+    await s.cluster.destroy();
+    await s.ws.cleanup();
+  }
+}
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)]!;
+}
+
+async function main(): Promise<void> {
+  const results: Record<string, number[]> = { archiving: [], streaming: [] };
+  for (const mode of MODES) {
+    for (let i = 0; i < ROUNDS; i++) {
+      const rpo = await crashRound(mode === "streaming", i);
+      results[mode]!.push(rpo);
+      console.log(`${mode} round ${i + 1}: ${rpo.toFixed(2)} s of commits lost`);
+    }
+  }
+  for (const [mode, xs] of Object.entries(results).filter(([, xs]) => xs.length > 0)) {
+    console.log(`rpo-${mode}: worst ${Math.max(...xs).toFixed(2)} s, median ${median(xs).toFixed(2)} s over ${xs.length} crashes (archive_timeout=${ARCHIVE_TIMEOUT} s${mode === "streaming" ? `, synchronous: ${SYNCHRONOUS}` : ""}, a commit every ${WRITE_EVERY_MS} ms)`);
   }
 }
 

@@ -3,6 +3,7 @@ import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { WalArchive, type PushOutcome } from "../repository/wal-archive.js";
 import { prefetchAfter, takeFromSpool } from "../repository/wal-prefetch.js";
+import { recordOrPartial } from "../repository/wal-partial.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 
@@ -38,7 +39,8 @@ export async function walFetch(fileName: string, dest: string, settings: Setting
   }
   const { repo } = await openRepository(settings, "no");
   const archive = new WalArchive(repo.backend);
-  const record = await archive.record(fileName);
+  // A stream's last segment may only exist as <segment>.partial (see wal-partial.ts).
+  const record = await recordOrPartial(archive, fileName);
   if (!record) throw new HoldfastError("NOT_FOUND", `WAL file ${fileName} is not in the archive at ${repo.backend.location}`);
   const keys = await repo.unlock({ passphrase: settings.passphrase, identities: settings.identities });
   await archive.fetchRecord(record, dest, keys, ctx.signal);

@@ -48,6 +48,17 @@ export const databaseOpsKeys = {
   /** /health/backup turns 503 and a staleness alert fires when the newest backup is older. */
   stale_after: duration.optional(),
   retention: retentionSchema.optional(),
+  /** PostgreSQL only: the daemon runs pg_receivewal and ships each segment into the repository. */
+  wal_stream: z
+    .strictObject({
+      /** Physical replication slot, created when missing (default "holdfast"); also the receiver's application_name. */
+      slot: z.string().regex(/^[a-z0-9_]{1,63}$/, "a slot name uses lower-case letters, digits and _ (at most 63)").optional(),
+      /** Flush and acknowledge every write at once (list the slot in synchronous_standby_names for commits to wait for it). */
+      synchronous: z.boolean().optional(),
+      /** Folder pg_receivewal writes into (default <state_dir>/wal-stream/<database>). */
+      spool_dir: z.string().min(1).optional(),
+    })
+    .optional(),
 };
 
 /** Top-level keys for the daemon. */

@@ -1,5 +1,6 @@
 import { readFile } from "node:fs/promises";
-import { dirname, resolve } from "node:path";
+import { dirname, join, resolve } from "node:path";
+import { isPgConnection, parsePgUrl, type PgRef } from "../engines/postgres/connection.js";
 import { loadSettings, type Settings } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
 import { HoldfastError, registerSecret } from "../errors.js";
@@ -18,6 +19,16 @@ export interface DatabaseJobs {
   staleAfterMs: number;
   schedule: Partial<Record<JobKind, string>>;
   policy: RetentionPolicy;
+  /** Set when the daemon streams this database's WAL (wal_stream:). */
+  walStream?: WalStreamSettings;
+}
+
+export interface WalStreamSettings {
+  /** The source as a connection (credentials stay in memory; pg_receivewal gets them through PGPASSFILE). */
+  server: PgRef;
+  slot: string;
+  synchronous: boolean;
+  spoolDir: string;
 }
 
 export interface DaemonConfig {
@@ -62,6 +73,20 @@ export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = pr
       policy: policyFromConfig(settings.ops?.retention, db.retention),
     };
   });
+  const stateDir = settings.ops?.state_dir ?? dirname(resolve(path));
+  for (const d of databases) {
+    const stream = settings.databases[d.name]!.wal_stream;
+    if (!stream) continue;
+    if (!isPgConnection(d.source)) throw bad(`databases.${d.name}.wal_stream`, "streams WAL from a PostgreSQL server; the source is not a postgres:// connection");
+    const spool = stream.spool_dir ? resolve(dirname(resolve(path)), stream.spool_dir) : join(stateDir, "wal-stream", d.name);
+    d.walStream = { server: parsePgUrl(d.source), slot: stream.slot ?? "holdfast", synchronous: stream.synchronous ?? false, spoolDir: spool };
+  }
+  const spools = new Map<string, string>();
+  for (const d of databases.filter((x) => x.walStream)) {
+    const key = d.walStream!.spoolDir;
+    if (spools.has(key)) throw bad(`databases.${d.name}.wal_stream.spool_dir`, `the same spool folder as databases.${spools.get(key)}`);
+    spools.set(key, d.name);
+  }
   for (const d of databases) {
     if (d.schedule.copy && !settings.copyTo?.length) throw bad(`databases.${d.name}.schedule.copy`, "needs copy_to: (the offsite repositories) at the top level");
   }
@@ -110,6 +135,6 @@ export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = pr
       repeatAfterMs: parseDuration(settings.ops?.alerts?.repeat_after ?? "1h"),
     },
     runMissedOnStart: settings.ops?.run_missed_on_start ?? true,
-    stateDir: settings.ops?.state_dir ?? dirname(resolve(path)),
+    stateDir,
   };
 }

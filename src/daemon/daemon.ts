@@ -19,6 +19,7 @@ import { runJob, type JobOutcome } from "./jobs.js";
 import { DaemonMetrics } from "./metrics.js";
 import { DatabaseQueue, Scheduler } from "./scheduler.js";
 import { StateFile, copyKey, jobKey, type JobRecord } from "./state.js";
+import { WalStreams } from "./wal-streams.js";
 
 const NO_PROGRESS: ProgressHandle = { update: () => undefined, stop: () => undefined };
 const REFRESH_EVERY_MS = 60_000;
@@ -33,6 +34,7 @@ export class Daemon {
   private readonly queues = new Map<string, DatabaseQueue>();
   private readonly scheduler = new Scheduler((database, kind) => this.trigger(database, kind, "schedule"));
   private readonly metrics = new DaemonMetrics();
+  private readonly streams: WalStreams;
   private readonly statuses = new Map<string, DatabaseStatus>();
   private readonly outcomes = new Map<string, JobOutcome>();
   private readonly abort = new AbortController();
@@ -51,6 +53,7 @@ export class Daemon {
   private constructor(private config: DaemonConfig, private readonly log: Logger) {
     this.alerter = new Alerter(config.alerts, log, hostname());
     this.state = new StateFile(config.stateDir);
+    this.streams = new WalStreams(this.metrics.registry, config, log);
   }
 
   /**
@@ -94,6 +97,7 @@ export class Daemon {
     await this.state.load();
     await this.refresh();
     this.apply();
+    this.streams.start();
     this.timers.push(setInterval(() => void this.refresh().then(() => this.evaluate()), REFRESH_EVERY_MS));
     this.timers.push(setInterval(() => void this.evaluate(), EVALUATE_EVERY_MS));
     this.phase = "ready";
@@ -252,6 +256,7 @@ export class Daemon {
     for (const key of [...this.outcomes.keys()]) if (!names.has(key.split("/")[0]!)) this.outcomes.delete(key);
     this.alerter.configure(next.alerts);
     this.alerter.retain(names);
+    this.streams.reloaded(next);
     this.config = next;
     this.keys = keys;
     this.apply();
@@ -267,7 +272,7 @@ export class Daemon {
     this.scheduler.stop();
     for (const t of this.timers) clearInterval(t);
     this.log.info({ running: [...this.queues.entries()].filter(([, q]) => q.running).map(([n, q]) => `${n}/${q.running}`) }, "stopping: waiting for running jobs");
-    await Promise.all([...this.queues.values()].map((q) => q.idle()));
+    await Promise.all([...[...this.queues.values()].map((q) => q.idle()), this.streams.stop()]);
     await this.evaluating;
     await this.http?.close();
     this.log.info("daemon stopped");

@@ -82,7 +82,11 @@ export class WalArchive {
         hint: "two clusters may be archiving into the same repository, or the repository belongs to another cluster; give each cluster its own repository",
       });
     }
-    const suffix = `${FILE_EXTENSION[settings.compression.algorithm]}${settings.recipients ? ".age" : ""}`;
+    return { status: "archived", record: await this.store(path, wal, storedSuffix(settings), settings, signal) };
+  }
+
+  /** Data (under name + suffix), then the record pointing at it; returns the record written. */
+  async store(path: string, wal: WalFileName, suffix: string, settings: WalWriteSettings, signal?: AbortSignal): Promise<WalRecord> {
     const stored = await storeStream(createReadStream(path, { highWaterMark: 1 << 20 }), this.backend, wal.name, walDataKey(wal.timelineHex, wal.name, suffix), {
       // One segment is small: single-threaded zstd avoids starting worker threads per call.
       compression: { ...settings.compression, threads: 0 },
@@ -91,7 +95,7 @@ export class WalArchive {
     });
     const record: WalRecord = { formatVersion: 1, archivedAt: new Date().toISOString(), file: stored };
     await writeJson(this.backend, walRecordKey(wal.timelineHex, wal.name), sealed(record), { signal, pretty: false });
-    return { status: "archived", record };
+    return record;
   }
 
   /**
@@ -135,6 +139,11 @@ export class WalArchive {
     }
     return out;
   }
+}
+
+/** How a WAL file's data key ends: compression, then .age when encrypted. */
+export function storedSuffix(settings: WalWriteSettings): string {
+  return `${FILE_EXTENSION[settings.compression.algorithm]}${settings.recipients ? ".age" : ""}`;
 }
 
 export async function sha256OfFile(path: string): Promise<{ sha256: string; bytes: number }> {

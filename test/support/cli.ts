@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
@@ -15,6 +15,8 @@ export interface RunOptions {
   env?: Record<string, string | undefined>;
   cwd?: string;
   input?: string;
+  /** Run as this OS user (the tests run as root), e.g. the PostgreSQL server's user. */
+  user?: string;
 }
 
 /** Run the real CLI as a child process; never throws on a non-zero exit. */
@@ -35,7 +37,9 @@ export function runCli(args: string[], options: RunOptions = {}): Promise<RunRes
 export function startCli(args: string[], options: RunOptions = {}): ChildProcess {
   const env: Record<string, string | undefined> = { ...process.env, HOLDFAST_LOG_FORMAT: "json", ...options.env };
   for (const k of Object.keys(env)) if (env[k] === undefined) delete env[k];
-  return spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"] });
+  // Signals reach the CLI itself (runuser would end it two seconds after a SIGTERM).
+  const ids = options.user ? { uid: Number(execFileSync("id", ["-u", options.user]).toString()), gid: Number(execFileSync("id", ["-g", options.user]).toString()) } : {};
+  return spawn(process.execPath, [CLI, ...args], { cwd: options.cwd, env: env as NodeJS.ProcessEnv, stdio: ["pipe", "pipe", "pipe"], ...ids });
 }
 
 /** A scratch folder with a repository already initialised (fast scrypt so tests stay quick). */

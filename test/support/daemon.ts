@@ -17,8 +17,8 @@ export interface RunningDaemon {
  * `holdfast daemon --config <config>` with the repository and passphrase only from the config (not
  * the test's environment); waits until it prints "listening on" unless `listen: false`.
  */
-export async function startDaemon(config: string, options: { listen?: boolean; env?: Record<string, string | undefined> } = {}): Promise<RunningDaemon> {
-  const child = startCli(["daemon", "--config", config], { env: { HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_REPO: undefined, ...options.env } });
+export async function startDaemon(config: string, options: { listen?: boolean; env?: Record<string, string | undefined>; user?: string } = {}): Promise<RunningDaemon> {
+  const child = startCli(["daemon", "--config", config], { env: { HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_REPO: undefined, ...options.env }, user: options.user });
   let stdout = "";
   let stderr = "";
   child.stdout!.on("data", (d: Buffer) => (stdout += d.toString()));
