@@ -2,7 +2,7 @@ import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { engineByName, engineForSource } from "../engines/registry.js";
 import { FILE_EXTENSION } from "../pipeline/compression.js";
-import { storeStream, type StoredFileRecord } from "../pipeline/assemble.js";
+import { storeStream } from "../pipeline/assemble.js";
 import { dataKey } from "../repository/layout.js";
 import { acquireLock, scopeFor, type HeldLock } from "../repository/lock.js";
 import type { BackupKind, Manifest } from "../repository/manifest.js";
@@ -13,6 +13,7 @@ import { sweepStaleUploads } from "./check.js";
 import { manifestEnvelope, type CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 import { repositoryContext } from "./repository-context.js";
+import { storeSnapshotFiles } from "./store-files.js";
 
 export interface BackupRequest {
   source: string;
@@ -66,24 +67,16 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
       log: ctx.log,
     });
     const backupId = id;
-    const files: StoredFileRecord[] = [];
     try {
-      for await (const file of snapshot.files) {
+      const files = await storeSnapshotFiles(snapshot, { ...ctx, signal }, (file, fileSignal, onProgress) => {
         const storedName = `${file.name}${file.extension}${FILE_EXTENSION[req.settings.compression.algorithm]}${recipients ? ".age" : ""}`;
-        const bar = ctx.progress(`backup ${file.name}`, file.size);
-        try {
-          files.push(
-            await storeStream(file.stream, repo.backend, file.name, dataKey(backupId, storedName), {
-              compression: req.settings.compression,
-              recipients,
-              signal,
-              onProgress: (n) => bar.update(n),
-            }),
-          );
-        } finally {
-          bar.stop();
-        }
-      }
+        return storeStream(file.stream, repo.backend, file.name, dataKey(backupId, storedName), {
+          compression: req.settings.compression,
+          recipients,
+          signal: fileSignal,
+          onProgress,
+        });
+      });
       const facts = await snapshot.facts;
       for (const w of facts.warnings ?? []) ctx.log.warn({ id: backupId, source: sourceUri, journalMode: facts.details.journalMode, writersBlockedMs: facts.details.writersBlockedMs }, w);
       const finished = new Date();
