@@ -17,8 +17,9 @@ const SCALE = Number(process.env.BENCH_PGBENCH_SCALE ?? 50);
 const RANDOM_ROWS = Number(process.env.BENCH_RANDOM_ROWS ?? 8_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 // A private build: other work rebuilding dist/ must not change the CLI under a long benchmark.
+// BENCH_CLI: an already built CLI to measure instead (e.g. another revision's dist/cli/main.js).
 const BUILD = resolve(import.meta.dirname, "../.bench-dist");
-const CLI = join(BUILD, "cli/main.js");
+const CLI = process.env.BENCH_CLI ? resolve(process.env.BENCH_CLI) : join(BUILD, "cli/main.js");
 
 interface Measured {
   seconds: number;
@@ -72,7 +73,7 @@ interface Row {
 }
 
 async function main(): Promise<void> {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD], { cwd: resolve(import.meta.dirname, ".."), stdio: "inherit" });
+  if (!process.env.BENCH_CLI) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD], { cwd: resolve(import.meta.dirname, ".."), stdio: "inherit" });
   const pg = await startCluster({ conf: { shared_buffers: "256MB", max_wal_size: "4GB", checkpoint_timeout: "30min" } });
   const work = await mkdtemp(join(tmpdir(), "holdfast-bench-"));
   try {
