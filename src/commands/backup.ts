@@ -1,3 +1,4 @@
+import { availableParallelism } from "node:os";
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { engineByName, engineForSource } from "../engines/registry.js";
@@ -68,10 +69,11 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
     });
     const backupId = id;
     try {
+      const compression = { ...req.settings.compression, threads: req.settings.compression.threads ?? zstdThreadsPerFile(snapshot.parallel) };
       const files = await storeSnapshotFiles(snapshot, { ...ctx, signal }, (file, fileSignal, onProgress) => {
         const storedName = `${file.name}${file.extension}${FILE_EXTENSION[req.settings.compression.algorithm]}${recipients ? ".age" : ""}`;
         return storeStream(file.stream, repo.backend, file.name, dataKey(backupId, storedName), {
-          compression: req.settings.compression,
+          compression,
           recipients,
           signal: fileSignal,
           onProgress,
@@ -109,6 +111,12 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
   } finally {
     await lock?.release().catch(() => undefined);
   }
+}
+
+/** Files stored side by side share the cores: zstd's own default (all of them) for one file at a time. */
+function zstdThreadsPerFile(parallel: number | undefined): number | undefined {
+  if (!parallel || parallel <= 1) return undefined;
+  return Math.max(1, Math.floor(availableParallelism() / parallel));
 }
 
 /** What a backup with these engine options is: the engine's facts refine nothing else. */
