@@ -17,8 +17,9 @@ const SCALE = Number(process.env.BENCH_PGBENCH_SCALE ?? 50);
 const RANDOM_ROWS = Number(process.env.BENCH_RANDOM_ROWS ?? 8_000_000);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 1);
 // A private build: other work rebuilding dist/ must not change the CLI under a long benchmark.
+// BENCH_CLI: an already built CLI to measure instead (e.g. another revision's dist/cli/main.js).
 const BUILD = resolve(import.meta.dirname, "../.bench-dist");
-const CLI = join(BUILD, "cli/main.js");
+const CLI = process.env.BENCH_CLI ? resolve(process.env.BENCH_CLI) : join(BUILD, "cli/main.js");
 
 interface Measured {
   seconds: number;
@@ -67,10 +68,12 @@ interface Row {
   hfBytes: number;
   fcBytes: number;
   zstdBytes: number;
+  /** Directory format, --jobs 1 and --jobs 4: backup and restore (restore with the same --jobs). */
+  dir: { jobs: number; backup: Measured; restore: Measured }[];
 }
 
 async function main(): Promise<void> {
-  execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD], { cwd: resolve(import.meta.dirname, ".."), stdio: "inherit" });
+  if (!process.env.BENCH_CLI) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD], { cwd: resolve(import.meta.dirname, ".."), stdio: "inherit" });
   const pg = await startCluster({ conf: { shared_buffers: "256MB", max_wal_size: "4GB", checkpoint_timeout: "30min" } });
   const work = await mkdtemp(join(tmpdir(), "holdfast-bench-"));
   try {
@@ -91,7 +94,7 @@ async function main(): Promise<void> {
         const z = join(work, `${db}.z0.zst`);
         console.error(`[${db} round ${round + 1}] holdfast backup`);
         const holdfast = await timed(process.execPath, [CLI, "backup", pg.url(db), "--json"], env);
-        const manifest = JSON.parse(execFileSync(process.execPath, [CLI, "show", "latest", "--json"], { env }).toString());
+        const manifest = JSON.parse(execFileSync(process.execPath, [CLI, "show", "latest", "--source", pg.url(db), "--json"], { env }).toString());
         console.error(`[${db} round ${round + 1}] pg_dump -Fc`);
         const pgDumpFc = await timed(join(bin, "pg_dump"), ["-Fc", "-f", fc, db], pgEnv);
         console.error(`[${db} round ${round + 1}] pg_dump -Fc -Z0 | zstd -3 -T0`);
@@ -103,6 +106,16 @@ async function main(): Promise<void> {
         const pgRestore = await timed(join(bin, "pg_restore"), ["-j", "2", "-d", `${db}_pr`, fc], pgEnv);
         await pg.query(`DROP DATABASE ${db}_hf`);
         await pg.query(`DROP DATABASE ${db}_pr`);
+        const dir: Row["dir"] = [];
+        for (const jobs of [1, 4]) {
+          console.error(`[${db} round ${round + 1}] holdfast backup --format directory --jobs ${jobs}`);
+          const dirBackup = await timed(process.execPath, [CLI, "backup", pg.url(db), "--format", "directory", "--jobs", String(jobs)], env);
+          const id = JSON.parse(execFileSync(process.execPath, [CLI, "show", "latest", "--source", pg.url(db), "--json"], { env }).toString()).id;
+          console.error(`[${db} round ${round + 1}] holdfast restore (directory) --jobs ${jobs}`);
+          const dirRestore = await timed(process.execPath, [CLI, "restore", id, "--to", pg.url(`${db}_dir`), "--jobs", String(jobs)], env);
+          await pg.query(`DROP DATABASE ${db}_dir`);
+          dir.push({ jobs, backup: dirBackup, restore: dirRestore });
+        }
         acc.push({
           dataset: db,
           sizeMb,
@@ -114,6 +127,7 @@ async function main(): Promise<void> {
           hfBytes: manifest.files.reduce((s: number, f: { storedBytes: number }) => s + f.storedBytes, 0),
           fcBytes: (await stat(fc)).size,
           zstdBytes: (await stat(z)).size,
+          dir,
         });
       }
       rows.push(...acc);
@@ -146,6 +160,14 @@ function report(rows: Row[]): void {
         `${r.holdfast.peakRssMb.toFixed(0)}/${r.hfRestore.peakRssMb.toFixed(0)}`.padStart(14),
         f(r.hfBytes / r.fcBytes).padStart(11),
       ].join(" "),
+    );
+  }
+  for (const r of rows) {
+    const [one, four] = r.dir;
+    if (!one || !four) continue;
+    console.log(
+      `${r.dataset} directory format: backup --jobs 1 ${f(one.backup.seconds)} s, --jobs 4 ${f(four.backup.seconds)} s (${f(four.backup.seconds / one.backup.seconds)}x); ` +
+        `restore --jobs 1 ${f(one.restore.seconds)} s, --jobs 4 ${f(four.restore.seconds)} s (${f(four.restore.seconds / one.restore.seconds)}x)`,
     );
   }
   console.log("targets: r_vs_Fc ≤ 0.35 (random set), r_vs_pipe ≤ 1.15, r_restore ≤ 1.10, peak RSS ≤ 150 MB");

@@ -1,8 +1,9 @@
+import { availableParallelism } from "node:os";
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { engineByName, engineForSource } from "../engines/registry.js";
 import { FILE_EXTENSION } from "../pipeline/compression.js";
-import { storeStream, type StoredFileRecord } from "../pipeline/assemble.js";
+import { storeStream } from "../pipeline/assemble.js";
 import { dataKey } from "../repository/layout.js";
 import { acquireLock, scopeFor, type HeldLock } from "../repository/lock.js";
 import type { BackupKind, Manifest } from "../repository/manifest.js";
@@ -13,6 +14,7 @@ import { sweepStaleUploads } from "./check.js";
 import { manifestEnvelope, type CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 import { repositoryContext } from "./repository-context.js";
+import { storeSnapshotFiles } from "./store-files.js";
 
 export interface BackupRequest {
   source: string;
@@ -66,24 +68,17 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
       log: ctx.log,
     });
     const backupId = id;
-    const files: StoredFileRecord[] = [];
     try {
-      for await (const file of snapshot.files) {
+      const compression = { ...req.settings.compression, threads: req.settings.compression.threads ?? zstdThreadsPerFile(snapshot.parallel) };
+      const files = await storeSnapshotFiles(snapshot, { ...ctx, signal }, (file, fileSignal, onProgress) => {
         const storedName = `${file.name}${file.extension}${FILE_EXTENSION[req.settings.compression.algorithm]}${recipients ? ".age" : ""}`;
-        const bar = ctx.progress(`backup ${file.name}`, file.size);
-        try {
-          files.push(
-            await storeStream(file.stream, repo.backend, file.name, dataKey(backupId, storedName), {
-              compression: req.settings.compression,
-              recipients,
-              signal,
-              onProgress: (n) => bar.update(n),
-            }),
-          );
-        } finally {
-          bar.stop();
-        }
-      }
+        return storeStream(file.stream, repo.backend, file.name, dataKey(backupId, storedName), {
+          compression,
+          recipients,
+          signal: fileSignal,
+          onProgress,
+        });
+      });
       const facts = await snapshot.facts;
       for (const w of facts.warnings ?? []) ctx.log.warn({ id: backupId, source: sourceUri, journalMode: facts.details.journalMode, writersBlockedMs: facts.details.writersBlockedMs }, w);
       const finished = new Date();
@@ -116,6 +111,12 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
   } finally {
     await lock?.release().catch(() => undefined);
   }
+}
+
+/** Files stored side by side share the cores: zstd's own default (all of them) for one file at a time. */
+function zstdThreadsPerFile(parallel: number | undefined): number | undefined {
+  if (!parallel || parallel <= 1) return undefined;
+  return Math.max(1, Math.floor(availableParallelism() / parallel));
 }
 
 /** What a backup with these engine options is: the engine's facts refine nothing else. */

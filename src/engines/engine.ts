@@ -25,8 +25,16 @@ export interface SnapshotFile {
 }
 
 export interface Snapshot {
-  /** Files in the order they should be stored; each stream is consumed before the next is asked for. */
+  /**
+   * Files in the order they should be stored; each stream is consumed before the next is asked for,
+   * unless `parallel` says otherwise.
+   */
   files: AsyncIterable<SnapshotFile>;
+  /**
+   * The streams are independent (files already complete on disk): up to this many may be stored at
+   * once, the next asked for as soon as one is stored. Default 1.
+   */
+  parallel?: number;
   /** Facts taken inside the same snapshot as the data; settles after the files are consumed or sooner. */
   facts: Promise<SourceFacts>;
   /** Remove temporaries and release the source; safe to call twice and after failure. */

@@ -59,6 +59,7 @@ describe("backup into a full local repository (tmpfs)", () => {
     ["physical base backup", () => ["backup", "--type", "physical", cluster.url(), "--wal-wait", "30"]],
     ["PostgreSQL logical, custom format", () => ["backup", cluster.url()]],
     ["PostgreSQL logical, directory format", () => ["backup", cluster.url(), "--format", "directory"]],
+    ["PostgreSQL logical, directory format stored 2 files at a time", () => ["backup", cluster.url(), "--format", "directory", "--jobs", "2"]],
     ["SQLite", () => {
       const db = join(ws.dir, "app.db");
       createDatabase(db, 60_000);

@@ -157,4 +157,27 @@ describe("restore: pg_restore that succeeds on a valid prefix cannot hide a dama
       expect(await readFile(join(ws.repo, "backups", m.id, "manifest.json"), "utf8")).toBe(manifestBefore);
     }
   });
+
+  it("directory format, files checked in parallel (--jobs 3): one damaged data file is CORRUPTED, no new database left", async () => {
+    const b = await runCli(["backup", pg.url("early"), "--format", "directory", "--jobs", "3", "--compression", "none", "--json"], { env: ws.env });
+    expect(b.code, b.stderr).toBe(0);
+    const m = JSON.parse(b.stdout) as { id: string; files: { name: string; key: string; storedBytes: number }[] };
+    const data = m.files.filter((f) => f.name !== "dir-toc.dat" && f.storedBytes > 0);
+    expect(data.length).toBeGreaterThan(2);
+    const damaged = data.reduce((a, f) => (f.storedBytes > a.storedBytes ? f : a));
+    const handle = await open(join(ws.repo, damaged.key), "r+");
+    try {
+      const at = Math.floor(damaged.storedBytes / 2);
+      const byte = Buffer.alloc(1);
+      await handle.read(byte, 0, 1, at);
+      await handle.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, at);
+    } finally {
+      await handle.close();
+    }
+    const r = await runCli(["restore", m.id, "--to", pg.url("early_dir"), "--jobs", "3"], { env: ws.env });
+    expect(r.code, r.stderr).toBe(9);
+    expect(errorLine(r)).toMatch(/fails its SHA-256 check/);
+    expect(errorLine(r)).toContain(damaged.key);
+    expect(await databases(pg)).not.toContain("early_dir");
+  });
 });

@@ -3,6 +3,7 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import { Writable, type Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
+import pLimit from "p-limit";
 import { HoldfastError } from "../../errors.js";
 import type { Manifest } from "../../repository/manifest.js";
 import type { OpenBackupFile } from "../engine.js";
@@ -62,7 +63,7 @@ export interface PgRestoreRun {
  *  - custom, --jobs N: pre-data and data stream into one pg_restore while a copy is written to a
  *    private temporary file, then the post-data section (indexes, constraints: the part that gains
  *    from parallelism, and needs no data offsets, which a dump taken to a pipe lacks) runs with N jobs;
- *  - directory: the files are written to a private temporary folder, then pg_restore -j N.
+ *  - directory: the files are written to a private temporary folder (N at a time), then pg_restore -j N.
  */
 export async function runPgRestore(open: OpenBackupFile, manifest: Manifest, target: PgRef, flags: RestoreFlags, run: PgRestoreRun): Promise<void> {
   const { tempDir, signal, atomic } = run;
@@ -101,9 +102,21 @@ export async function runPgRestore(open: OpenBackupFile, manifest: Manifest, tar
     if (manifest.details.dumpFormat === "directory") {
       const dir = join(work, "dump");
       await mkdir(dir, { mode: 0o700 });
-      for (const f of manifest.files) {
-        if (f.name.startsWith("dir-")) await spool(f.name, join(dir, f.name.slice(4)));
-      }
+      // Decrypted, decompressed and checked as many at a time as pg_restore will load them.
+      const limit = pLimit({ concurrency: Math.max(1, flags.jobs), rejectOnClear: true });
+      const spooled = await Promise.allSettled(
+        manifest.files
+          .filter((f) => f.name.startsWith("dir-"))
+          .map((f) =>
+            limit(() => spool(f.name, join(dir, f.name.slice(4)))).catch((err: unknown) => {
+              limit.clearQueue(); // the restore fails: start no other file
+              throw err;
+            }),
+          ),
+      );
+      // The first failure explains; the files it cleared from the queue only say they were not started.
+      const failures = spooled.filter((r): r is PromiseRejectedResult => r.status === "rejected").map((r) => r.reason as unknown);
+      if (failures.length > 0) throw failures.find((e) => (e as Error)?.name !== "AbortError") ?? failures[0];
       await restore([...pgRestoreArgs(target.database, flags, dir, atomic), "--format=directory"]);
     } else if (atomic) {
       const file = join(work, "dump.pgdump");

@@ -55,8 +55,9 @@ export async function snapshotPostgres(ref: PgRef, ctx: OperationContext): Promi
     });
     const facts = collectFacts(client, options, server, dumpVersion.text, snapshotId, tool, where);
     facts.catch(() => undefined); // observed by the caller
-    const files = options.format === "custom" ? customFile(tool, where) : directoryFiles(tool, outputDir!, where);
-    return { files, facts, dispose };
+    if (options.format === "custom") return { files: customFile(tool, where), facts, dispose };
+    // The directory's files are complete once pg_dump has finished: stored as many at a time as it dumped.
+    return { files: directoryFiles(tool, outputDir!, where), parallel: options.jobs, facts, dispose };
   } catch (err) {
     await dispose();
     throw err;
