@@ -5,74 +5,24 @@
  *   PITR_BENCH_SCALE=50  PITR_BENCH_TEXT_MB=1024  PITR_BENCH_SEGMENTS=200  PITR_BENCH_PGBACKREST=1
  * Prints `name: value` lines, `ratio` lines and peak RSS (from /usr/bin/time) for every process.
  */
-import { spawn } from "node:child_process";
-import { chmod, chown, mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { chmod, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
 import { switchAndWaitArchived } from "../test/support/pitr.js";
+import { line, ownedDir, pgbackrest, timed, type Timed } from "./pg-tools.js";
 
 const CLI = resolve(import.meta.dirname, "../dist/cli/main.js");
 const SCALE = Number(process.env.PITR_BENCH_SCALE ?? 50);
 const TEXT_MB = Number(process.env.PITR_BENCH_TEXT_MB ?? 1024);
 const SEGMENTS = Number(process.env.PITR_BENCH_SEGMENTS ?? 200);
 const WITH_PGBACKREST = process.env.PITR_BENCH_PGBACKREST !== "0";
-const asRoot = process.getuid?.() === 0;
-
-interface Timed { seconds: number; rssMb: number; out: string }
-
-/** Run argv (as the postgres user when asked and we are root) under /usr/bin/time. */
-function timed(argv: string[], options: { asPostgres?: boolean; env?: Record<string, string> } = {}): Promise<Timed> {
-  const inner = ["/usr/bin/time", "-f", "@@TIME %e %M", ...argv];
-  const full = options.asPostgres && asRoot ? ["runuser", "-u", "postgres", "--", "/usr/bin/env", ...Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`), ...inner] : inner;
-  return new Promise((res, rej) => {
-    const child = spawn(full[0]!, full.slice(1), { env: { ...process.env, ...options.env }, stdio: ["ignore", "pipe", "pipe"], cwd: "/" });
-    let out = "";
-    child.stdout.on("data", (d: Buffer) => (out += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (out += d.toString()));
-    child.on("close", (code) => {
-      const m = /@@TIME ([\d.]+) (\d+)/.exec(out);
-      if (code !== 0 || !m) return rej(new Error(`${argv.join(" ")} failed (${code}): ${out.slice(-2000)}`));
-      res({ seconds: Number(m[1]), rssMb: Number(m[2]) / 1024, out });
-    });
-  });
-}
-
-function line(name: string, t: Timed, extra = ""): void {
-  console.log(`${name}: ${t.seconds.toFixed(2)} s, peak RSS ${t.rssMb.toFixed(0)} MiB${extra}`);
-}
-
-async function ownedDir(base: string, name: string): Promise<string> {
-  const dir = join(base, name);
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  if (asRoot) await chown(dir, await uidOf("postgres"), await gidOf("postgres"));
-  return dir;
-}
-const uidOf = async (u: string) => Number((await timed(["id", "-u", u])).out.split("\n")[0]);
-const gidOf = async (u: string) => Number((await timed(["id", "-g", u])).out.split("\n")[0]);
 
 async function fill(c: PgCluster): Promise<void> {
   await timed([join(c.binDir, "pgbench"), "-h", c.socketDir, "-p", String(c.port), "-U", c.superuser, "-i", "-q", "-s", String(SCALE), "postgres"], { asPostgres: true });
   const rows = Math.round((TEXT_MB * 1024 * 1024) / 1000);
   await c.query(`CREATE TABLE text_blob AS SELECT g AS id, (SELECT string_agg(md5(random()::text || i), '') FROM generate_series(1, 31) i WHERE g > 0) AS body FROM generate_series(1, ${rows}) g`);
   await c.query("CHECKPOINT");
-}
-
-function pgbackrestConf(dir: string, c: PgCluster, stanza: string, compress: string): string {
-  return [
-    "[global]", `repo1-path=${dir}/repo`, `log-path=${dir}/log`, `lock-path=${dir}/lock`, `spool-path=${dir}/spool`,
-    `compress-type=${compress}`, "compress-level=3", "process-max=2", "start-fast=y", "archive-check=n", "log-level-console=warn", "log-level-file=off",
-    `[${stanza}]`, `pg1-path=${c.dataDir}`, `pg1-socket-path=${c.socketDir}`, `pg1-port=${c.port}`, `pg1-user=${c.superuser}`, "",
-  ].join("\n");
-}
-
-async function pgbackrest(base: string, c: PgCluster, stanza: string, compress: string): Promise<{ conf: string; dir: string }> {
-  const dir = await ownedDir(base, `pgbr-${stanza}-${compress}`);
-  for (const sub of ["repo", "log", "lock", "spool"]) await ownedDir(dir, sub);
-  const conf = join(dir, "pgbackrest.conf");
-  await writeFile(conf, pgbackrestConf(dir, c, stanza, compress), { mode: 0o644 });
-  await timed(["pgbackrest", `--config=${conf}`, `--stanza=${stanza}`, "stanza-create"], { asPostgres: true });
-  return { conf, dir };
 }
 
 async function main(): Promise<void> {

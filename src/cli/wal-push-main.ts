@@ -4,12 +4,12 @@
  * walPush as `holdfast wal-push %p`, but loads only what a push needs (no commander, progress bars,
  * engines or other commands; the S3 SDK only for an S3 repository, see storage/open.ts).
  * PostgreSQL starts one process per WAL segment, so start-up time is most of the cost
- * (bench/pitr.ts measures both).
+ * (bench/wal.ts measures it). A file an earlier call already pushed along with its own
+ * (wal/push-markers.ts) is acknowledged before anything else is loaded: a few milliseconds.
  */
+import { resolve } from "node:path";
 import { EXIT_CODES, HoldfastError, isHoldfastError, redact } from "../errors.js";
-import { loadSettings } from "../config/load.js";
-import { walPush } from "../commands/wal.js";
-import { createLogger } from "./logger.js";
+import { takeMarker } from "../wal/push-markers.js";
 
 function parseArgs(argv: string[]): { path: string; repo?: string; config?: string } {
   let path: string | undefined;
@@ -31,6 +31,10 @@ function parseArgs(argv: string[]): { path: string; repo?: string; config?: stri
 
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
+  // The repository loadSettings would pick, when it is known without reading a configuration file.
+  const repo = args.repo ?? process.env.HOLDFAST_REPO;
+  if (repo && (await takeMarker(resolve(args.path), repo))) return;
+  const [{ loadSettings }, { walPush }, { createLogger }] = await Promise.all([import("../config/load.js"), import("../commands/wal.js"), import("./logger.js")]);
   const settings = await loadSettings({ repo: args.repo, config: args.config });
   const log = createLogger(settings.logFormat, settings.logLevel);
   await walPush(args.path, settings, { log, progress: () => ({ update: () => undefined, stop: () => undefined }) });

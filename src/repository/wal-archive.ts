@@ -1,5 +1,5 @@
 import { createReadStream } from "node:fs";
-import { open, rename, rm } from "node:fs/promises";
+import { chown, open, rename, rm } from "node:fs/promises";
 import { createHash } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
@@ -109,11 +109,13 @@ export class WalArchive {
     return true;
   }
 
-  async fetchRecord(record: WalRecord, dest: string, keys: AgeKeys | undefined, signal?: AbortSignal): Promise<void> {
+  /** owner: the file is given to this user before it appears under its name (a restore running as root). */
+  async fetchRecord(record: WalRecord, dest: string, keys: AgeKeys | undefined, signal?: AbortSignal, options: { owner?: { uid: number; gid: number } } = {}): Promise<void> {
     const temp = `${dest}.holdfast-partial`;
     try {
       const handle = await open(temp, "w", 0o600);
       await pipeline(await openStoredFile(this.backend, record.file, { keys, signal }), handle.createWriteStream(), { signal });
+      if (options.owner) await chown(temp, options.owner.uid, options.owner.gid);
       await rename(temp, dest);
     } catch (err) {
       await rm(temp, { force: true });

@@ -91,7 +91,7 @@ describe("commands written into the PostgreSQL configuration, for any path", () 
     expect(r.code, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout).stoppedAt).toMatch(/recovery stopping before commit/);
     const auto = await readFile(join(to, "postgresql.auto.conf"), "utf8");
-    expect(auto).toMatch(/restore_command = '.*wal-fetch %f %p/);
+    expect(auto).toMatch(/restore_command = '.*wal-fetch-client\.js %f %p /);
     const server = await startRestored(to);
     try {
       expect(await ids((sql) => server.query(sql))).toEqual(range(1, 20));

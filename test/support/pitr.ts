@@ -62,7 +62,7 @@ export interface RestoredServer {
   stop(): Promise<void>;
 }
 
-function runAsServerUser(args: string[]): Promise<{ code: number; out: string }> {
+export function runAsServerUser(args: string[]): Promise<{ code: number; out: string }> {
   const [cmd, argv] = isRoot() ? ["runuser", ["-u", SERVER_USER, "--", ...args]] : [args[0]!, args.slice(1)];
   return new Promise((resolve) => {
     const child = spawn(cmd as string, argv as string[], { stdio: ["ignore", "pipe", "pipe"], cwd: "/" });

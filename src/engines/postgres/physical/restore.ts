@@ -15,9 +15,11 @@ import { neededByRestoreCommand, restoreCommand } from "./restore-command.js";
 import { requireRepository } from "./snapshot.js";
 import { readTarOwner } from "./tar-tap.js";
 import { describeTarget, physicalRestoreOptions, targetSettings } from "./target.js";
+import { startWalFetchService, type WalFetchService } from "./wal-fetch-service.js";
 
-/** wal-fetch's default --prefetch: segments spooled in pg_wal next to the one being replayed. */
+/** Segments the fetch service keeps ready in pg_wal ahead of the one being replayed, and how many it fetches at once. */
 const PREFETCH_SEGMENTS = 8;
+const PARALLEL_FETCHES = 2;
 
 /**
  * Point-in-time restore into a new data directory: unpack the base backup, point restore_command
@@ -38,11 +40,11 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
   assertReachable(reach, target, manifest.id);
 
   const file = manifest.files.find((f) => f.name === "base") ?? manifest.files[0]!;
-  const command = restoreCommand(repository.access);
-  const needs = await neededByRestoreCommand(repository.access, dir);
+  const needs = await neededByRestoreCommand(dir);
   const user = await preflight(dir, opts.replace, file, segmentSize, needs, () => open(file.name));
   const { safetyCopy } = await prepareTarget(dir, opts.replace);
   options.log?.info({ id: manifest.id, target: dir, recoveryTarget: describeTarget(target), safetyCopy }, "physical restore started");
+  let service: WalFetchService | undefined;
   try {
     const stream = await open(file.name);
     await extractTar(stream, dir, options.signal);
@@ -55,18 +57,27 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
     const createdConfigFiles = await ensureConfigFiles(dir, owner);
     const redirected = await redirectOutsideFiles(manifest, originalConfig, dir, owner);
     if (!opts.archive) await disableArchiving(dir, owner, `backup ${manifest.id} (${describeTarget(target)})`);
+    // Recovery gets its WAL from this process, which holds the unlocked key: no scrypt per file.
+    service = await startWalFetchService({
+      wal: repository.wal, keys: repository.keys, dataDir: dir, owner, segmentSize,
+      window: PREFETCH_SEGMENTS, parallel: PARALLEL_FETCHES, firstSegment: String(manifest.details.walStart ?? ""), log: options.log,
+    });
     await writeRecoverySettings(dir, {
-      restore_command: command,
+      restore_command: restoreCommand(service.socketPath),
       // The timeline Holdfast checked the archive along, not whatever "latest" finds at run time.
       recovery_target_timeline: String(reach.targetTimeline),
       recovery_target_action: "promote",
       ...targetSettings(target),
     }, owner);
     const outcome = await runRecovery(dir, owner, { timeoutSeconds: opts.recoveryTimeoutSeconds, archiving: opts.archive }).catch((err: unknown) => {
-      throw explainFailure(err, reach, target);
+      // A segment that failed its checks stopped recovery: that is the error to report.
+      throw service?.failure() ?? explainFailure(err, reach, target);
     });
+    const walFetch = service.stats();
+    await service.close();
     assertTargetReached(outcome, reach, target, catalog.segmentSize ?? segmentSize);
     await rm(join(dir, "pg_wal", PREFETCH_DIR), { recursive: true, force: true });
+    options.log?.debug({ id: manifest.id, ...walFetch }, "WAL fetch service: files asked for through the socket, segments fetched");
     await retireRecoverySettings(dir);
     options.log?.info({ id: manifest.id, stoppedAt: outcome.stoppedAt, redoDone: outcome.redoDoneLsn }, "physical restore complete");
     const serverLog = `${dir}/${RECOVERY_LOG}`;
@@ -84,6 +95,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
         redoDoneLsn: outcome.redoDoneLsn,
         lastTransactionTime: outcome.lastTransactionTime,
         timeline: outcome.newTimeline,
+        walFetch,
         serverLog,
       },
       notes: [
@@ -98,6 +110,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
       ].filter(Boolean),
     };
   } catch (err) {
+    await service?.close().catch(() => undefined);
     // Leave things as they were: no half-recovered directory, the previous one back in place;
     // only the server log stays, next to the target, to explain what happened.
     const savedLog = `${dir}.${RECOVERY_LOG}`;

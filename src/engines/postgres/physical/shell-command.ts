@@ -45,6 +45,6 @@ export function repoArgument(repo: string): string {
 }
 
 /** Absolute path of one of the CLI's entry points (next to this build's cli/ folder). */
-export function cliEntry(name: "main.js" | "wal-push-main.js"): string {
+export function cliEntry(name: "main.js" | "wal-push-main.js" | "wal-fetch-client.js"): string {
   return fileURLToPath(new URL(`../../../cli/${name}`, import.meta.url));
 }
