@@ -55,11 +55,12 @@ export function registerUpgradeCommands(program: Command): void {
   checkFlags(testCmd)
     .option("--source <source>", "which database `--from latest` means (needed when the repository holds several)")
     .option("--scratch <server>", "PostgreSQL server for the scratch database (default: the backup's own server)")
+    .option("--no-round-trip", "with --migrations: skip the second rehearsal (one version at a time, up → down → up, schemas compared)")
     .option("--json", "the report as JSON")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const report = await upgradeTest(
-        { from: String(opts.from), settings, runner: (await runnerFrom(opts, settings, opts.source as string | undefined)).runner, checksFile: opts.checks as string | undefined, checks: checksFrom(opts), source: opts.source as string | undefined, scratchServer: opts.scratch as string | undefined },
+        { from: String(opts.from), settings, ...(await runnerFrom(opts, settings, opts.source as string | undefined)), noRoundTrip: opts.roundTrip === false, checksFile: opts.checks as string | undefined, checks: checksFrom(opts), source: opts.source as string | undefined, scratchServer: opts.scratch as string | undefined },
         ctx,
       );
       printResult(opts, report, formatUpgradeTest);
