@@ -23,6 +23,8 @@ export function registerUpgradeCommands(program: Command): void {
     .option("--to <version>", "the version this upgrade goes to (for required stops)")
     .option("--version-query <sql>", "SQL returning the application's current migration version (default: alembic/flyway/prisma/… tables; SQLite user_version)")
     .option("--abandon-unfinished", "mark an earlier upgrade that never finished (its process was killed) abandoned and go on")
+    .addOption(new Option("--rollback-point <kind>", "the way back taken before migrating: backup (a full logical backup) or restore-point (PostgreSQL archiving WAL into the repository: a named restore point; going back restores the whole cluster, never by itself)").choices(["backup", "restore-point"]).default("backup"))
+    .option("--whole-cluster", "with --rollback-point restore-point: go on although other databases share the cluster (going back takes them back too)")
     .option("--terminate-timeout <seconds>", "PostgreSQL rollback: wait this long for connections to close before terminating them", "30")
     .option("--json", "the report as JSON")
     .action(async (database: string, _o, cmd: Command) => {
@@ -41,6 +43,8 @@ export function registerUpgradeCommands(program: Command): void {
           versionQuery: opts.versionQuery as string | undefined,
           abandonUnfinished: Boolean(opts.abandonUnfinished),
           restoreOptions: { terminateTimeout: opts.terminateTimeout },
+          rollbackPoint: opts.rollbackPoint as UpgradeRequest["rollbackPoint"],
+          wholeCluster: Boolean(opts.wholeCluster),
         },
         ctx,
       );
@@ -55,11 +59,12 @@ export function registerUpgradeCommands(program: Command): void {
   checkFlags(testCmd)
     .option("--source <source>", "which database `--from latest` means (needed when the repository holds several)")
     .option("--scratch <server>", "PostgreSQL server for the scratch database (default: the backup's own server)")
+    .option("--no-round-trip", "with --migrations: skip the second rehearsal (one version at a time, up → down → up, schemas compared)")
     .option("--json", "the report as JSON")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const report = await upgradeTest(
-        { from: String(opts.from), settings, runner: (await runnerFrom(opts, settings, opts.source as string | undefined)).runner, checksFile: opts.checks as string | undefined, checks: checksFrom(opts), source: opts.source as string | undefined, scratchServer: opts.scratch as string | undefined },
+        { from: String(opts.from), settings, ...(await runnerFrom(opts, settings, opts.source as string | undefined)), noRoundTrip: opts.roundTrip === false, checksFile: opts.checks as string | undefined, checks: checksFrom(opts), source: opts.source as string | undefined, scratchServer: opts.scratch as string | undefined },
         ctx,
       );
       printResult(opts, report, formatUpgradeTest);
@@ -121,7 +126,8 @@ export function failOn(report: UpgradeReport): void {
   if (report.finalState === "upgraded") return;
   const what = `${report.failure?.step ?? "upgrade"} failed: ${report.failure?.message ?? "unknown"}`;
   if (report.finalState === "rolled-back") throw new HoldfastError("UPGRADE_ROLLED_BACK", `upgrade of ${report.database} rolled back: ${what}`, { hint: `the database is as it was before (backup ${report.backupId}); fix the cause and run upgrade again` });
-  const hint = report.backupId ? `the pre-upgrade backup is ${report.backupId}: \`holdfast restore ${report.backupId} --in-place\` puts the database back as it was` : undefined;
+  const point = report.restorePoint;
+  const hint = point ? `the way back is a point-in-time restore of the whole cluster to restore point ${point.name}: \`${point.restoreCommand}\`, then run PostgreSQL on that data directory instead` : report.backupId ? `the pre-upgrade backup is ${report.backupId}: \`holdfast restore ${report.backupId} --in-place\` puts the database back as it was` : undefined;
   throw new HoldfastError("UPGRADE_FAILED", `upgrade of ${report.database} failed and the database was not put back: ${what}${report.rollback.error ? `; rollback: ${report.rollback.error}` : ""}`, { hint });
 }
 
@@ -146,11 +152,12 @@ export function formatUpgradeTest(r: UpgradeTestReport): string {
 
 export function formatUpgrade(r: UpgradeReport): string {
   const lines = [`upgrade ${r.runId} of ${r.database}: ${r.finalState} in ${seconds(r.durationMs)}`, `  runner: ${r.runner}`];
-  if (r.backupId) lines.push(`  backup: ${r.backupId} (verified)`);
+  if (r.restorePoint) lines.push(`  restore point: ${r.restorePoint.name} at ${r.restorePoint.lsn} (archived; base backup ${r.backupId} verified)`);
+  else if (r.backupId) lines.push(`  backup: ${r.backupId} (verified)`);
   if (r.versionBefore || r.versionAfter) lines.push(`  version: ${r.versionBefore ?? "none"} → ${r.versionAfter ?? (r.finalState === "upgraded" ? "none" : r.versionBefore ?? "none")}`);
   lines.push(...stepsAndChecks(r));
   const rb = r.rollback;
-  if (!rb.taken) lines.push(r.failure ? "rollback: not taken (--rollback none)" : "rollback: not needed");
+  if (!rb.taken) lines.push(r.failure ? `rollback: ${rb.error ?? "not taken (--rollback none)"}` : "rollback: not needed");
   else {
     if (rb.by === "down") lines.push(`rollback: by the down migrations (${rb.detail}); ${rb.proven ? "proven equal to the state before (schema dump and table checksums)" : "NOT proven"}`);
     else lines.push(`${rb.downError ? `rollback: the down migrations could not put it back (${rb.downError}), so ` : "rollback: "}restored backup ${r.backupId} in place; ${rb.proven ? "proven equal to the state before (schema dump and table checksums)" : `NOT proven: ${rb.error ?? rb.problems?.join("; ")}`}`);

@@ -78,7 +78,14 @@ async function applyStatementByStatement(target: MigrationTarget, m: Migration, 
       o.signal?.throwIfAborted();
       const stmt = statements[i]!;
       const skip = existing && i === from ? await leftoverIndex(s, target, stmt) : false;
-      if (!skip) await withLockRetries(target, m, o, () => retries++, () => run(target, m, () => s.exec(stmt.text), i + 1));
+      let attempt = 0;
+      if (!skip) {
+        await withLockRetries(target, m, o, () => retries++, async () => {
+          // A CREATE INDEX CONCURRENTLY that gave up on lock_timeout (waiting for older transactions) left an INVALID index.
+          if (attempt++ > 0 && (await leftoverIndex(s, target, stmt))) return;
+          await run(target, m, () => s.exec(stmt.text), i + 1);
+        });
+      }
       await recordProgress(s, target, m.version, i + 1);
     }
     await recordFinished(s, target, m.version, new Date().toISOString(), Date.now() - started.getTime());

@@ -1,3 +1,5 @@
+import type { UpgradeRestorePoint } from "./restore-point.js";
+
 /** The upgrade report (printed as text by the CLI, or as this JSON with --json). */
 export interface UpgradeReport {
   runId: string;
@@ -7,7 +9,10 @@ export interface UpgradeReport {
   ok: boolean;
   /** upgraded · rolled-back (and proven equal) · failed (not rolled back, or the rollback did not prove equal) */
   finalState: "upgraded" | "rolled-back" | "failed";
+  /** The pre-upgrade backup, or with a restore point the base backup it is reached from. */
   backupId?: string;
+  /** --rollback-point restore-point: the restore point and the command that goes back to it. */
+  restorePoint?: UpgradeRestorePoint;
   versionBefore?: string;
   versionAfter?: string;
   steps: ReportStep[];

@@ -39,6 +39,10 @@ export interface OwnMigrations {
    * step to revert has no down migration or is partly applied; throws when a down migration fails.
    */
   down(target: UpgradeTarget, to: string | undefined): Promise<string>;
+  /** The steps this run would apply, in order, and whether each has a down migration (nothing changes). */
+  pending(target: UpgradeTarget): Promise<{ version: string; name: string; reversible: boolean }[]>;
+  /** Apply the chain up to and including `to` (the run's data-loss permission holds). */
+  up(target: UpgradeTarget, to: string): Promise<string>;
 }
 
 export function ownMigrations(migrations: readonly Migration[], o: OwnMigrationOptions): OwnMigrations {
@@ -83,6 +87,16 @@ export function ownMigrations(migrations: readonly Migration[], o: OwnMigrationO
         // It discards only what this run added; the proof that follows compares with the state before.
         const result = await migrateDown(mt, migrations, { to: to === undefined ? 0 : Number(to), allowDataLoss: true });
         return `${result.reverted.map((r) => `${r.version}_${r.name}`).join(", ") || "nothing"} reverted, now at ${result.current ?? "none"}`;
+      }),
+    pending: (target) =>
+      open(target, async (mt) => {
+        const plan = await migratePlan(mt, migrations, { to: o.to });
+        return plan.migrations.map((p) => ({ version: String(p.version), name: p.name, reversible: migrations.find((m) => m.version === p.version)!.down !== undefined }));
+      }),
+    up: (target, to) =>
+      open(target, async (mt) => {
+        const result = await migrateUp(mt, migrations, { to: Number(to), allowDataLoss: o.allowDataLoss });
+        return `${result.applied.map((a) => `${a.version}_${a.name}`).join(", ") || "nothing"} applied, now at ${result.current ?? "none"}`;
       }),
   };
 }

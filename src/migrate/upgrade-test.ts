@@ -1,5 +1,5 @@
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { join } from "node:path";
 import Database from "better-sqlite3";
 import type { Settings } from "../config/load.js";
@@ -18,6 +18,8 @@ import { migrateAndCheck, type RunnerFactory } from "./upgrade.js";
 import { postgresTarget } from "./upgrade-target-postgres.js";
 import { sqliteTarget } from "./upgrade-target-sqlite.js";
 import type { UpgradeTarget } from "./upgrade-target.js";
+import type { OwnMigrations } from "./upgrade-runner-holdfast.js";
+import { roundTrip } from "./upgrade-test-roundtrip.js";
 
 export interface UpgradeTestRequest {
   /** A backup id (or latest) in the repository, or a SQLite file. */
@@ -30,6 +32,10 @@ export interface UpgradeTestRequest {
   source?: string;
   /** PostgreSQL server for the scratch database (default: --scratch / the backup's own server). */
   scratchServer?: string;
+  /** Holdfast's own migrations: then the chain is also rehearsed step by step, up → down → up (see upgrade-test-roundtrip.ts). */
+  migrations?: OwnMigrations;
+  /** Skip the step-by-step up → down → up rehearsal. */
+  noRoundTrip?: boolean;
 }
 
 export interface UpgradeTestReport {
@@ -41,6 +47,8 @@ export interface UpgradeTestReport {
   checks: CheckOutcome[];
   runnerOutput?: string;
   failure?: { step: string; message: string };
+  /** The step-by-step rehearsal (with --migrations): each version and what it went through. */
+  roundTrip?: string[];
   durationMs: number;
 }
 
@@ -57,7 +65,7 @@ export async function upgradeTest(req: UpgradeTestRequest, ctx: CommandContext):
   const dir = await mkdtemp(join(req.settings.tmpDir, "holdfast-upgrade-test-"));
   let dispose: (() => Promise<void>) | undefined;
   try {
-    const scratch = await steps.run("restore into scratch", () => scratchFrom(req, dir, ctx), (s) => s.target.source);
+    const scratch = await steps.run("restore into scratch", () => scratchFrom(req, dir, "scratch", ctx), (s) => s.target.source);
     dispose = scratch.dispose;
     report.scratch = scratch.target.source;
     const before = await steps.run("record state", () => scratch.target.state(ctx.signal), (s) => `${s.tables.length} table(s)`);
@@ -69,6 +77,7 @@ export async function upgradeTest(req: UpgradeTestRequest, ctx: CommandContext):
     } finally {
       await cleanup();
     }
+    if (!report.failure && req.migrations && !req.noRoundTrip) report.failure = await stepByStep(req, req.migrations, scratch.target, dir, steps, report, ctx);
     report.ok = !report.failure;
   } finally {
     await dispose?.().catch((err: unknown) => ctx.log.warn({ error: (err as Error).message }, "could not remove the scratch database"));
@@ -78,8 +87,29 @@ export async function upgradeTest(req: UpgradeTestRequest, ctx: CommandContext):
   return report;
 }
 
-async function scratchFrom(req: UpgradeTestRequest, dir: string, ctx: CommandContext): Promise<{ target: UpgradeTarget; dispose: () => Promise<void> }> {
+/** The chain again on a second scratch copy, one version at a time, up → down → up; returns the failure. */
+async function stepByStep(req: UpgradeTestRequest, own: OwnMigrations, direct: UpgradeTarget, dir: string, steps: Steps, report: UpgradeTestReport, ctx: CommandContext): Promise<UpgradeTestReport["failure"]> {
+  let second: { target: UpgradeTarget; dispose: () => Promise<void> } | undefined;
+  try {
+    const directSchema = (await direct.state(ctx.signal)).schema;
+    second = await steps.run("restore second scratch", () => scratchFrom(req, dir, "step-by-step", ctx), (s) => s.target.source);
+    const target = second.target;
+    const outcome = await steps.run("step by step", () => roundTrip(target, own, directSchema, ctx.signal), (o) => `${o.versions.length} version(s): ${o.versions.join("; ") || "nothing to apply"}`);
+    report.roundTrip = outcome.versions;
+    if (!outcome.difference) return undefined;
+    steps.fail(outcome.difference);
+    return { step: "step by step", message: outcome.difference };
+  } catch (err) {
+    return { step: "step by step", message: (err as Error).message };
+  } finally {
+    await second?.dispose().catch((err: unknown) => ctx.log.warn({ error: (err as Error).message }, "could not remove the scratch database"));
+  }
+}
+
+async function scratchFrom(req: UpgradeTestRequest, parent: string, name: string, ctx: CommandContext): Promise<{ target: UpgradeTarget; dispose: () => Promise<void> }> {
   const file = req.from.startsWith("sqlite:") ? req.from.slice("sqlite:".length) : isPlainPath(req.from) && existsSync(req.from) ? req.from : undefined;
+  const dir = join(parent, name);
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   if (file !== undefined) {
     const { ref } = engineForTarget(req.from);
     const copy = join(dir, "scratch.sqlite");

@@ -14,6 +14,7 @@ import { rollBackByDown } from "./upgrade-rollback-down.js";
 import type { MigrationRunner } from "./upgrade-runner.js";
 import type { OwnMigrations } from "./upgrade-runner-holdfast.js";
 import { checkRequiredStops } from "./upgrade-stops.js";
+import { checkRestorePointPossible, createRestorePoint, type UpgradeRestorePoint } from "./restore-point.js";
 import { openUpgradeTarget, type DatabaseState, type UpgradeRecord, type UpgradeTarget } from "./upgrade-target.js";
 
 /**
@@ -43,6 +44,14 @@ export interface UpgradeRequest {
   migrations?: OwnMigrations;
   /** Engine options for the rollback's in-place restore (terminateTimeout). */
   restoreOptions?: Record<string, unknown>;
+  /**
+   * What the way back is: a full logical backup (default), or a PostgreSQL restore point in the
+   * WAL archive (see restore-point.ts): no copy of the data, but the way back is a point-in-time
+   * restore of the whole cluster, which is not taken automatically.
+   */
+  rollbackPoint?: "backup" | "restore-point";
+  /** restore-point: go on although other databases share the cluster (they would go back too). */
+  wholeCluster?: boolean;
 }
 
 /**
@@ -59,23 +68,23 @@ export async function upgrade(req: UpgradeRequest, ctx: CommandContext): Promise
   await settleUnfinished(target, runId, Boolean(req.abandonUnfinished));
   const versionBefore = req.migrations ? await req.migrations.prepare(target) : await target.version(req.versionQuery);
   checkRequiredStops(versionBefore, req.requiredStops, req.to);
+  if (req.rollbackPoint === "restore-point" && target.kind !== "postgres") throw new HoldfastError("USAGE", "--rollback-point restore-point needs a PostgreSQL database whose server archives WAL into the repository");
+  const systemId = req.rollbackPoint === "restore-point" ? await checkRestorePointPossible(target.sourceText, req.settings, Boolean(req.wholeCluster), ctx) : undefined;
 
   const steps = new Steps();
   const report: UpgradeReport = { runId, database: target.source, runner: "", ok: false, finalState: "failed", versionBefore, steps: steps.list, checks: [], rollback: { mode: req.rollback, taken: false }, durationMs: 0 };
   ctx.log.info({ runId, database: target.source }, "upgrade started");
   await steps.run("prepare upgrade log", () => target.log.ensure());
   const before = await steps.run("record state", () => target.state(ctx.signal), (s) => `${s.tables.length} table(s), schema ${s.schema.split("\n").length} line(s)`);
-  const manifest = await steps.run("backup", () => backup({ source: target.sourceText, settings: req.settings, kind: "full", labels: { upgrade: runId } }, ctx), (m) => m.id);
-  report.backupId = manifest.id;
-  await steps.run("verify backup", async () => {
-    const v = await verify({ refs: [manifest.id], all: false, deep: false, settings: req.settings }, ctx);
-    if (!v.ok) throw new HoldfastError("VERIFY_FAILED", `the pre-upgrade backup ${manifest.id} failed verification: ${v.backups[0]?.error?.message ?? "unknown"}`, { hint: "nothing was changed; check the repository (holdfast verify)" });
-  });
+  const way = systemId ? await restorePointFirst(target, runId, systemId, req, steps, ctx) : await backupFirst(target, runId, req, steps, ctx);
+  report.backupId = way.backupId;
+  report.restorePoint = way.restorePoint;
 
   const { env, cleanup } = await target.runnerEnv(req.settings.tmpDir);
-  const record: UpgradeRecord = { runId, state: "running", backupId: manifest.id, runner: "", startedAt: new Date(started).toISOString(), pid: process.pid, host: hostname() };
+  const pointNote = way.restorePoint ? `restore point ${way.restorePoint.name} at ${way.restorePoint.lsn}` : undefined;
+  const record: UpgradeRecord = { runId, state: "running", backupId: way.backupId, runner: "", startedAt: new Date(started).toISOString(), pid: process.pid, host: hostname(), detail: pointNote };
   try {
-    const runner = req.runner(target, env, { runId, backupId: manifest.id });
+    const runner = req.runner(target, env, { runId, backupId: way.backupId });
     report.runner = record.runner = runner.describe();
     const other = await target.log.claim(record);
     if (other) throw unfinishedError(target, other, true);
@@ -93,19 +102,46 @@ export async function upgrade(req: UpgradeRequest, ctx: CommandContext): Promise
     ctx.log.warn({ runId, step: report.failure.step, error: report.failure.message }, "upgrade failed");
     if (req.rollback !== "none") {
       // The interrupt that may have caused this must not stop the rollback.
-      const restore = () => rollBack(target, manifest.id, before, req.settings, { ...ctx, signal: undefined }, req.restoreOptions ?? {});
+      const restore = way.restorePoint ? async () => notByItself(way.restorePoint!, req.rollback) : () => rollBack(target, way.backupId, before, req.settings, { ...ctx, signal: undefined }, req.restoreOptions ?? {});
       const own = req.rollback === "down" ? req.migrations : undefined;
       const how = (r: RollbackOutcome) => (r.by === "down" ? "reverted by the down migrations" : r.downError ? `restored (the down migrations could not: ${r.downError})` : "restored");
       report.rollback = await steps.run("rollback", () => (own ? rollBackByDown(target, own, versionBefore, before, restore) : restore()), (r) => (r.proven ? `${how(r)} and proven equal` : (r.error ?? r.problems?.join("; "))));
       if (!report.rollback.proven) steps.fail(report.rollback.error ?? `not equal to the state before: ${report.rollback.problems?.join("; ")}`);
       report.finalState = report.rollback.proven ? "rolled-back" : "failed";
     }
-    const detail = `${report.failure.step}: ${report.failure.message}`;
+    const detail = `${report.failure.step}: ${report.failure.message}${pointNote ? `; ${pointNote}` : ""}`;
     await target.log.write({ ...record, state: report.finalState === "rolled-back" ? "rolled-back" : "failed", finishedAt: new Date().toISOString(), detail }).catch((err: unknown) => ctx.log.warn({ error: (err as Error).message }, "could not record the upgrade's outcome"));
   }
   report.durationMs = Date.now() - started;
   ctx.log.info({ runId, finalState: report.finalState, durationMs: report.durationMs }, "upgrade finished");
   return report;
+}
+
+/** The default way back: a full backup labelled with the run, verified. */
+async function backupFirst(target: UpgradeTarget, runId: string, req: UpgradeRequest, steps: Steps, ctx: CommandContext): Promise<{ backupId: string; restorePoint?: UpgradeRestorePoint }> {
+  const manifest = await steps.run("backup", () => backup({ source: target.sourceText, settings: req.settings, kind: "full", labels: { upgrade: runId } }, ctx), (m) => m.id);
+  await verifyFirst(manifest.id, "verify backup", "the pre-upgrade backup", req, steps, ctx);
+  return { backupId: manifest.id };
+}
+
+/** --rollback-point restore-point: a restore point archived into the repository, and its base backup verified. */
+async function restorePointFirst(target: UpgradeTarget, runId: string, systemId: string, req: UpgradeRequest, steps: Steps, ctx: CommandContext): Promise<{ backupId: string; restorePoint: UpgradeRestorePoint }> {
+  const point = await steps.run("restore point", () => createRestorePoint(target.sourceText, runId, systemId, req.settings), (p) => `${p.name} at ${p.lsn}, segment ${p.segment} archived, reached from base backup ${p.baseBackupId}`);
+  await verifyFirst(point.baseBackupId, "verify base backup", "the base backup", req, steps, ctx);
+  return { backupId: point.baseBackupId, restorePoint: point };
+}
+
+async function verifyFirst(id: string, step: string, what: string, req: UpgradeRequest, steps: Steps, ctx: CommandContext): Promise<void> {
+  await steps.run(step, async () => {
+    const v = await verify({ refs: [id], all: false, deep: false, settings: req.settings }, ctx);
+    if (!v.ok) throw new HoldfastError("VERIFY_FAILED", `${what} ${id} failed verification: ${v.backups[0]?.error?.message ?? "unknown"}`, { hint: "nothing was changed; check the repository (holdfast verify)" });
+  });
+}
+
+/** A restore point's way back takes the whole cluster back: never by itself; the outcome says how. */
+function notByItself(point: UpgradeRestorePoint, mode: UpgradeRequest["rollback"]): RollbackOutcome {
+  const how = `point-in-time restore of the whole cluster to restore point ${point.name}: ${point.restoreCommand}`;
+  return { mode, taken: false, by: "restore", proven: false, error: `not done by itself (${how})` };
 }
 
 /** The runner, then the checks; returns the first failure (an error thrown here is a failure too). */

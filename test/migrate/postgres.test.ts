@@ -105,6 +105,28 @@ describe("migrate on PostgreSQL", () => {
     expect(await cluster.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'dup_x'::regclass", "invalid")).toEqual([{ indisvalid: true }]);
   });
 
+  it("a CREATE INDEX CONCURRENTLY that gave up on lock_timeout behind an open write drops its INVALID index and builds it again", async () => {
+    const url = await database("cic_wait", "CREATE TABLE w (x int); INSERT INTO w SELECT generate_series(1, 1000)");
+    const dir = await migrationsFolder(ws.dir, "pg-cic-wait", { "0001_i.sql": "CREATE INDEX CONCURRENTLY w_x ON w (x);\n" });
+    const old = new pg.Client({ connectionString: cluster.url("cic_wait") });
+    await old.connect();
+    try {
+      // An open write: CREATE INDEX CONCURRENTLY, its INVALID index already in the catalog, waits for it under lock_timeout.
+      await old.query("BEGIN; INSERT INTO w VALUES (0)");
+      const running = migrate(["up", url, "--dir", dir, "--lock-timeout", "500ms", "--lock-retries", "3", "--json"]);
+      // Held past the first attempt's lock_timeout (its INVALID index appeared), released before the retry's.
+      for (let i = 0; i < 200 && (await cluster.query("SELECT 1 FROM pg_class WHERE relname = 'w_x'", "cic_wait")).length === 0; i++) await new Promise((res) => setTimeout(res, 50));
+      await new Promise((res) => setTimeout(res, 1000));
+      await old.query("COMMIT");
+      const r = await running;
+      expect(r.code, r.stderr).toBe(0);
+      expect((JSON.parse(r.stdout) as { applied: { lockRetries: number }[] }).applied[0]!.lockRetries).toBeGreaterThanOrEqual(1);
+      expect(await cluster.query("SELECT indisvalid FROM pg_index WHERE indexrelid = 'w_x'::regclass", "cic_wait")).toEqual([{ indisvalid: true }]);
+    } finally {
+      await old.end();
+    }
+  });
+
   it("gives up after lock_timeout (with retries) instead of queueing, so other sessions are never blocked longer", async () => {
     const url = await database("busy", "CREATE TABLE busy (id int); INSERT INTO busy SELECT generate_series(1, 1000)");
     const dir = await migrationsFolder(ws.dir, "pg-busy", { "0001_col.sql": "ALTER TABLE busy ADD COLUMN c int;\n" });

@@ -58,7 +58,8 @@ export async function switchAndWaitArchived(query: (sql: string) => Promise<Reco
 }
 
 export interface RestoredServer {
-  query<T = Record<string, unknown>>(sql: string): Promise<T[]>;
+  /** One query on `database` (default postgres). */
+  query<T = Record<string, unknown>>(sql: string, database?: string): Promise<T[]>;
   stop(): Promise<void>;
 }
 
@@ -81,8 +82,8 @@ export async function startRestored(dataDir: string): Promise<RestoredServer> {
   const started = await runAsServerUser([pgCtl, "-D", dataDir, "-l", join(dataDir, "test-server.log"), "-o", o, "-w", "-t", "60", "start"]);
   if (started.code !== 0) throw new Error(`restored cluster did not start: ${started.out}`);
   return {
-    async query<T>(sql: string) {
-      const client = new pg.Client({ host: dataDir, port, user: SERVER_USER, database: "postgres" });
+    async query<T>(sql: string, database = "postgres") {
+      const client = new pg.Client({ host: dataDir, port, user: SERVER_USER, database });
       await client.connect();
       try {
         return (await client.query(sql)).rows as T[];
