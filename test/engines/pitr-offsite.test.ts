@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFile, readdir, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { quietContext } from "../../dist/commands/context.js";
+import { loadDaemonConfig } from "../../dist/daemon/config.js";
+import { runJob } from "../../dist/daemon/jobs.js";
 import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
 import type { PgCluster } from "../support/pg-cluster.js";
 import { shareWithServer, startArchivingCluster, startRestored, switchAndWaitArchived } from "../support/pitr.js";
@@ -68,6 +71,19 @@ describe("PostgreSQL base backups and their WAL offsite", () => {
     const again = await runCli(["copy", "--wal", "--to", offsite], { env });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/WAL archive: copied 0 file\(s\) \(0 B\) to .*offsite, \d+ already there/);
+  });
+
+  it("the daemon's copy job keeps the offsite WAL archive up to date", async () => {
+    await cluster!.query("INSERT INTO events (id, batch) SELECT g, 4 FROM generate_series(31, 40) g");
+    await switchAndWaitArchived((sql) => cluster!.query(sql));
+    const before = await walRecords(offsite);
+    expect(before.length).toBeLessThan((await walRecords(ws.repo)).length);
+    const path = join(ws.dir, "daemon.yaml");
+    await writeFile(path, [`repo: ${ws.repo}`, `copy_to: ${offsite}`, `state_dir: ${join(ws.dir, "state")}`, "databases:", `  app: { source: "${cluster!.url()}", schedule: { copy: "0 3 * * *" } }`, ""].join("\n"));
+    const config = await loadDaemonConfig(path, { ...process.env, ...ws.env });
+    const outcome = await runJob("copy", config.databases[0]!, config.settings, quietContext());
+    expect(outcome.result, JSON.stringify(outcome.error)).toBe("success");
+    expect(await walRecords(offsite)).toEqual(await walRecords(ws.repo));
   });
 
   it("refuses a WAL file the offsite copy holds with different content, and leaves it as it was", async () => {
