@@ -24,11 +24,11 @@ const walRecords = async (repo: string) => (await readdir(join(repo, "wal", "000
 beforeAll(async () => {
   ws = await workspace();
   offsite = join(ws.dir, "offsite");
-  const config = join(ws.dir, "holdfast.yaml");
-  await writeFile(config, `repo: ${ws.repo}\ncopy_to: ${offsite}\n`);
-  env = { ...ws.env, HOLDFAST_CONFIG: config };
   await shareWithServer(ws);
   cluster = await startArchivingCluster(ws);
+  const config = join(ws.dir, "holdfast.yaml");
+  await writeFile(config, `repo: ${ws.repo}\ncopy_to: ${offsite}\ndatabases:\n  main: { source: "${cluster.url()}" }\n`);
+  env = { ...ws.env, HOLDFAST_CONFIG: config };
 });
 afterAll(async () => {
   await cluster?.destroy();
@@ -118,5 +118,16 @@ describe("PostgreSQL base backups and their WAL offsite", () => {
     } finally {
       await server.stop();
     }
+ 
+    // The runbook of a database with base backups only now has the offsite scenario, read from the copy.
+    const book = await runCli(["runbook", "main", "--json"], { env });
+    expect(book.code, book.stderr).toBe(0);
+    const { backups, scenarios, skipped } = JSON.parse(book.stdout) as { backups: { readFrom: string; physical: number }; scenarios: { id: string; steps: { run?: string }[] }[]; skipped: { id: string }[] };
+    expect(backups).toMatchObject({ readFrom: offsite, physical: 1 });
+    expect(scenarios.map((x) => x.id)).toEqual(["point-in-time", "offsite"]);
+    expect(skipped.map((x) => x.id)).not.toContain("offsite");
+    const runs = scenarios[1]!.steps.map((x) => x.run ?? "");
+    expect(runs[0]).toBe(`export HOLDFAST_REPO=${offsite}`);
+    expect(runs).toContain(`holdfast restore --type physical --source main --to "$RESTORE_DIR/main-offsite"`);
   });
 });
