@@ -33,8 +33,7 @@ export function walScopeOf(manifests: Manifest[]): WalScope | undefined {
     if (!engineByName(m.engine).usesWalArchive) continue;
     const d = m.details as { timeline: number; startLsn: string; walSegmentSize: number };
     const fromSegment = segmentOfLsn(parseLsn(d.startLsn), d.walSegmentSize);
-    if (!scope || fromSegment < scope.fromSegment) scope = { timeline: Math.min(d.timeline, scope?.timeline ?? d.timeline), fromSegment, segmentSize: d.walSegmentSize };
-    else scope.timeline = Math.min(scope.timeline, d.timeline);
+    scope = { timeline: Math.min(d.timeline, scope?.timeline ?? d.timeline), fromSegment: Math.min(fromSegment, scope?.fromSegment ?? fromSegment), segmentSize: d.walSegmentSize };
   }
   return scope;
 }
