@@ -68,11 +68,14 @@ export async function runJob(kind: JobKind, db: DatabaseJobs, settings: Settings
         // A database with base backups also keeps the offsite WAL archive up to date (rolls forward).
         const wholeWal = mine.some((m) => engineByName(m.engine).usesWalArchive);
         let copied = 0;
+        let walCopied = 0;
         const copies: CopyAttempt[] = [];
         for (const to of settings.copyTo ?? []) {
           const dest = openBackend(to, { s3: settings.s3 });
           try {
-            copied += (await copyManifests(repo, mine, dest, ctx, { wholeWal })).copied.length;
+            const result = await copyManifests(repo, mine, dest, ctx, { wholeWal });
+            copied += result.copied.length;
+            walCopied += result.wal?.copied ?? 0;
             copies.push({ target: dest.location, ok: true });
           } catch (err) {
             if (ctx.signal?.aborted) throw err;
@@ -82,7 +85,7 @@ export async function runJob(kind: JobKind, db: DatabaseJobs, settings: Settings
         }
         const failed = copies.filter((c) => !c.ok);
         if (failed.length > 0) return done("failure", { copies, error: { code: failed[0]!.error!.code, message: failed.map((c) => `copy to ${c.target}: ${c.error!.message}`).join("; ") } });
-        return done("success", { copies, note: `copied ${copied} backup(s)` });
+        return done("success", { copies, note: `copied ${copied} backup(s)${wholeWal ? `, ${walCopied} WAL file(s)` : ""}` });
       }
       case "drill": {
         // The record is the result: metrics and status read it back from the repository.

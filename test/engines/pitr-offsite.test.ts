@@ -83,6 +83,7 @@ describe("PostgreSQL base backups and their WAL offsite", () => {
     const config = await loadDaemonConfig(path, { ...process.env, ...ws.env });
     const outcome = await runJob("copy", config.databases[0]!, config.settings, quietContext());
     expect(outcome.result, JSON.stringify(outcome.error)).toBe("success");
+    expect(outcome.note).toMatch(/^copied 0 backup\(s\), [1-9]\d* WAL file\(s\)$/);
     expect(await walRecords(offsite)).toEqual(await walRecords(ws.repo));
   });
 
