@@ -35,11 +35,12 @@ export function registerStorageCommands(program: Command): void {
     .description("copy backups (default latest) to another repository and verify them there")
     .requiredOption("--to <location>", "destination: a folder or s3://bucket/prefix (receives this repository's config and key file)")
     .option("--all", "every backup")
+    .option("--wal", "also bring the destination's PostgreSQL WAL archive up to date (alone, with no backups named: only the WAL)")
     .option("--source <source>", "which source `latest` means (URI, file path or database name from holdfast.yaml)")
     .option("--json", "JSON output")
     .action(async (refs: string[], _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
-      const result = await copyBackups({ refs, all: Boolean(opts.all), to: String(opts.to), source: opts.source as string | undefined, settings }, ctx);
+      const result = await copyBackups({ refs, all: Boolean(opts.all), wal: Boolean(opts.wal), to: String(opts.to), source: opts.source as string | undefined, settings }, ctx);
       printResult(opts, result, formatCopy);
     });
 
@@ -64,6 +65,7 @@ export function registerStorageCommands(program: Command): void {
 function formatCopy(r: CopyResult): string {
   const lines = r.copied.map((c) => `copied ${c.id} to ${r.destination} (${c.files} file(s), ${bytes(c.storedBytes)}, checksums verified there)`);
   for (const id of r.skipped) lines.push(`${id} already in ${r.destination}`);
+  if (r.wal) lines.push(`WAL archive: copied ${r.wal.copied} file(s) (${bytes(r.wal.storedBytes)}) to ${r.destination}, ${r.wal.alreadyThere} already there`);
   if (lines.length === 0) lines.push("nothing to copy");
   return lines.join("\n");
 }

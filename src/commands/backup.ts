@@ -1,7 +1,7 @@
 import { availableParallelism } from "node:os";
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
-import { engineByName, engineForSource } from "../engines/registry.js";
+import { engineForSource } from "../engines/registry.js";
 import { FILE_EXTENSION } from "../pipeline/compression.js";
 import { storeStream } from "../pipeline/assemble.js";
 import { dataKey } from "../repository/layout.js";
@@ -38,8 +38,8 @@ export async function backup(req: BackupRequest, ctx: CommandContext): Promise<M
   await sweepStaleUploads(req.settings, ctx);
   const manifest = await storeBackup(req, ctx);
   // After the lock is released: the backup is complete whatever happens to its offsite copies.
-  // A base backup is useless offsite without its WAL, which is archived into the primary only.
-  if (req.settings.copyTo?.length && !engineByName(manifest.engine).usesWalArchive) await copyToSecondaries(await Repository.open(openBackend(req.settings.repo, { s3: req.settings.s3 })), manifest, req.settings, ctx);
+  // A base backup goes with its archived WAL (copyManifests copies it first).
+  if (req.settings.copyTo?.length) await copyToSecondaries(await Repository.open(openBackend(req.settings.repo, { s3: req.settings.s3 })), manifest, req.settings, ctx);
   return manifest;
 }
 

@@ -1,18 +1,17 @@
-import { pipeline } from "node:stream/promises";
-import { PassThrough } from "node:stream";
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
-import { checkStoredBytes } from "../pipeline/assemble.js";
-import { ExpectDigest } from "../pipeline/digest.js";
+import { copyStoredFile } from "../repository/copy-stored.js";
 import { CONFIG_KEY, backupPrefix, manifestKey } from "../repository/layout.js";
 import type { Manifest } from "../repository/manifest.js";
 import { Repository } from "../repository/repository.js";
+import { WalArchive } from "../repository/wal-archive.js";
 import type { StorageBackend } from "../storage/backend.js";
 import { openBackend } from "../storage/open.js";
 import { syncKeys } from "../repository/key-switch.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 import { resolveSourceRef } from "./source-ref.js";
+import { copyWal, walScopeOf, type WalCopyResult } from "./wal-copy.js";
 
 /** How long a copy waits for another process updating the destination's keys. */
 const KEY_SYNC_WAIT_MS = 30_000;
@@ -21,6 +20,8 @@ export interface CopyRequest {
   /** Backup refs ("latest", ids); ignored with all. */
   refs: string[];
   all: boolean;
+  /** Bring the destination's whole WAL archive up to date too (with no refs and not all: only that). */
+  wal?: boolean;
   /** Destination repository location (folder or s3://…). */
   to: string;
   /** Which source `latest` means (URI, file path or database name). */
@@ -33,25 +34,33 @@ export interface CopyResult {
   copied: { id: string; files: number; storedBytes: number }[];
   /** Already complete at the destination. */
   skipped: string[];
+  /** The archived WAL copied with base backups (or the whole archive, with wal). */
+  wal?: WalCopyResult;
 }
 
 /**
  * Copy backups to a secondary repository: each file streamed and checked against its stored
  * SHA-256 on the way, then re-read from the destination and checked again; the manifest last, so
- * a copy is visible there only when complete. The secondary gets the same holdfast.json and key
- * file on first use, so the same passphrase or identity opens it.
+ * a copy is visible there only when complete. A base backup's archived WAL (from its start on) is
+ * copied before its manifest, so a base backup visible there can be made consistent and rolled
+ * forward. The secondary gets the same holdfast.json and key file on first use, so the same
+ * passphrase or identity opens it.
  */
 export async function copyBackups(req: CopyRequest, ctx: CommandContext): Promise<CopyResult> {
   const { repo } = await openRepository(req.settings, "no");
   const source = req.source ? resolveSourceRef(req.source, req.settings) : undefined;
-  const manifests = req.all ? (await repo.catalog()).backups : await Promise.all((req.refs.length ? req.refs : ["latest"]).map((r) => repo.resolve(r, { source, purpose: "copy" })));
-  return copyManifests(repo, manifests, openBackend(req.to, { s3: req.settings.s3 }), ctx);
+  const refs = req.refs.length || req.wal ? req.refs : ["latest"];
+  const manifests = req.all ? (await repo.catalog()).backups : await Promise.all(refs.map((r) => repo.resolve(r, { source, purpose: "copy" })));
+  return copyManifests(repo, manifests, openBackend(req.to, { s3: req.settings.s3 }), ctx, { wholeWal: req.wal });
 }
 
-export async function copyManifests(source: Repository, manifests: Manifest[], dest: StorageBackend, ctx: CommandContext): Promise<CopyResult> {
+/** wholeWal: bring the destination's whole WAL archive up to date, not only what these base backups need. */
+export async function copyManifests(source: Repository, manifests: Manifest[], dest: StorageBackend, ctx: CommandContext, options: { wholeWal?: boolean } = {}): Promise<CopyResult> {
   if (dest.location === source.backend.location) throw new HoldfastError("USAGE", `cannot copy ${source.backend.location} onto itself`);
   const target = await prepareSecondary(source, dest, ctx);
   const result: CopyResult = { destination: dest.location, copied: [], skipped: [] };
+  const scope = walScopeOf(manifests);
+  if (options.wholeWal || scope) result.wal = await copyWal(new WalArchive(source.backend), dest, ctx, options.wholeWal ? undefined : scope);
   for (const manifest of manifests) {
     if (await dest.stat(manifestKey(manifest.id), { signal: ctx.signal })) {
       result.skipped.push(manifest.id);
@@ -61,8 +70,7 @@ export async function copyManifests(source: Repository, manifests: Manifest[], d
       for (const file of manifest.files) {
         const bar = ctx.progress(`copy ${manifest.id}/${file.name}`, file.storedBytes);
         try {
-          await copyObject(source.backend, dest, file.key, { size: file.storedBytes, sha256: file.storedSha256 }, ctx.signal, (n) => bar.update(n));
-          await checkStoredBytes(dest, file, ctx.signal);
+          await copyStoredFile(source.backend, dest, file, ctx.signal, (n) => bar.update(n));
         } finally {
           bar.stop();
         }
@@ -76,18 +84,6 @@ export async function copyManifests(source: Repository, manifests: Manifest[], d
     ctx.log.info({ id: manifest.id, to: dest.location }, "backup copied");
   }
   return result;
-}
-
-/** Stream one object across, checking size and SHA-256 of the bytes as they pass. */
-async function copyObject(from: StorageBackend, to: StorageBackend, key: string, expect: { size: number; sha256: string }, signal: AbortSignal | undefined, onProgress: (n: number) => void): Promise<void> {
-  const raw = await from.get(key, undefined, { signal });
-  const body = new PassThrough({ highWaterMark: 1 << 20 });
-  let moved = 0;
-  raw.on("data", (c: Buffer) => onProgress((moved += c.length)));
-  const flowing = pipeline(raw, new ExpectDigest(expect, `${from.location}/${key}`), body, { signal });
-  const [flow, put] = await Promise.allSettled([flowing, to.put(key, body, { signal })]);
-  if (flow.status === "rejected") throw flow.reason;
-  if (put.status === "rejected") throw put.reason;
 }
 
 /**

@@ -8,6 +8,7 @@ import type { JobKind } from "../commands/status.js";
 import { verify } from "../commands/verify.js";
 import type { Settings } from "../config/load.js";
 import { HoldfastError } from "../errors.js";
+import { engineByName } from "../engines/registry.js";
 import { kindOf, type Manifest } from "../repository/manifest.js";
 import { newest } from "../repository/selection.js";
 import type { DatabaseJobs } from "./config.js";
@@ -64,12 +65,17 @@ export async function runJob(kind: JobKind, db: DatabaseJobs, settings: Settings
       case "copy": {
         const { repo } = await openRepository(settings, "no");
         const mine = (await repo.catalog()).backups.filter((m) => m.source.uri === db.sourceUri);
+        // A database with base backups also keeps the offsite WAL archive up to date (rolls forward).
+        const wholeWal = mine.some((m) => engineByName(m.engine).usesWalArchive);
         let copied = 0;
+        let walCopied = 0;
         const copies: CopyAttempt[] = [];
         for (const to of settings.copyTo ?? []) {
           const dest = openBackend(to, { s3: settings.s3 });
           try {
-            copied += (await copyManifests(repo, mine, dest, ctx)).copied.length;
+            const result = await copyManifests(repo, mine, dest, ctx, { wholeWal });
+            copied += result.copied.length;
+            walCopied += result.wal?.copied ?? 0;
             copies.push({ target: dest.location, ok: true });
           } catch (err) {
             if (ctx.signal?.aborted) throw err;
@@ -79,7 +85,7 @@ export async function runJob(kind: JobKind, db: DatabaseJobs, settings: Settings
         }
         const failed = copies.filter((c) => !c.ok);
         if (failed.length > 0) return done("failure", { copies, error: { code: failed[0]!.error!.code, message: failed.map((c) => `copy to ${c.target}: ${c.error!.message}`).join("; ") } });
-        return done("success", { copies, note: `copied ${copied} backup(s)` });
+        return done("success", { copies, note: `copied ${copied} backup(s)${wholeWal ? `, ${walCopied} WAL file(s)` : ""}` });
       }
       case "drill": {
         // The record is the result: metrics and status read it back from the repository.

@@ -58,8 +58,7 @@ export function scenariosFor(f: RunbookFacts): { scenarios: RunbookScenario[]; s
 
   const offsite = f.settings.copyTo ?? [];
   if (offsite.length === 0) skipped.push({ id: "offsite", reason: "no copy_to in holdfast.yaml: there is no offsite copy to restore from" });
-  else if (!logicalPossible) skipped.push({ id: "offsite", reason: "offsite copies hold logical backups only: base backups are not copied, as their WAL archive stays in the primary" });
-  else scenarios.push(fromOffsite(f, offsite));
+  else scenarios.push(fromOffsite(f, offsite, !logicalPossible));
 
   if (f.commands.includes("export") && f.commands.includes("import")) scenarios.push(applicationImport(f));
   else skipped.push({ id: "application-import", reason: "this build of holdfast has no export/import commands" });
@@ -110,26 +109,39 @@ function fullRestore(f: RunbookFacts): RunbookScenario {
 }
 
 function pointInTime(f: RunbookFacts): RunbookScenario {
-  const name = q(f.database);
-  const restore = `holdfast restore --type physical --source ${name} --target-time "$TARGET_TIME"`;
   return {
     id: "point-in-time",
     title: "Point-in-time restore to just before a bad change",
     when: "a bad change (a DROP, a faulty migration, a wrong UPDATE) must be undone: the cluster is recovered from a base backup and the archived WAL up to TARGET_TIME",
-    steps: [
-      { say: "Name the moment and the side folder", run: `${need("TARGET_TIME", "a moment just before the bad change, with time zone")}\n${need("RESTORE_DIR", RESTORE_DIR + " that the server OS user can reach")}` },
-      { say: "Check that the archive reaches the moment: the recovery window must cover TARGET_TIME", run: "holdfast wal verify" },
-      { say: "Recover a side copy of the cluster to TARGET_TIME (archiving off: it never writes into the repository)", run: `${restore} --to "$RESTORE_DIR/${f.database}-pitr"` },
-      { say: `Check the side copy: start it as the server OS user on a private socket (pg_ctl -D "$RESTORE_DIR/${f.database}-pitr" -o "-c listen_addresses='' -c unix_socket_directories='$RESTORE_DIR'" -w start), look for the rows the change removed, stop it. To take back only some rows, copy them from it (pg_dump --table) and stop here`, manual: "inspect" },
-      { say: "Stop the server whose data directory is PGDATA", manual: "stop-server" },
-      { say: "Recover PGDATA itself to TARGET_TIME: the current directory is moved aside as PGDATA.holdfast-safety-<time> (put back if this fails), and the recovered cluster keeps archiving on its new timeline", run: `${need("PGDATA", "the data directory being replaced")}\n${restore} --to "$PGDATA" --replace --archive` },
-      { say: "Start the server and check the data", manual: "start-server" },
-      { say: "Take a new base backup: recovery began a new timeline", run: `holdfast backup --type physical ${q(f.source)}` },
-    ],
+    steps: [...recoverySteps(f, true), { say: "Take a new base backup: recovery began a new timeline", run: `holdfast backup --type physical ${q(f.source)}` }],
   };
 }
 
-function fromOffsite(f: RunbookFacts, offsite: string[]): RunbookScenario {
+/**
+ * Recover the cluster from a base backup and the archived WAL: a side copy first, checked, then
+ * PGDATA itself. To TARGET_TIME (and archiving on, into the same repository) or, from an offsite
+ * copy, to the end of the archive with archiving left off until a new primary repository exists.
+ */
+function recoverySteps(f: RunbookFacts, toTargetTime: boolean): RunbookStep[] {
+  const name = q(f.database);
+  const restore = `holdfast restore --type physical --source ${name}${toTargetTime ? ' --target-time "$TARGET_TIME"' : ""}`;
+  const side = `$RESTORE_DIR/${f.database}-${toTargetTime ? "pitr" : "offsite"}`;
+  const dir = need("RESTORE_DIR", RESTORE_DIR + " that the server OS user can reach");
+  return [
+    toTargetTime ? { say: "Name the moment and the side folder", run: `${need("TARGET_TIME", "a moment just before the bad change, with time zone")}\n${dir}` } : { say: "Name the side folder", run: dir },
+    { say: toTargetTime ? "Check that the archive reaches the moment: the recovery window must cover TARGET_TIME" : "Check the archive: the newest base backup must be consistent, and the window shows how far it reaches", run: "holdfast wal verify" },
+    { say: `Recover a side copy of the cluster to ${toTargetTime ? "TARGET_TIME" : "the end of the archive"} (archiving off: it never writes into the repository)`, run: `${restore} --to "${side}"` },
+    { say: `Check the side copy: start it as the server OS user on a private socket (pg_ctl -D "${side}" -o "-c listen_addresses='' -c unix_socket_directories='$RESTORE_DIR'" -w start), ${toTargetTime ? "look for the rows the change removed, stop it. To take back only some rows, copy them from it (pg_dump --table) and stop here" : "look at the data, stop it"}`, manual: "inspect" },
+    { say: "Stop the server whose data directory is PGDATA", manual: "stop-server" },
+    toTargetTime
+      ? { say: "Recover PGDATA itself to TARGET_TIME: the current directory is moved aside as PGDATA.holdfast-safety-<time> (put back if this fails), and the recovered cluster keeps archiving on its new timeline", run: `${need("PGDATA", "the data directory being replaced")}\n${restore} --to "$PGDATA" --replace --archive` }
+      : { say: "Recover PGDATA itself: the current directory (if any) is moved aside as PGDATA.holdfast-safety-<time>; the recovered cluster does not archive (the offsite copy stays as it is)", run: `${need("PGDATA", "the data directory being replaced")}\n${restore} --to "$PGDATA" --replace` },
+    { say: "Start the server and check the data", manual: "start-server" },
+  ];
+}
+
+/** physicalOnly: the database has only base backups; the copy holds them with their WAL archive. */
+function fromOffsite(f: RunbookFacts, offsite: string[], physicalOnly: boolean): RunbookScenario {
   const [first, ...others] = offsite as [string, ...string[]];
   const s3 = first.startsWith("s3://") ? " (S3: the AWS credentials and endpoint of the environment)" : "";
   return {
@@ -138,8 +150,8 @@ function fromOffsite(f: RunbookFacts, offsite: string[]): RunbookScenario {
     when: "the primary repository is gone or damaged (disk, account, ransomware) and the database must come back from its offsite copy",
     steps: [
       { say: `Read the offsite copy instead of the primary${s3}; the same passphrase or identity opens it${others.length ? ` (other copies: ${others.join(", ")})` : ""}`, run: `export HOLDFAST_REPO=${q(first)}` },
-      ...restoreSteps(f),
-      { say: "When a new primary repository exists, point repo: at it and take a new backup (copy_to keeps the offsite copy)", manual: "new-primary" },
+      ...(physicalOnly ? recoverySteps(f, false) : restoreSteps(f)),
+      { say: physicalOnly ? "When a new primary repository exists, point repo: at it, set archiving up again (holdfast setup-archiving) and take a new base backup (copy_to keeps the offsite copy)" : "When a new primary repository exists, point repo: at it and take a new backup (copy_to keeps the offsite copy)", manual: "new-primary" },
     ],
   };
 }
