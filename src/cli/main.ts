@@ -7,6 +7,7 @@ import { registerStorageCommands } from "./storage-commands.js";
 import { registerDrillCommands } from "./drill-commands.js";
 import { registerUpgradeCommands } from "./upgrade-commands.js";
 import { registerMigrateCommands } from "./migrate-commands.js";
+import { registerTransferCommands } from "./transfer-commands.js";
 
 const program = createProgram();
 registerCoreCommands(program);
@@ -16,5 +17,6 @@ registerStorageCommands(program);
 registerDrillCommands(program);
 registerUpgradeCommands(program);
 registerMigrateCommands(program);
+registerTransferCommands(program);
 installSignalHandlers();
 runProgram(program);
