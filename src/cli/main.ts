@@ -8,6 +8,7 @@ import { registerDrillCommands } from "./drill-commands.js";
 import { registerUpgradeCommands } from "./upgrade-commands.js";
 import { registerMigrateCommands } from "./migrate-commands.js";
 import { registerRunbookCommands } from "./runbook-commands.js";
+import { registerTransferCommands } from "./transfer-commands.js";
 
 const program = createProgram();
 registerCoreCommands(program);
@@ -18,5 +19,6 @@ registerDrillCommands(program);
 registerUpgradeCommands(program);
 registerMigrateCommands(program);
 registerRunbookCommands(program);
+registerTransferCommands(program);
 installSignalHandlers();
 runProgram(program);

@@ -68,11 +68,11 @@ export async function prune(req: PruneRequest, ctx: CommandContext): Promise<Pru
     const inScope = backups.filter((m) => !req.sources || req.sources.includes(m.source.uri));
     const regular = inScope.filter((m) => kindOf(m) !== "safety");
     const verifications = await readVerifications(repo.backend, regular.map((m) => m.id));
-    const planned = planRetention(
-      regular.map((m) => ({ id: m.id, source: m.source.uri, time: new Date(m.startedAt), verified: verifications.get(m.id)?.ok === true })),
-      req.policy,
-      now,
-      req.timeZone,
+    // Exports are kept by the same policy, but apart: a daily export must not take a backup's place.
+    const candidates = (ms: typeof regular) => ms.map((m) => ({ id: m.id, source: m.source.uri, time: new Date(m.startedAt), verified: verifications.get(m.id)?.ok === true }));
+    const planned = joinPlans(
+      planRetention(candidates(regular.filter((m) => kindOf(m) !== "export")), req.policy, now, req.timeZone),
+      planRetention(candidates(regular.filter((m) => kindOf(m) === "export")), req.policy, now, req.timeZone),
     );
     const plan = keepInUse(planned, inUse);
     const safetyKeepMs = req.safetyKeepMs ?? SAFETY_KEEP_MS;
@@ -116,6 +116,12 @@ export async function prune(req: PruneRequest, ctx: CommandContext): Promise<Pru
   } finally {
     await lock?.release().catch(() => undefined);
   }
+}
+
+/** Two plans of the same policy (backups, exports) as one; each decision says "export" when it is one. */
+function joinPlans(backups: RetentionPlan, exports: RetentionPlan): RetentionPlan {
+  const marked = exports.decisions.map((d) => ({ ...d, reasons: d.reasons.map((r) => `export ${r}`) }));
+  return { ...backups, decisions: [...backups.decisions, ...marked], keep: [...backups.keep, ...exports.keep], remove: [...backups.remove, ...exports.remove] };
 }
 
 /** A backup a running restore (or copy) is reading stays, whatever the policy says (see in-use.ts). */

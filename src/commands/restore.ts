@@ -106,7 +106,11 @@ async function chooseBackup(repo: Repository, req: RestoreRequest): Promise<Mani
   // `latest` means one source: the one named, or the in-place target's own (never another database's).
   const source = req.source ? resolveSourceRef(req.source, req.settings) : req.inPlace && toTarget ? toTarget.engine.describe(toTarget.ref) : undefined;
   const engines = req.type === "physical" ? ["postgres-physical"] : plainTo ? pathTargetEngines() : toTarget ? [toTarget.engine.name] : RESTORABLE_IN_PLACE;
-  if (req.ref !== "latest") return repo.resolve(req.ref, { source, engines: req.type === "physical" ? engines : undefined, purpose: req.type === "physical" ? "a point-in-time restore" : "restore" });
+  if (req.ref !== "latest") {
+    const named = await repo.resolve(req.ref, { source, engines: req.type === "physical" ? engines : undefined, purpose: req.type === "physical" ? "a point-in-time restore" : "restore" });
+    if (kindOf(named) === "export") throw new HoldfastError("USAGE", `${named.id} is an export of ${named.source.uri}, not a backup: restore cannot read it`, { hint: "an export goes back into a database with `holdfast import`" });
+    return named;
+  }
   // One listing serves both `latest` and, for an engine that picks by time, that source's backups.
   const { backups } = await repo.catalog();
   // `--in-place --to <plain path>`: the path's own backups, whichever engine names it (a SQLite file, a folder).

@@ -6,7 +6,8 @@ import type { Settings } from "../config/load.js";
 import { engineByName, findEngine } from "../engines/registry.js";
 import type { CheckReport, RepositoryContext } from "../engines/engine.js";
 import { checkStoredBytes, discard, openStoredFile } from "../pipeline/assemble.js";
-import type { Manifest } from "../repository/manifest.js";
+import { kindOf, type Manifest } from "../repository/manifest.js";
+import { checkExport } from "../transfer/check.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 import { resolveSourceRef } from "./source-ref.js";
@@ -87,7 +88,7 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
         }
       }
       await findEngine(manifest.engine)?.verifyStored?.(manifest, repository);
-      if (req.deep) verdict.deep = await deepCheck(manifest, req.settings, repo, keys, repository, ctx);
+      if (req.deep) verdict.deep = kindOf(manifest) === "export" ? await checkExport(repo, manifest, keys) : await deepCheck(manifest, req.settings, repo, keys, repository, ctx);
       if (verdict.deep && !verdict.deep.ok) {
         verdict.ok = false;
         verdict.error = { code: "VERIFY_FAILED", message: `backup ${manifest.id}: ${verdict.deep.problems.join("; ")}` };

@@ -31,9 +31,11 @@ export const tableFactsSchema = z.strictObject({
  *  - full: the whole database (what scheduled backups take);
  *  - partial: table filters or data only;
  *  - schema-only: definitions without data;
- *  - safety: taken automatically before a restore replaced or cleaned a database.
+ *  - safety: taken automatically before a restore replaced or cleaned a database;
+ *  - export: an application-level export (src/transfer/, engine "export"): restored by import,
+ *    never by restore; retention keeps exports apart from the backups of the same source.
  */
-export const BACKUP_KINDS = ["full", "partial", "schema-only", "safety"] as const;
+export const BACKUP_KINDS = ["full", "partial", "schema-only", "safety", "export"] as const;
 export type BackupKind = (typeof BACKUP_KINDS)[number];
 
 export const manifestSchema = z.strictObject({

@@ -1,0 +1,77 @@
+import { createHash } from "node:crypto";
+import { Readable } from "node:stream";
+import { StringDecoder } from "node:string_decoder";
+import { HoldfastError } from "../errors.js";
+import type { JsonValue } from "./values.js";
+
+/** Lines are gathered into chunks of about this size before they go down the pipeline. */
+const CHUNK_BYTES = 256 * 1024;
+
+export interface RowTally {
+  rows: number;
+}
+
+/** Rows → NDJSON bytes (one JSON array per line), counted into `tally`, with back-pressure. */
+export function ndjsonStream(rows: AsyncIterable<JsonValue[]>, tally: RowTally): Readable {
+  async function* lines(): AsyncIterable<Buffer> {
+    let pending: string[] = [];
+    let size = 0;
+    for await (const row of rows) {
+      const line = JSON.stringify(row) + "\n";
+      pending.push(line);
+      size += line.length;
+      tally.rows++;
+      if (size >= CHUNK_BYTES) {
+        yield Buffer.from(pending.join(""));
+        pending = [];
+        size = 0;
+      }
+    }
+    if (pending.length) yield Buffer.from(pending.join(""));
+  }
+  return Readable.from(lines(), { objectMode: false });
+}
+
+export interface StreamExpectation {
+  bytes: number;
+  sha256: string;
+  rows: number;
+}
+
+/**
+ * NDJSON bytes → parsed lines. Each line is yielded as read; once the stream ends, its size, SHA-256
+ * and line count must equal `expected`, else the iteration throws (TRUNCATED when bytes are
+ * missing, CORRUPTED otherwise) — so a consumer must treat rows as unproven until it ends.
+ */
+export async function* ndjsonLines(stream: AsyncIterable<Buffer>, expected: StreamExpectation, where: string): AsyncIterable<unknown> {
+  const hash = createHash("sha256");
+  let bytes = 0;
+  let rows = 0;
+  let rest = "";
+  const decoder = new StringDecoder("utf8");
+  const parse = (line: string): unknown => {
+    try {
+      return JSON.parse(line);
+    } catch {
+      throw new HoldfastError("CORRUPTED", `${where}: line ${rows + 1} is not JSON`, { hint: "the export is damaged; take it again" });
+    }
+  };
+  for await (const chunk of stream) {
+    hash.update(chunk);
+    bytes += chunk.length;
+    if (bytes > expected.bytes) throw new HoldfastError("CORRUPTED", `${where} is longer than its manifest records (${expected.bytes} bytes)`);
+    const text = rest + decoder.write(chunk);
+    const lines = text.split("\n");
+    rest = lines.pop()!;
+    for (const line of lines) {
+      const value = parse(line);
+      rows++;
+      yield value;
+    }
+  }
+  if (bytes < expected.bytes) throw new HoldfastError("TRUNCATED", `${where} is truncated: ${bytes} of ${expected.bytes} bytes`, { hint: "the export is incomplete; copy it again or take a new one" });
+  rest += decoder.end();
+  if (rest) throw new HoldfastError("CORRUPTED", `${where} ends inside a line`);
+  if (hash.digest("hex") !== expected.sha256) throw new HoldfastError("CORRUPTED", `${where} does not match the SHA-256 its manifest records`, { hint: "the export was altered or damaged; do not import it" });
+  if (rows !== expected.rows) throw new HoldfastError("CORRUPTED", `${where} holds ${rows} rows, its manifest says ${expected.rows}`);
+}
