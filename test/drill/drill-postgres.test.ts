@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { open, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
+import { sealed } from "../../src/repository/json-object.js";
 import { EXIT_CODES } from "../../src/errors.js";
 import { errorLine, runCli, startCli, workspace, type Workspace } from "../support/cli.js";
 import { startCluster, type PgCluster } from "../support/pg-cluster.js";
@@ -55,6 +58,31 @@ describe("holdfast drill (PostgreSQL logical)", () => {
     const r = await runCli(["drill", pg.url("lagging"), "--json"], { env: ws.env });
     expect(r.code, r.stderr).toBe(EXIT_CODES.DRILL_FAILED);
     expect(errorLine(r)).toMatch(/FAILED: sequences t_id_seq: next value 6, largest t\.id 20/);
+    expect(await scratchDatabases()).toEqual([]);
+  });
+
+  it("fails on a manifest whose row counts differ, and on a damaged stored file, naming each", async () => {
+    await pg.query("CREATE DATABASE audited");
+    await pg.query("CREATE TABLE ledger (id serial PRIMARY KEY, amount int); INSERT INTO ledger (amount) SELECT g FROM generate_series(1, 40) g", "audited");
+    const id = await backupOf("audited");
+    const path = join(ws.repo, "backups", id, "manifest.json");
+    const original = await readFile(path, "utf8");
+    const m = JSON.parse(original) as { files: { key: string }[]; tables: { name: string; rows: number }[] };
+    await writeFile(path, JSON.stringify(sealed({ ...m, tables: m.tables.map((t) => ({ ...t, rows: t.rows + 3 })) }), null, 2) + "\n");
+    const rows = await runCli(["drill", pg.url("audited"), "--json"], { env: ws.env });
+    expect(rows.code, rows.stderr).toBe(EXIT_CODES.DRILL_FAILED);
+    expect(errorLine(rows)).toMatch(/FAILED: tables public\.ledger: 40 rows, manifest 43/);
+    await writeFile(path, original);
+
+    const key = m.files[0]!.key;
+    const fh = await open(join(ws.repo, key), "r+");
+    await fh.write(Buffer.from([0x42]), 0, 1, 40);
+    await fh.close();
+    const damaged = await runCli(["drill", pg.url("audited"), "--json"], { env: ws.env });
+    expect(damaged.code, damaged.stderr).toBe(EXIT_CODES.DRILL_FAILED);
+    const rec = JSON.parse(damaged.stdout);
+    expect(rec.reasons[0]).toBe(`restore fetch phase: stored file ${ws.repo}/${key} is damaged: its SHA-256 differs from the manifest's`);
+    expect(rec.rtoMs).toBeUndefined();
     expect(await scratchDatabases()).toEqual([]);
   });
 
