@@ -3,7 +3,8 @@
  * /usr/bin/time, folders that user owns, and a pgBackRest stanza for the peer comparison.
  */
 import { spawn } from "node:child_process";
-import { chown, mkdir, writeFile } from "node:fs/promises";
+import { chmod, chown, mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
 import { join } from "node:path";
 import type { PgCluster } from "../test/support/pg-cluster.js";
 
@@ -59,3 +60,17 @@ export async function pgbackrest(base: string, c: PgCluster, stanza: string, com
   return { conf, dir };
 }
 
+
+/** A bench folder (0755, so PostgreSQL's OS user passes through) with a repository in a work folder the server's user owns. */
+export async function benchRepository(prefix: string, cli: string): Promise<{ base: string; work: string; repo: string; env: Record<string, string> }> {
+  const base = await mkdtemp(join(tmpdir(), prefix));
+  await chmod(base, 0o755);
+  const work = await ownedDir(base, "work");
+  const repo = join(work, "repo");
+  const pass = join(work, "passphrase");
+  await writeFile(pass, "bench passphrase\n", { mode: 0o600 });
+  const env = { HOLDFAST_REPO: repo, HOLDFAST_PASSPHRASE_FILE: pass, HOLDFAST_TMPDIR: work, HOLDFAST_LOG_LEVEL: "warn" };
+  await timed(["node", cli, "repo", "init", repo], { env });
+  await timed(["chown", "-R", "postgres:postgres", work]);
+  return { base, work, repo, env };
+}

@@ -5,12 +5,11 @@
  *   PITR_BENCH_SCALE=50  PITR_BENCH_TEXT_MB=1024  PITR_BENCH_SEGMENTS=200  PITR_BENCH_PGBACKREST=1
  * Prints `name: value` lines, `ratio` lines and peak RSS (from /usr/bin/time) for every process.
  */
-import { chmod, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, rm } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
 import { switchAndWaitArchived } from "../test/support/pitr.js";
-import { line, ownedDir, pgbackrest, timed, type Timed } from "./pg-tools.js";
+import { benchRepository, line, ownedDir, pgbackrest, timed, type Timed } from "./pg-tools.js";
 
 const CLI = resolve(import.meta.dirname, "../dist/cli/main.js");
 const SCALE = Number(process.env.PITR_BENCH_SCALE ?? 50);
@@ -26,15 +25,7 @@ async function fill(c: PgCluster): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const base = await mkdtemp(join(tmpdir(), "holdfast-bench-pitr-"));
-  await chmod(base, 0o755);
-  const work = await ownedDir(base, "work");
-  const repo = join(work, "repo");
-  const pass = join(work, "passphrase");
-  await writeFile(pass, "bench passphrase\n", { mode: 0o600 });
-  const env = { HOLDFAST_REPO: repo, HOLDFAST_PASSPHRASE_FILE: pass, HOLDFAST_TMPDIR: work, HOLDFAST_LOG_LEVEL: "warn" };
-  await timed(["node", CLI, "repo", "init", repo], { env });
-  await timed(["chown", "-R", "postgres:postgres", work]);
+  const { base, work, repo, env } = await benchRepository("holdfast-bench-pitr-", CLI);
   const archive = `'"${process.execPath}" "${CLI}" wal-push "%p" --repo "${repo}"'`;
   const cluster = await startCluster({ conf: { wal_level: "replica", archive_mode: "on", archive_command: archive, max_wal_senders: "4", shared_buffers: "256MB", max_wal_size: "4GB" } });
   const label = SCALE === 50 && TEXT_MB === 1024 ? "" : " (SMALLER THAN THE ISSUE'S 2 GB: set by env)";

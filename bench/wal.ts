@@ -5,12 +5,11 @@
  * Pushes are driven the way PostgreSQL's archiver does it: one process per file, in name order,
  * `.ready` renamed to `.done` after each success; "k ready" means k files were waiting at once.
  */
-import { chmod, chown, copyFile, mkdtemp, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { chown, copyFile, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
 import { runAsServerUser, switchAndWaitArchived } from "../test/support/pitr.js";
-import { ownedDir, pgbackrest, timed } from "./pg-tools.js";
+import { benchRepository, ownedDir, pgbackrest, timed } from "./pg-tools.js";
 
 const DIST = resolve(import.meta.dirname, "../dist/cli");
 const CLI = join(DIST, "main.js");
@@ -76,16 +75,8 @@ async function recoverFromFolder(c: PgCluster, dir: string, restoreCommand: stri
 }
 
 async function main(): Promise<void> {
-  const base = await mkdtemp(join(tmpdir(), "holdfast-bench-wal-"));
-  await chmod(base, 0o755);
-  const work = await ownedDir(base, "work");
+  const { base, work, repo, env } = await benchRepository("holdfast-bench-wal-", CLI);
   const stash = await ownedDir(base, "stash");
-  const repo = join(work, "repo");
-  const pass = join(work, "passphrase");
-  await writeFile(pass, "bench passphrase\n", { mode: 0o600 });
-  const env = { HOLDFAST_REPO: repo, HOLDFAST_PASSPHRASE_FILE: pass, HOLDFAST_TMPDIR: work, HOLDFAST_LOG_LEVEL: "warn" };
-  await timed(["node", CLI, "repo", "init", repo], { env });
-  await timed(["chown", "-R", "postgres:postgres", work]);
   // Every segment goes to a plain folder (the baseline) and, through the lean entry, to the repository.
   const archive = `cp %p ${stash}/%f && "${process.execPath}" "${LEAN}" %p --repo "${repo}"`;
   const cluster = await startCluster({ conf: { wal_level: "replica", archive_mode: "on", archive_command: `'${archive.replace(/'/g, "''")}'`, max_wal_senders: "4", max_wal_size: "4GB" } });
@@ -124,7 +115,7 @@ async function main(): Promise<void> {
     console.log(`holdfast restore: ${hr.seconds.toFixed(2)} s in all, recovery ${hfRecovery.toFixed(2)} s (${result.walFetch.fetched} segments fetched, ${result.walFetch.requests} asked through the socket), peak RSS ${hr.rssMb.toFixed(0)} MiB`);
     const plainRecovery = await recoverFromFolder(cluster, plain, `cp ${stash}/%f %p`);
     console.log(`recovery from a local folder of plain segments (cp): ${plainRecovery.toFixed(2)} s`);
-    const before = `"${process.execPath}" "${CLI}" wal-fetch %f %p --repo "${repo}" --passphrase-file "${pass}" --log-level warn`;
+    const before = `"${process.execPath}" "${CLI}" wal-fetch %f %p --repo "${repo}" --passphrase-file "${env.HOLDFAST_PASSPHRASE_FILE}" --log-level warn`;
     const oldRecovery = await recoverFromFolder(cluster, old, `test -f pg_wal/holdfast-prefetch/%f && mv -f pg_wal/holdfast-prefetch/%f %p || ${before}`);
     console.log(`recovery through holdfast wal-fetch as restore_command (the restore before this change): ${oldRecovery.toFixed(2)} s`);
     console.log(`ratio holdfast restore recovery/local folder: ${(hfRecovery / plainRecovery).toFixed(2)} (target ≤ 1.2); wal-fetch restore_command/local folder: ${(oldRecovery / plainRecovery).toFixed(2)}`);
