@@ -3,7 +3,6 @@ import { HoldfastError } from "../errors.js";
 import { parseInstant, policyFromConfig, prune } from "../commands/prune.js";
 import { sourceUriOf, status } from "../commands/status.js";
 import { parseDurationFlag } from "../config/duration.js";
-import { Daemon } from "../daemon/daemon.js";
 import { isValidTimeZone, type RetentionPolicy } from "../repository/retention.js";
 import { collect, prepare, print, printResult } from "./program.js";
 import { formatPrune, formatStatus } from "./ops-format.js";
@@ -72,6 +71,8 @@ export function registerOpsCommands(program: Command): void {
       // The daemon's own shutdown replaces the CLI's abort-and-exit: wait for running jobs first.
       process.removeAllListeners("SIGINT");
       process.removeAllListeners("SIGTERM");
+      // Loaded on demand: fastify and prom-client are the daemon's alone, not every command's start-up.
+      const { Daemon } = await import("../daemon/daemon.js");
       const daemon = await Daemon.start(settings.configPath, ctx.log, process.env, (address) => print(`holdfast daemon listening on ${address} (starting)`));
       print("holdfast daemon ready");
       process.on("SIGHUP", () => void daemon.reload());
