@@ -129,7 +129,8 @@ export function failOn(report: UpgradeReport): void {
   const what = `${report.failure?.step ?? "upgrade"} failed: ${report.failure?.message ?? "unknown"}`;
   if (report.finalState === "rolled-back") throw new HoldfastError("UPGRADE_ROLLED_BACK", `upgrade of ${report.database} rolled back: ${what}`, { hint: `the database is as it was before (${report.rollback.by === "restore-point" ? `restore point ${report.restorePoint?.name}` : `backup ${report.backupId}`}); fix the cause and run upgrade again` });
   const point = report.restorePoint;
-  const hint = point ? `the way back is a point-in-time restore of the whole cluster to restore point ${point.name}: \`${point.restoreCommand}\`, then run PostgreSQL on that data directory instead` : report.backupId ? `the pre-upgrade backup is ${report.backupId}: \`holdfast restore ${report.backupId} --in-place\` puts the database back as it was` : undefined;
+  const kept = report.rollback.safetyCopy ? `; the data directory as the failure left it is kept at ${report.rollback.safetyCopy}` : "";
+  const hint = point ? `the way back is a point-in-time restore of the whole cluster to restore point ${point.name}: \`${point.restoreCommand}\`, then run PostgreSQL on that data directory instead${kept}` : report.backupId ? `the pre-upgrade backup is ${report.backupId}: \`holdfast restore ${report.backupId} --in-place\` puts the database back as it was` : undefined;
   throw new HoldfastError("UPGRADE_FAILED", `upgrade of ${report.database} failed and the database was not put back: ${what}${report.rollback.error ? `; rollback: ${report.rollback.error}` : ""}`, { hint });
 }
 
