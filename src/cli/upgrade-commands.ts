@@ -23,8 +23,9 @@ export function registerUpgradeCommands(program: Command): void {
     .option("--to <version>", "the version this upgrade goes to (for required stops)")
     .option("--version-query <sql>", "SQL returning the application's current migration version (default: alembic/flyway/prisma/… tables; SQLite user_version)")
     .option("--abandon-unfinished", "mark an earlier upgrade that never finished (its process was killed) abandoned and go on")
-    .addOption(new Option("--rollback-point <kind>", "the way back taken before migrating: backup (a full logical backup) or restore-point (PostgreSQL archiving WAL into the repository: a named restore point; going back restores the whole cluster, never by itself)").choices(["backup", "restore-point"]).default("backup"))
+    .addOption(new Option("--rollback-point <kind>", "the way back taken before migrating: backup (a full logical backup) or restore-point (PostgreSQL archiving WAL into the repository: a named restore point; going back restores the whole cluster, by itself only with --pgdata)").choices(["backup", "restore-point"]).default("backup"))
     .option("--whole-cluster", "with --rollback-point restore-point: go on although other databases share the cluster (going back takes them back too)")
+    .option("--pgdata <data directory>", "with --rollback-point restore-point: the server's data directory; on failure stop the server, restore it to the restore point in place (the failed directory kept aside), start it and prove it")
     .option("--terminate-timeout <seconds>", "PostgreSQL rollback: wait this long for connections to close before terminating them", "30")
     .option("--json", "the report as JSON")
     .action(async (database: string, _o, cmd: Command) => {
@@ -45,6 +46,7 @@ export function registerUpgradeCommands(program: Command): void {
           restoreOptions: { terminateTimeout: opts.terminateTimeout },
           rollbackPoint: opts.rollbackPoint as UpgradeRequest["rollbackPoint"],
           wholeCluster: Boolean(opts.wholeCluster),
+          pgdata: opts.pgdata as string | undefined,
         },
         ctx,
       );
@@ -125,9 +127,10 @@ function checksFrom(opts: Record<string, unknown>): UpgradeRequest["checks"] {
 export function failOn(report: UpgradeReport): void {
   if (report.finalState === "upgraded") return;
   const what = `${report.failure?.step ?? "upgrade"} failed: ${report.failure?.message ?? "unknown"}`;
-  if (report.finalState === "rolled-back") throw new HoldfastError("UPGRADE_ROLLED_BACK", `upgrade of ${report.database} rolled back: ${what}`, { hint: `the database is as it was before (backup ${report.backupId}); fix the cause and run upgrade again` });
+  if (report.finalState === "rolled-back") throw new HoldfastError("UPGRADE_ROLLED_BACK", `upgrade of ${report.database} rolled back: ${what}`, { hint: `the database is as it was before (${report.rollback.by === "restore-point" ? `restore point ${report.restorePoint?.name}` : `backup ${report.backupId}`}); fix the cause and run upgrade again` });
   const point = report.restorePoint;
-  const hint = point ? `the way back is a point-in-time restore of the whole cluster to restore point ${point.name}: \`${point.restoreCommand}\`, then run PostgreSQL on that data directory instead` : report.backupId ? `the pre-upgrade backup is ${report.backupId}: \`holdfast restore ${report.backupId} --in-place\` puts the database back as it was` : undefined;
+  const kept = report.rollback.safetyCopy ? `; the data directory as the failure left it is kept at ${report.rollback.safetyCopy}` : "";
+  const hint = point ? `the way back is a point-in-time restore of the whole cluster to restore point ${point.name}: \`${point.restoreCommand}\`, then run PostgreSQL on that data directory instead${kept}` : report.backupId ? `the pre-upgrade backup is ${report.backupId}: \`holdfast restore ${report.backupId} --in-place\` puts the database back as it was` : undefined;
   throw new HoldfastError("UPGRADE_FAILED", `upgrade of ${report.database} failed and the database was not put back: ${what}${report.rollback.error ? `; rollback: ${report.rollback.error}` : ""}`, { hint });
 }
 
@@ -160,6 +163,7 @@ export function formatUpgrade(r: UpgradeReport): string {
   if (!rb.taken) lines.push(r.failure ? `rollback: ${rb.error ?? "not taken (--rollback none)"}` : "rollback: not needed");
   else {
     if (rb.by === "down") lines.push(`rollback: by the down migrations (${rb.detail}); ${rb.proven ? "proven equal to the state before (schema dump and table checksums)" : "NOT proven"}`);
+    else if (rb.by === "restore-point") lines.push(`rollback: ${rb.detail}; the server was stopped and started again; ${rb.proven ? "proven equal to the state before (schema dump and table checksums)" : `NOT proven: ${rb.error ?? rb.problems?.join("; ")}`}`);
     else lines.push(`${rb.downError ? `rollback: the down migrations could not put it back (${rb.downError}), so ` : "rollback: "}restored backup ${r.backupId} in place; ${rb.proven ? "proven equal to the state before (schema dump and table checksums)" : `NOT proven: ${rb.error ?? rb.problems?.join("; ")}`}`);
     if (rb.safetyBackupId) lines.push(`  the failed state is kept in safety backup ${rb.safetyBackupId}`);
     if (rb.safetyCopy) lines.push(`  the failed state is kept in ${rb.safetyCopy}`);

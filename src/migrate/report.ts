@@ -47,9 +47,9 @@ export interface RollbackOutcome {
    */
   mode: "restore" | "down" | "none";
   taken: boolean;
-  /** What put the database back (mode down falls back to restore). */
-  by?: "restore" | "down";
-  /** mode down: the down migrations reverted (by: down). */
+  /** What put the database back (mode down falls back to restore); restore-point: a point-in-time restore of the cluster (--pgdata). */
+  by?: "restore" | "down" | "restore-point";
+  /** mode down: the down migrations reverted (by: down); restore-point: what was restored to which point. */
   detail?: string;
   /** mode down: why the down migrations could not put it back (then by: restore). */
   downError?: string;

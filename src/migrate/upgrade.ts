@@ -11,6 +11,7 @@ import { readAssertions } from "./checks-sql.js";
 import { Steps, type RollbackOutcome, type UpgradeReport } from "./report.js";
 import { rollBack } from "./upgrade-rollback.js";
 import { rollBackByDown } from "./upgrade-rollback-down.js";
+import { checkDataDirectory, rollBackToRestorePoint } from "./upgrade-rollback-pitr.js";
 import type { MigrationRunner } from "./upgrade-runner.js";
 import type { OwnMigrations } from "./upgrade-runner-holdfast.js";
 import { checkRequiredStops } from "./upgrade-stops.js";
@@ -52,6 +53,11 @@ export interface UpgradeRequest {
   rollbackPoint?: "backup" | "restore-point";
   /** restore-point: go on although other databases share the cluster (they would go back too). */
   wholeCluster?: boolean;
+  /**
+   * restore-point: the server's data directory. Given, a failure is rolled back by itself (stop the
+   * server, restore to the restore point in place, start it, prove); without it, never by itself.
+   */
+  pgdata?: string;
 }
 
 /**
@@ -69,7 +75,9 @@ export async function upgrade(req: UpgradeRequest, ctx: CommandContext): Promise
   const versionBefore = req.migrations ? await req.migrations.prepare(target) : await target.version(req.versionQuery);
   checkRequiredStops(versionBefore, req.requiredStops, req.to);
   if (req.rollbackPoint === "restore-point" && target.kind !== "postgres") throw new HoldfastError("USAGE", "--rollback-point restore-point needs a PostgreSQL database whose server archives WAL into the repository");
+  if (req.pgdata !== undefined && req.rollbackPoint !== "restore-point") throw new HoldfastError("USAGE", "--pgdata goes with --rollback-point restore-point (it names the data directory that rollback restores)");
   const systemId = req.rollbackPoint === "restore-point" ? await checkRestorePointPossible(target.sourceText, req.settings, Boolean(req.wholeCluster), ctx) : undefined;
+  const pgdata = req.pgdata !== undefined ? await checkDataDirectory(target.sourceText, req.pgdata) : undefined;
 
   const steps = new Steps();
   const report: UpgradeReport = { runId, database: target.source, runner: "", ok: false, finalState: "failed", versionBefore, steps: steps.list, checks: [], rollback: { mode: req.rollback, taken: false }, durationMs: 0 };
@@ -102,9 +110,14 @@ export async function upgrade(req: UpgradeRequest, ctx: CommandContext): Promise
     ctx.log.warn({ runId, step: report.failure.step, error: report.failure.message }, "upgrade failed");
     if (req.rollback !== "none") {
       // The interrupt that may have caused this must not stop the rollback.
-      const restore = way.restorePoint ? async () => notByItself(way.restorePoint!, req.rollback) : () => rollBack(target, way.backupId, before, req.settings, { ...ctx, signal: undefined }, req.restoreOptions ?? {});
+      const calm = { ...ctx, signal: undefined };
+      const point = way.restorePoint;
+      const restore = point
+        ? async () => (pgdata ? rollBackToRestorePoint(target, point, pgdata, before, req.settings, calm, req.rollback) : notByItself(point, req.rollback))
+        : () => rollBack(target, way.backupId, before, req.settings, calm, req.restoreOptions ?? {});
       const own = req.rollback === "down" ? req.migrations : undefined;
-      const how = (r: RollbackOutcome) => (r.by === "down" ? "reverted by the down migrations" : r.downError ? `restored (the down migrations could not: ${r.downError})` : "restored");
+      const restored = (r: RollbackOutcome) => (r.by === "restore-point" ? `restored to restore point ${point?.name ?? "?"}` : "restored");
+      const how = (r: RollbackOutcome) => (r.by === "down" ? "reverted by the down migrations" : r.downError ? `${restored(r)} (the down migrations could not: ${r.downError})` : restored(r));
       report.rollback = await steps.run("rollback", () => (own ? rollBackByDown(target, own, versionBefore, before, restore) : restore()), (r) => (r.proven ? `${how(r)} and proven equal` : (r.error ?? r.problems?.join("; "))));
       if (!report.rollback.proven) steps.fail(report.rollback.error ?? `not equal to the state before: ${report.rollback.problems?.join("; ")}`);
       report.finalState = report.rollback.proven ? "rolled-back" : "failed";
@@ -138,7 +151,7 @@ async function verifyFirst(id: string, step: string, what: string, req: UpgradeR
   });
 }
 
-/** A restore point's way back takes the whole cluster back: never by itself; the outcome says how. */
+/** Without --pgdata a restore point's way back (the whole cluster) is not taken by itself; the outcome says how. */
 function notByItself(point: UpgradeRestorePoint, mode: UpgradeRequest["rollback"]): RollbackOutcome {
   const how = `point-in-time restore of the whole cluster to restore point ${point.name}: ${point.restoreCommand}`;
   return { mode, taken: false, by: "restore", proven: false, error: `not done by itself (${how})` };

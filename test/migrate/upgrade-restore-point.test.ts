@@ -1,17 +1,18 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
 import type { PgCluster } from "../support/pg-cluster.js";
 import { seedApp } from "../support/pg-data.js";
 import { shareWithServer, startArchivingCluster, startRestored } from "../support/pitr.js";
-import { runUpgrade } from "./upgrade-support.js";
+import { pgState, runUpgrade } from "./upgrade-support.js";
 
 /**
  * `holdfast upgrade --rollback-point restore-point` on a real cluster archiving into the
  * repository through the built CLI's wal-push: refusals before anything changes, a restore point
  * archived instead of a logical backup, and the way back it names — a point-in-time restore to the
- * restore point, run here and started — giving the database exactly as it was before the upgrade.
+ * restore point, run here and started — giving the database exactly as it was before the upgrade;
+ * with --pgdata that way back is taken by itself: the server stopped, restored in place, started.
  */
 let ws: Workspace;
 let cluster: PgCluster;
@@ -81,5 +82,43 @@ describe("upgrade --rollback-point restore-point", () => {
     } finally {
       await server.stop();
     }
+  }, 120_000);
+
+  it("with --pgdata rolls back by itself: stops the server, restores it to the restore point in place, starts it, proves it; exit 31", async () => {
+    const base = await runCli(["backup", "--type", "physical", cluster.url()], { env: ws.env });
+    expect(base.code, base.stderr).toBe(0);
+    const args = [cluster.url("shop"), "--rollback-point", "restore-point", "--whole-cluster"];
+    const elsewhere = await runCli(["upgrade", ...args, "--pgdata", ws.dir, "--run", "true"], { env: ws.env });
+    expect(elsewhere.code, elsewhere.stderr).toBe(33);
+    expect(errorLine(elsewhere)).toMatch(/^--pgdata \S+ is not the data directory of the server being upgraded \(it runs on \S+\)$/);
+
+    // A successful upgrade with --pgdata leaves the server alone (and creates the upgrade log, so the state below has it).
+    const started = (await cluster.query<{ t: string }>("SELECT pg_postmaster_start_time()::text AS t"))[0]!.t;
+    const ok = await runUpgrade(ws, [...args, "--pgdata", cluster.dataDir, "--run", "true"]);
+    expect(ok.result.code, ok.result.stderr).toBe(0);
+    expect((await cluster.query<{ t: string }>("SELECT pg_postmaster_start_time()::text AS t"))[0]!.t).toBe(started);
+
+    const before = await pgState(cluster, "shop");
+    const orders = (await cluster.query("SELECT count(*)::int AS n FROM orders", "shop"))[0]!.n;
+    const failing = await runUpgrade(ws, [...args, "--pgdata", cluster.dataDir, "--run", await script("bad2", "ALTER TABLE orders ADD COLUMN flag2 int;\nDELETE FROM orders WHERE id % 3 = 0;\nSELECT 1 / 0;")]);
+    expect(failing.result.code, failing.result.stderr).toBe(31);
+    expect(failing.report.finalState).toBe("rolled-back");
+    expect(failing.report.rollback).toMatchObject({ taken: true, by: "restore-point", proven: true, problems: [] });
+    expect(errorLine(failing.result)).toMatch(/^upgrade of .* rolled back: migrate failed: /);
+    const point = (failing.report as unknown as { restorePoint: { name: string } }).restorePoint;
+    expect(failing.report.steps.at(-1)).toMatchObject({ name: "rollback", ok: true, detail: `restored to restore point ${point.name} and proven equal` });
+
+    // The server was stopped and is up again, as it was before the upgrade (measured here with pg_dump and md5, not Holdfast).
+    expect((await cluster.query<{ t: string }>("SELECT pg_postmaster_start_time()::text AS t"))[0]!.t).not.toBe(started);
+    expect(await pgState(cluster, "shop")).toEqual(before);
+    expect((await cluster.query("SELECT count(*)::int AS n FROM orders", "shop"))[0]!.n).toBe(orders);
+    const row = await cluster.query<{ state: string }>(`SELECT state FROM holdfast_upgrades WHERE run_id = '${failing.report.runId}'`, "shop");
+    expect(row).toEqual([{ state: "rolled-back" }]);
+
+    // The failed state is kept aside: the data directory the restore replaced.
+    const safety = failing.report.rollback.safetyCopy!;
+    expect(safety.startsWith(`${cluster.dataDir}.holdfast-safety-`), safety).toBe(true);
+    expect((await stat(safety)).isDirectory()).toBe(true);
+    expect((await readFile(join(safety, "PG_VERSION"), "utf8")).trim()).toMatch(/^\d+$/);
   }, 120_000);
 });
