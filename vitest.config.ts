@@ -1,4 +1,5 @@
 import { defineConfig } from "vitest/config";
+import { SlowFirstSequencer } from "./test/support/sequencer.js";
 
 export default defineConfig({
   test: {
@@ -8,5 +9,6 @@ export default defineConfig({
     // Real databases and servers: keep parallelism modest on a 2-core machine.
     maxWorkers: 2,
     globalSetup: ["test/support/global-setup.ts"],
+    sequence: { sequencer: SlowFirstSequencer },
   },
 });
