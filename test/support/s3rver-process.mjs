@@ -4,6 +4,9 @@ import process from "node:process";
 import S3rver from "s3rver";
 
 const [directory, port, buckets] = process.argv.slice(2);
+// A request that breaks off (a client killed mid-upload) must not take the whole server down with
+// it: other tests' clients are still talking to it. Say it on stderr and keep serving.
+for (const event of ["uncaughtException", "unhandledRejection"]) process.on(event, (err) => process.stderr.write(`s3rver: ${event}: ${err?.stack ?? err}\n`));
 const server = new S3rver({
   address: "127.0.0.1",
   port: Number(port),

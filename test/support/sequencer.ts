@@ -5,7 +5,7 @@ import { BaseSequencer, type TestSpecification } from "vitest/node";
  * suite's files are small but run for minutes, and started last they alone decide the suite's wall
  * time. These start first, in this order; everything else keeps vitest's order.
  */
-const FIRST = ["test/faults/faults-ci-data", "test/faults/faults-ci-kill", "test/repository/concurrent-ids", "test/ops/runbook"];
+const FIRST = ["test/faults/faults-ci-data", "test/faults/faults-ci-kill"];
 
 export class SlowFirstSequencer extends BaseSequencer {
   override async sort(files: TestSpecification[]): Promise<TestSpecification[]> {
