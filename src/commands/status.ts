@@ -12,13 +12,14 @@ import type { CommandContext } from "./context.js";
 import { openRepository, unlockIfPossible } from "./open-repository.js";
 import { drillSummaries, type DrillSummary } from "../drill/summary.js";
 
-export const JOB_KINDS = ["backup", "verify", "deep_verify", "prune", "copy", "drill"] as const;
+export const JOB_KINDS = ["backup", "verify", "deep_verify", "prune", "copy", "drill", "export"] as const;
 export type JobKind = (typeof JOB_KINDS)[number];
 
-/** A database's cron patterns by job kind: schedule.<kind>, and drill.schedule for drills. */
+/** A database's cron patterns by job kind: schedule.<kind>, drill.schedule and export.schedule. */
 export function schedulesOf(db: Settings["databases"][string] | undefined): Partial<Record<JobKind, string>> {
   const out: Partial<Record<JobKind, string>> = { ...db?.schedule };
   if (db?.drill?.schedule) out.drill = db.drill.schedule;
+  if (db?.export) out.export = db.export.schedule;
   return out;
 }
 
@@ -38,6 +39,8 @@ export interface DatabaseStatus {
   storedBytes: number;
   /** The newest full backup. */
   newest?: { id: string; startedAt: string; finishedAt: string; ageMs: number; storedBytes: number; contentBytes: number };
+  /** The newest export (kind export) and the rows it holds. */
+  newestExport?: { id: string; finishedAt: string; rows: number };
   /** The most recent verification of any of its backups. */
   lastVerify?: VerificationRecord;
   /** When the most recent passing verification of any of its backups ran. */
@@ -128,6 +131,7 @@ export function sourceStatus(
     const next = new Cron(pattern, { paused: true, timezone: timeZone }).nextRun(now);
     if (next) nextRuns[kind] = next.toISOString();
   }
+  const newestExport = newestOf(mine.filter((m) => kindOf(m) === "export"));
   const ageMs = newest ? now.getTime() - Date.parse(newest.finishedAt) : undefined;
   return {
     name,
@@ -144,6 +148,7 @@ export function sourceStatus(
       storedBytes: totalStoredBytes(newest),
       contentBytes: totalContentBytes(newest),
     },
+    newestExport: newestExport && { id: newestExport.id, finishedAt: newestExport.finishedAt, rows: (newestExport.tables ?? []).reduce((sum, t) => sum + t.rows, 0) },
     lastVerify,
     lastPassedVerifyAt: verified.find((v) => v.ok)?.verifiedAt,
     staleAfterMs,

@@ -41,6 +41,21 @@ export const scheduleSchema = z.strictObject({
   copy: cronSchema.optional(),
 });
 
+const globs = z.array(z.string().min(1)).optional();
+
+/** A daily application-level export into the repository (kind export), with the CLI's filters. */
+export const exportJobSchema = z.strictObject({
+  schedule: cronSchema,
+  /** Only tables matching these globs (* and ?), like --table. */
+  tables: globs,
+  /** Tables left out, like --exclude-table. */
+  exclude_tables: globs,
+  /** Columns sealed with the repository key, like --sensitive ("users.password_hash", "tokens.*"). */
+  sensitive: globs,
+  /** Table → SQL condition, like --where 'table: condition'. */
+  where: z.record(z.string().min(1), z.string().min(1)).optional(),
+});
+
 /** Keys added to each entry of `databases:`. */
 export const databaseOpsKeys = {
   schedule: scheduleSchema.optional(),
@@ -48,6 +63,7 @@ export const databaseOpsKeys = {
   /** /health/backup turns 503 and a staleness alert fires when the newest backup is older. */
   stale_after: duration.optional(),
   retention: retentionSchema.optional(),
+  export: exportJobSchema.optional(),
   /** PostgreSQL only: the daemon runs pg_receivewal and ships each segment into the repository. */
   wal_stream: z
     .strictObject({

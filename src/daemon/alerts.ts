@@ -6,7 +6,7 @@ import { redact } from "../errors.js";
 export interface AlertCondition {
   key: string;
   database: string;
-  /** backup_failed, backup_stale, verify_failed, deep_verify_failed, prune_failed */
+  /** backup_failed, backup_stale, verify_failed, deep_verify_failed, prune_failed, copy_failed, drill_failed, export_failed */
   alert: string;
   message: string;
 }

@@ -7,6 +7,7 @@ import { HoldfastError, registerSecret } from "../errors.js";
 import { policyFromConfig } from "../commands/prune.js";
 import { DEFAULT_STALE_AFTER, schedulesOf, sourceUriOf, type JobKind } from "../commands/status.js";
 import type { RetentionPolicy } from "../repository/retention.js";
+import type { ExportFilter } from "../transfer/filter.js";
 
 export interface DatabaseJobs {
   name: string;
@@ -19,6 +20,8 @@ export interface DatabaseJobs {
   staleAfterMs: number;
   schedule: Partial<Record<JobKind, string>>;
   policy: RetentionPolicy;
+  /** Set when the daemon exports this database (export:): what export() takes besides the source. */
+  export?: { filter: ExportFilter; sensitive: string[] };
   /** Set when the daemon streams this database's WAL (wal_stream:). */
   walStream?: WalStreamSettings;
 }
@@ -71,6 +74,7 @@ export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = pr
       staleAfterMs: parseDuration(db.stale_after ?? DEFAULT_STALE_AFTER),
       schedule: schedulesOf(db),
       policy: policyFromConfig(settings.ops?.retention, db.retention),
+      ...(db.export ? { export: { filter: { tables: db.export.tables ?? [], excludeTables: db.export.exclude_tables ?? [], where: db.export.where ?? {} }, sensitive: db.export.sensitive ?? [] } } : {}),
     };
   });
   const stateDir = settings.ops?.state_dir ?? dirname(resolve(path));

@@ -110,7 +110,7 @@ export class Daemon {
   private apply(): void {
     for (const db of this.config.databases) {
       if (!this.queues.has(db.name)) this.queues.set(db.name, new DatabaseQueue());
-      this.metrics.declare(db.name);
+      this.metrics.declare(db.name, db.schedule.export !== undefined);
     }
     this.scheduler.start(this.config.databases);
     const copyTo = this.config.settings.copyTo ?? [];
@@ -145,6 +145,10 @@ export class Daemon {
           const last = this.statuses.get(db.name)?.lastDrill;
           lastRun = last ? Date.parse(last.finishedAt) : 0;
         }
+        if (kind === "export" && lastRun === undefined) {
+          const last = this.statuses.get(db.name)?.newestExport;
+          lastRun = last ? Date.parse(last.finishedAt) : 0;
+        }
         if (due && lastRun !== undefined && lastRun < due.getTime()) this.trigger(db.name, kind, "missed while down");
       }
     }
@@ -168,7 +172,7 @@ export class Daemon {
     this.outcomes.set(jobKey(database, kind), outcome);
     this.metrics.observeJob(outcome);
     if (outcome.result === "failure") log.error({ code: outcome.error?.code, durationMs: outcome.durationMs }, `job failed: ${outcome.error?.message}`);
-    else log.info({ result: outcome.result, durationMs: outcome.durationMs, note: outcome.note, id: outcome.manifest?.id }, "job finished");
+    else log.info({ result: outcome.result, durationMs: outcome.durationMs, note: outcome.note, id: outcome.manifest?.id ?? outcome.exported?.id }, "job finished");
     const at = outcome.startedAt.toISOString();
     const records: [string, JobRecord][] = [[jobKey(database, kind), { lastRunAt: at, ok: outcome.result !== "failure", error: outcome.error?.message }]];
     for (const c of outcome.copies ?? []) {

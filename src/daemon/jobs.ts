@@ -13,6 +13,7 @@ import { kindOf, type Manifest } from "../repository/manifest.js";
 import { newest } from "../repository/selection.js";
 import type { DatabaseJobs } from "./config.js";
 import { runDrill } from "../drill/drill.js";
+import { exportData } from "../transfer/export.js";
 
 export type JobResult = "success" | "failure" | "skipped";
 
@@ -27,6 +28,8 @@ export interface JobOutcome {
   error?: { code: string; message: string };
   /** Why a job did nothing (e.g. nothing to verify yet). */
   note?: string;
+  /** For a successful export job: the export's id and the rows it holds. */
+  exported?: { id: string; rows: number };
   /** For a copy job: how each offsite repository fared (one failing does not stop the others). */
   copies?: CopyAttempt[];
 }
@@ -86,6 +89,14 @@ export async function runJob(kind: JobKind, db: DatabaseJobs, settings: Settings
         const failed = copies.filter((c) => !c.ok);
         if (failed.length > 0) return done("failure", { copies, error: { code: failed[0]!.error!.code, message: failed.map((c) => `copy to ${c.target}: ${c.error!.message}`).join("; ") } });
         return done("success", { copies, note: `copied ${copied} backup(s)${wholeWal ? `, ${walCopied} WAL file(s)` : ""}` });
+      }
+      case "export": {
+        // Its own lock (export:<source>), never the backup's: both only read the source, inside
+        // their own snapshot; the database's queue runs them one after the other anyway.
+        const { filter, sensitive } = db.export ?? { filter: { tables: [], excludeTables: [], where: {} }, sensitive: [] };
+        const result = await exportData({ source: db.source, settings, filter, sensitive, encryption: "repository" }, ctx);
+        const rows = result.manifest.tables.reduce((sum, t) => sum + t.rows, 0);
+        return done("success", { exported: { id: result.id!, rows }, note: `export ${result.id}: ${result.manifest.tables.length} table(s), ${rows} row(s)` });
       }
       case "drill": {
         // The record is the result: metrics and status read it back from the repository.

@@ -41,6 +41,10 @@ export class DaemonMetrics {
   private readonly copyScheduled = new Gauge({ name: "holdfast_copy_scheduled", help: "1 for each offsite repository (copy_to) a database's copy schedule copies to", labelNames: ["database", "target"], registers: [this.registry] });
   private readonly copyLastSuccess = new Gauge({ name: "holdfast_copy_last_success_timestamp_seconds", help: "When the last successful copy to this offsite repository started (Unix time)", labelNames: ["database", "target"], registers: [this.registry] });
   private readonly copyLastFailed = new Gauge({ name: "holdfast_copy_last_failed", help: "1 when the latest copy to this offsite repository failed", labelNames: ["database", "target"], registers: [this.registry] });
+  private readonly exports = new Counter({ name: "holdfast_exports_total", help: "Export jobs run, by result", labelNames: ["database", "result"], registers: [this.registry] });
+  private readonly exportDuration = new Histogram({ name: "holdfast_export_duration_seconds", help: "Duration of export jobs", labelNames: ["database"], buckets: [1, 5, 15, 60, 300, 900, 1800, 3600, 7200], registers: [this.registry] });
+  private readonly exportRows = new Gauge({ name: "holdfast_export_rows", help: "Rows in the newest export", labelNames: ["database"], registers: [this.registry] });
+  private readonly exportLastSuccess = new Gauge({ name: "holdfast_export_last_success_timestamp_seconds", help: "When the newest export finished (Unix time)", labelNames: ["database"], registers: [this.registry] });
   private copyTargets = new Map<string, string[]>();
   private readonly walFiles = new Gauge({ name: "holdfast_wal_archived_files", help: "WAL files in the archive", labelNames: ["repository"], registers: [this.registry] });
 
@@ -56,15 +60,22 @@ export class DaemonMetrics {
       this.backups.inc({ database: outcome.database, result: outcome.result });
       this.duration.observe({ database: outcome.database }, outcome.durationMs / 1000);
     }
+    if (outcome.kind === "export" && outcome.result !== "skipped") {
+      this.exports.inc({ database: outcome.database, result: outcome.result });
+      this.exportDuration.observe({ database: outcome.database }, outcome.durationMs / 1000);
+    }
     for (const c of outcome.copies ?? []) this.observeCopy(outcome.database, c.target, c.ok, c.ok ? outcome.startedAt.getTime() : undefined);
     if (outcome.kind === "verify" || outcome.kind === "deep_verify") {
       if (outcome.result !== "skipped") this.lastVerify.set({ database: outcome.database }, outcome.result === "success" ? 1 : 0);
     }
   }
 
-  /** Zero every per-database series so a database shows up before its first job. */
-  declare(database: string): void {
-    for (const result of ["success", "failure"]) this.backups.inc({ database, result }, 0);
+  /** Zero every per-database series so a database shows up before its first job; `exports`: it has an export schedule. */
+  declare(database: string, exports = false): void {
+    for (const result of ["success", "failure"]) {
+      this.backups.inc({ database, result }, 0);
+      if (exports) this.exports.inc({ database, result }, 0);
+    }
   }
 
   /**
@@ -101,6 +112,10 @@ export class DaemonMetrics {
     if (s.newest) {
       this.size.set(labels, s.newest.storedBytes);
       this.lastSuccess.set(labels, Date.parse(s.newest.finishedAt) / 1000);
+    }
+    if (s.newestExport) {
+      this.exportRows.set(labels, s.newestExport.rows);
+      this.exportLastSuccess.set(labels, Date.parse(s.newestExport.finishedAt) / 1000);
     }
     if (s.lastVerify) this.lastVerify.set(labels, s.lastVerify.ok ? 1 : 0);
     if (s.lastPassedVerifyAt) this.lastVerifyPassed.set(labels, Date.parse(s.lastPassedVerifyAt) / 1000);
@@ -139,7 +154,7 @@ export class DaemonMetrics {
   }
 
   forget(database: string): void {
-    for (const metric of [this.size, this.lastSuccess, this.lastVerify, this.repoBytes, this.backupCount, this.stale, this.windowStart, this.windowEnd, this.drillLastSuccess, this.drillRto, this.drillRpo, this.drillPassed, this.drillRtoTarget, this.drillRpoTarget, this.lastVerifyPassed, this.verifyInterval]) metric.remove({ database });
+    for (const metric of [this.size, this.lastSuccess, this.lastVerify, this.repoBytes, this.backupCount, this.stale, this.windowStart, this.windowEnd, this.drillLastSuccess, this.drillRto, this.drillRpo, this.drillPassed, this.drillRtoTarget, this.drillRpoTarget, this.lastVerifyPassed, this.verifyInterval, this.exportRows, this.exportLastSuccess]) metric.remove({ database });
     for (const target of this.copyTargets.get(database) ?? []) {
       this.forgetCopy(database, target);
       this.copyScheduled.remove({ database, target });

@@ -10,7 +10,7 @@ const DIR = resolve(import.meta.dirname, "../../deploy/prometheus");
 describe("deploy/prometheus/holdfast-rules.yml", () => {
   it("passes promtool check and every rule's unit test", async () => {
     const check = await run("promtool", ["check", "rules", "holdfast-rules.yml"], { cwd: DIR });
-    expect(check.stdout).toContain("SUCCESS: 12 rules found");
+    expect(check.stdout).toContain("SUCCESS: 13 rules found");
     const test = await run("promtool", ["test", "rules", "holdfast-rules.test.yml"], { cwd: DIR });
     expect(test.stdout).toContain("SUCCESS");
   });
@@ -23,6 +23,7 @@ describe("deploy/prometheus/holdfast-rules.yml", () => {
       "HoldfastBackupTooOld",
       "HoldfastBackupStale",
       "HoldfastBackupFailed",
+      "HoldfastExportFailed",
       "HoldfastVerifyFailed",
       "HoldfastRepositoryLowSpace",
       "HoldfastWalArchiveLag",
