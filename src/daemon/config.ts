@@ -7,6 +7,7 @@ import { HoldfastError, registerSecret } from "../errors.js";
 import { policyFromConfig } from "../commands/prune.js";
 import { DEFAULT_STALE_AFTER, schedulesOf, sourceUriOf, type JobKind } from "../commands/status.js";
 import type { RetentionPolicy } from "../repository/retention.js";
+import { engineForSource } from "../engines/registry.js";
 import type { ExportFilter } from "../transfer/filter.js";
 
 export interface DatabaseJobs {
@@ -92,6 +93,7 @@ export async function loadDaemonConfig(path: string, env: NodeJS.ProcessEnv = pr
     spools.set(key, d.name);
   }
   for (const d of databases) {
+    if (d.export && !["sqlite", "postgres"].includes(engineForSource(d.source).engine.name)) throw bad(`databases.${d.name}.export`, "exports SQLite and PostgreSQL databases; the source is neither");
     if (d.schedule.copy && !settings.copyTo?.length) throw bad(`databases.${d.name}.schedule.copy`, "needs copy_to: (the offsite repositories) at the top level");
   }
   const seen = new Map<string, string>();

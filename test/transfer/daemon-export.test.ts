@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { readFile, rename, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { startDaemon, type RunningDaemon } from "../support/daemon.js";
-import { runCli, workspace, type Workspace } from "../support/cli.js";
+import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
 import { countRows, createDatabase } from "../support/sqlite.js";
 import { freePort, metricValue, parseMetrics, waitFor } from "../support/http.js";
 
@@ -122,5 +122,18 @@ describe("holdfast daemon: scheduled exports", () => {
     // Nothing half-written stays behind.
     const list = JSON.parse((await runCli(["list", "--json", "--config", config], { env: cliEnv() })).stdout);
     expect(list.incomplete).toEqual([]);
+  });
+
+  it("a bad export entry is refused at start with its key path: a misspelt key, a source that is no database", async () => {
+    const refused = async (entry: string[], source = `sqlite:${dbPath}`) => {
+      const path = join(ws.dir, "bad.yaml");
+      await writeFile(path, [`repo: ${ws.repo}`, `passphrase_file: ${ws.passphraseFile}`, "databases:", "  app:", `    source: "${source}"`, "    export:", ...entry.map((l) => `      ${l}`)].join("\n"));
+      const r = await runCli(["daemon", "--config", path], { env: cliEnv() });
+      expect(r.code).toBe(3);
+      return errorLine(r);
+    };
+    expect(await refused(['schedule: "0 3 * * *"', "tabels: [items]"])).toMatch(/bad\.yaml: unknown key databases\.app\.export\.tabels/);
+    expect(await refused(["tables: [items]"])).toMatch(/databases\.app\.export\.schedule/);
+    expect(await refused(['schedule: "0 3 * * *"'], `files:${ws.dir}`)).toBe(`${join(ws.dir, "bad.yaml")}: databases.app.export: exports SQLite and PostgreSQL databases; the source is neither`);
   });
 });
