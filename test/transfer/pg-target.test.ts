@@ -6,6 +6,8 @@ import { driveImport, type DriveOptions } from "../support/import-driver.js";
 import { startCluster, type PgCluster } from "../support/pg-cluster.js";
 import { fingerprint } from "../support/pg-data.js";
 import { openPgTarget } from "../../dist/transfer/pg-target.js";
+import { ConversionError } from "../../dist/transfer/target.js";
+import { JsonDocument } from "../../dist/transfer/values.js";
 
 let ws: Workspace;
 let cluster: PgCluster;
@@ -104,6 +106,27 @@ describe("PostgreSQL import target", () => {
     expect(fks).toEqual([{ d: true, i: true }]);
     const next = await cluster.query<{ id: string }>("INSERT INTO users (email) VALUES ('new@example.com') RETURNING id::text", "dst_sqlite");
     expect(next[0]!.id).toBe("6");
+  });
+
+  it("conversions: range-checked integers, epoch detection, JSON as text; a value that cannot convert is a ConversionError", async () => {
+    const target = await openPgTarget(cluster.url("postgres"));
+    try {
+      const col = (declaredType: string, type: string) => ({ name: "c", declaredType, type, nullable: true }) as never;
+      const small = target.conversion(col("INTEGER", "integer"), col("smallint", "integer"), []);
+      expect(small.convert(32767n)).toBe(32767n);
+      expect(() => small.convert(70000n)).toThrow(ConversionError);
+      expect(() => small.convert("abc")).toThrow(/"abc" is not an integer/);
+      const when = target.conversion(col("DATETIME", "numeric"), col("timestamp with time zone", "timestamptz"), [1627303906122n, "2021-07-26 12:51:46", 1627303906n]);
+      expect(when.description).toBe("DATETIME (ISO 8601 text, epoch milliseconds, epoch seconds) → timestamp with time zone");
+      expect(when.convert(1627303906122n)).toBe("2021-07-26T12:51:46.122Z");
+      expect(() => when.convert("next tuesday")).toThrow(ConversionError);
+      const flag = target.conversion(col("BOOLEAN", "numeric"), col("boolean", "boolean"), [0n, 1n]);
+      expect([flag.convert(0n), flag.convert("true"), flag.convert(null)]).toEqual([false, true, null]);
+      expect(() => flag.convert(2n)).toThrow(ConversionError);
+      expect(target.conversion(col("jsonb", "json"), col("jsonb", "json"), []).convert(new JsonDocument(null))).toBe("null");
+    } finally {
+      await target.close();
+    }
   });
 
   describe("strategies on overlapping rows", () => {
