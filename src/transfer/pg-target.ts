@@ -31,6 +31,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     const code = String((err as { code?: unknown }).code ?? "");
     const message = `${where}: ${what}: ${(err as Error).message}`;
     // Class 22 (a value the column's type refuses) and 23 (a constraint): the data, not Holdfast.
+    if (code === "42703" || code === "42P01") return new HoldfastError("IMPORT_SCHEMA_MISMATCH", message, { cause: err, hint: "the target's tables differ from the export's; compare them, or import with --create-schema into a target without them" });
     if (code.startsWith("22") || code.startsWith("23")) return new HoldfastError("IMPORT_REJECTED", message, { cause: err, hint: "the target refused a row; its transaction was rolled back and the target is unchanged" });
     return new HoldfastError("INTERNAL", message, { cause: err });
   };
@@ -57,9 +58,16 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     return t;
   };
 
-  const staged = (table: string) => {
-    const s = state(table).staged;
+  /** The staging of `table`, checked against the key the caller matches on (ON CONFLICT needs a unique index on exactly it). */
+  const staged = (table: string, key: readonly string[]) => {
+    const t = state(table);
+    const s = t.staged;
     if (!s) throw new HoldfastError("INTERNAL", `${table} was not staged before it was compared or applied`);
+    const same = (cols: readonly string[]) => cols.length === key.length && cols.every((c) => key.includes(c));
+    if (!same(t.table.primaryKey ?? []) && !t.table.uniqueKeys.some((u) => same(u.columns))) {
+      throw new HoldfastError("IMPORT_SCHEMA_MISMATCH", `${table}: (${key.join(", ")}) is neither the primary key nor a unique key of the table on ${where}`, { hint: "rows are matched on a key the target enforces; add the key, or choose another" });
+    }
+    s.key = key;
     return s;
   };
 
@@ -107,13 +115,11 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
       });
     },
     async compare(table, key, _columns, sampleLimit) {
-      const s = staged(table);
-      s.key = key;
+      const s = staged(table, key);
       return guard(`comparing ${table}`, () => compareStaged(client, s, key, sampleLimit));
     },
     async apply(table, key, _columns, strategy) {
-      const s = staged(table);
-      s.key = key;
+      const s = staged(table, key);
       return guard(`writing ${table}`, async () => {
         await refuseUndeferredCycle(client, state(table), known);
         return applyStaged(client, s, key, strategy);

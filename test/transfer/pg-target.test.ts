@@ -197,6 +197,28 @@ describe("PostgreSQL import target", () => {
     });
   });
 
+  it("GENERATED ALWAYS identity: inserted with OVERRIDING SYSTEM VALUE and advanced; generated columns never written; a key the target does not enforce and a missing column are refused", async () => {
+    await database("src_ident", "CREATE TABLE acc (id serial PRIMARY KEY, name text, extra text, total int GENERATED ALWAYS AS (id * 2) STORED); INSERT INTO acc (name) SELECT 'n' || i FROM generate_series(1, 40) i");
+    const file = await exportFile(cluster.url("src_ident"));
+    await database("dst_ident", "CREATE TABLE acc (id int GENERATED ALWAYS AS IDENTITY PRIMARY KEY, name text, extra text, total int GENERATED ALWAYS AS (id * 2) STORED)");
+    const run = await importInto("dst_ident", file, { strategy: "merge" });
+    expect(run.results.acc).toEqual({ inserted: 40, updated: 0, unchanged: 0, skipped: 0 });
+    expect(await cluster.query("INSERT INTO acc (name) VALUES ('next') RETURNING id, total", "dst_ident")).toEqual([{ id: 41, total: 82 }]);
+
+    const target = await openPgTarget(cluster.url("dst_ident"));
+    try {
+      await target.begin();
+      await target.stage("acc", ["id", "name"], (async function* () { yield [1n, "x"]; })());
+      await expect(target.compare("acc", ["name"], ["id", "name"], 5)).rejects.toMatchObject({ code: "IMPORT_SCHEMA_MISMATCH", message: expect.stringMatching(/^acc: \(name\) is neither the primary key nor a unique key/) });
+      await target.rollback();
+      await target.begin();
+      await expect(target.stage("acc", ["id", "nickname"], (async function* () {})())).rejects.toMatchObject({ code: "IMPORT_SCHEMA_MISMATCH", message: expect.stringContaining("staging acc") });
+      await target.rollback();
+    } finally {
+      await target.close();
+    }
+  });
+
   describe("foreign keys", () => {
     const CYCLE = (deferrable: string) => `CREATE TABLE a (id int PRIMARY KEY, b_id int); CREATE TABLE b (id int PRIMARY KEY, a_id int REFERENCES a ${deferrable});
        ALTER TABLE a ADD CONSTRAINT a_b_fk FOREIGN KEY (b_id) REFERENCES b ${deferrable};`;
