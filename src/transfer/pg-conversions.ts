@@ -153,6 +153,11 @@ export function pgConversion(from: ExportColumn, to: ExportColumn, sample: reado
       const zoned = to.type === "timestamptz";
       return { ...(d ? { description: d } : {}), convert: nullable((v) => timestamp(v, zoned)) };
     }
+    case "date": {
+      // Epoch numbers become their UTC day; text passes (PostgreSQL parses ISO and its own forms).
+      const day = (v: Exclude<DecodedValue, null>) => (numeric(v) === undefined ? text(v) : timestamp(v, true).slice(0, 10));
+      return { convert: nullable(day) };
+    }
     case "integer":
       return { convert: nullable((v) => integer(v, declared)) };
     case "float":

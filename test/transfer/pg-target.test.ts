@@ -120,6 +120,8 @@ describe("PostgreSQL import target", () => {
       expect(when.description).toBe("DATETIME (ISO 8601 text, epoch milliseconds, epoch seconds) → timestamp with time zone");
       expect(when.convert(1627303906122n)).toBe("2021-07-26T12:51:46.122Z");
       expect(() => when.convert("next tuesday")).toThrow(ConversionError);
+      const day = target.conversion(col("DATE", "numeric"), col("date", "date"), []);
+      expect([day.convert(1627303906n), day.convert("2021-07-26")]).toEqual(["2021-07-26", "2021-07-26"]);
       const flag = target.conversion(col("BOOLEAN", "numeric"), col("boolean", "boolean"), [0n, 1n]);
       expect([flag.convert(0n), flag.convert("true"), flag.convert(null)]).toEqual([false, true, null]);
       expect(() => flag.convert(2n)).toThrow(ConversionError);
