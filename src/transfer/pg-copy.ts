@@ -1,0 +1,59 @@
+import { createHash } from "node:crypto";
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import type pg from "pg";
+import copyStreams from "pg-copy-streams";
+import type { TargetValue } from "./target.js";
+
+/**
+ * PostgreSQL's COPY text format (https://www.postgresql.org/docs/current/sql-copy.html): one line a
+ * row, columns separated by a tab, SQL NULL as \N, and a backslash, newline, carriage return or tab
+ * inside a value escaped (\\, \n, \r, \t) — so the empty string and NULL stay apart. bytea goes as
+ * its hex input form (\x…), whose own backslash is escaped too.
+ */
+export function copyField(v: TargetValue): string {
+  if (v === null) return "\\N";
+  if (typeof v === "boolean") return v ? "t" : "f";
+  if (typeof v === "bigint") return v.toString();
+  if (typeof v === "number") return Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : String(v);
+  if (Buffer.isBuffer(v)) return `\\\\x${v.toString("hex")}`;
+  return v.replace(/[\\\n\r\t]/g, (c) => (c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t"));
+}
+
+/** Lines are gathered into chunks of about this many characters before they are written. */
+const CHUNK = 64 * 1024;
+
+async function* copyText(rows: AsyncIterable<TargetValue[]>, counter: { rows: number }): AsyncIterable<string> {
+  let chunk = "";
+  for await (const row of rows) {
+    chunk += `${row.map(copyField).join("\t")}\n`;
+    counter.rows++;
+    if (chunk.length >= CHUNK) {
+      yield chunk;
+      chunk = "";
+    }
+  }
+  if (chunk) yield chunk;
+}
+
+/** Streams rows into `COPY <into> FROM STDIN` with back-pressure (memory stays flat). Returns the rows copied. */
+export async function copyRows(client: pg.Client, into: string, rows: AsyncIterable<TargetValue[]>): Promise<number> {
+  const counter = { rows: 0 };
+  const sink = client.query(copyStreams.from(`COPY ${into} FROM STDIN`));
+  await pipeline(Readable.from(copyText(rows, counter)), sink);
+  return counter.rows;
+}
+
+/** Streams `COPY (<select>) TO STDOUT` through a SHA-256 (memory stays flat). */
+export async function hashCopyOut(client: pg.Client, select: string, hash: ReturnType<typeof createHash>): Promise<void> {
+  const source = client.query(copyStreams.to(`COPY (${select}) TO STDOUT`));
+  await pipeline(
+    source,
+    new Writable({
+      write(chunk: Buffer, _enc, done) {
+        hash.update(chunk);
+        done();
+      },
+    }),
+  );
+}
