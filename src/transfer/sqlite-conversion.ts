@@ -31,8 +31,15 @@ function describe(type: NormalizedType): string {
   return type === "integer" ? "integer" : type === "float" ? "real" : type === "bytes" ? "blob" : "text";
 }
 
+/** SQLite stores a NaN as NULL: refused rather than silently lost. */
+function number(v: number): number {
+  if (Number.isNaN(v)) throw new ConversionError("NaN cannot be stored in SQLite (it would read back as NULL)");
+  return v;
+}
+
 /** What a value binds as when the column takes it as it is. */
 function plain(v: DecodedValue): TargetValue {
+  if (typeof v === "number") return number(v);
   if (typeof v === "boolean") return v ? 1n : 0n;
   if (v instanceof JsonDocument) return JSON.stringify(v.value);
   return v;
@@ -61,10 +68,10 @@ function strict(v: DecodedValue, type: NormalizedType): TargetValue {
       return reject(v, "an integer");
     }
     case "float": {
-      if (typeof v === "number") return v;
+      if (typeof v === "number") return number(v);
       if (typeof v === "bigint") return Number(v);
       if (typeof v === "string" && /^\s*-?(\d+\.?\d*|\.\d+)(e[-+]?\d+)?\s*$/i.test(v)) return Number(v);
-      if (typeof v === "string" && /^-?Infinity$|^NaN$/.test(v)) return Number(v);
+      if (typeof v === "string" && /^-?Infinity$|^NaN$/.test(v)) return number(Number(v));
       return reject(v, "a number");
     }
     case "bytes":

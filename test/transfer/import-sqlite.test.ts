@@ -5,6 +5,7 @@ import { join } from "node:path";
 import Database from "better-sqlite3";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorLine, runCli, workspace, type RunResult, type Workspace } from "../support/cli.js";
+import { startCluster, type PgCluster } from "../support/pg-cluster.js";
 
 /**
  * holdfast import into real SQLite files, through the built CLI: round trip, strategies on
@@ -12,6 +13,7 @@ import { errorLine, runCli, workspace, type RunResult, type Workspace } from "..
  * foreign-key cycles, plans, rejects, and the bad inputs' exit codes.
  */
 let ws: Workspace;
+let cluster: PgCluster;
 let source: string;
 /** Every table, encrypted to the repository, users.password_hash sealed. */
 let sealedExport: string;
@@ -76,7 +78,7 @@ async function impJson(args: string[]) {
 }
 
 beforeAll(async () => {
-  ws = await workspace();
+  [ws, cluster] = await Promise.all([workspace(), startCluster()]);
   source = join(ws.dir, "source.db");
   sourceFixture(source);
   sealedExport = join(ws.dir, "sealed.export");
@@ -88,6 +90,7 @@ beforeAll(async () => {
 }, 30_000);
 
 afterAll(async () => {
+  await cluster?.destroy();
   await ws?.cleanup();
 });
 
@@ -284,5 +287,36 @@ describe.concurrent("import into SQLite", () => {
     expect(future.code).toBe(23);
     expect(errorLine(future)).toMatch(/is export format 2, newer than this Holdfast reads \(1\)/);
     expect(await sha(to)).toBe(before);
+  });
+
+  it("imports a PostgreSQL export: booleans 0/1, timestamps ISO text, JSON text, exact decimals, bytes, big integers; ids continue", async () => {
+    await cluster.query("CREATE DATABASE conv");
+    await cluster.query(
+      `CREATE TABLE events (id bigserial PRIMARY KEY, flag boolean, at timestamptz, doc jsonb, price numeric(10,2), raw bytea, big bigint, ratio double precision, uid uuid, day date, name varchar(40) NOT NULL);
+       INSERT INTO events (flag, at, doc, price, raw, big, ratio, uid, day, name) VALUES
+         (true, '2026-03-01 12:00:00.123456+05', '{"a": [1, 2.5]}', 12.50, '\\x00ff', 9223372036854775807, 0.5, 'a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11', '2026-03-01', 'ann'),
+         (false, NULL, 'null', -0.5, '\\x', -1, '-Infinity', NULL, NULL, 'bob'),
+         (NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, 'cy'),
+         (NULL, NULL, NULL, NULL, NULL, NULL, 'NaN', NULL, NULL, 'nan');`,
+      "conv",
+    );
+    const file = join(ws.dir, "pg.export");
+    const exported = await runCli(["export", cluster.url("conv"), "--out", file, "--encryption", "none"], { env: ws.env });
+    expect(exported.code, exported.stderr).toBe(0);
+    const to = join(ws.dir, "from-pg.db");
+    const r = await impJson([file, "--to", to, "--strategy", "fail", "--create-schema", "--rejects", join(ws.dir, "pg.rejects.ndjson")]);
+    expect(r.tables).toEqual([{ name: "events", inserted: 3, updated: 0, unchanged: 0, skipped: 0, rejected: 1 }]);
+    expect(JSON.parse(await readFile(join(ws.dir, "pg.rejects.ndjson"), "utf8"))).toEqual({ table: "events", key: { id: 4 }, column: "ratio", reason: "NaN cannot be stored in SQLite (it would read back as NULL)", value: "NaN" });
+    const db = new Database(to);
+    db.defaultSafeIntegers(true);
+    const declared = (db.prepare("SELECT name, type FROM pragma_table_info('events')").raw(true).all() as string[][]).map(([n, t]) => `${n} ${t}`);
+    expect(declared).toEqual(["id INTEGER", "flag BOOLEAN", "at TEXT", "doc TEXT", "price TEXT", "raw BLOB", "big bigint", "ratio double precision", "uid TEXT", "day TEXT", "name character varying(40)"]);
+    expect(db.prepare("SELECT * FROM events ORDER BY id").raw(true).all()).toEqual([
+      [1n, 1n, "2026-03-01T07:00:00.123456Z", '{"a":[1,2.5]}', "12.50", Buffer.from([0, 255]), 9223372036854775807n, 0.5, "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11", "2026-03-01", "ann"],
+      [2n, 0n, null, "null", "-0.50", Buffer.alloc(0), -1n, -Infinity, null, null, "bob"],
+      [3n, null, null, null, null, null, null, null, null, null, "cy"],
+    ]);
+    expect(db.prepare("INSERT INTO events (name) VALUES ('new')").run().lastInsertRowid).toBe(4n);
+    db.close();
   });
 });
