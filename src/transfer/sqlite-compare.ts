@@ -94,13 +94,17 @@ export function orphansOf(db: Database.Database, child: Staged, staged: Readonly
     const match = (alias: string) => fk.columns.map((col, i) => `${alias}.${q(fk.references.columns[i]!)} = c.${q(col)}`).join(" AND ");
     const noParent = `NOT EXISTS (SELECT 1 FROM main.${q(fk.references.table)} p WHERE ${match("p")})${parent ? ` AND NOT EXISTS (SELECT 1 FROM ${parent.staging} p WHERE ${match("p")})` : ""}`;
     const present = fk.columns.map((col) => `c.${q(col)} IS NOT NULL`).join(" AND ");
-    const cols = [...new Set([...shownKey, ...fk.columns])].map((col) => `c.${q(col)}`).join(", ");
+    const named = [...new Set([...shownKey, ...fk.columns])];
+    const cols = named.map((col) => `c.${q(col)}`).join(", ");
     const fromStaging = `SELECT ${cols} FROM ${child.staging} c${writesOnlyNew ? ` WHERE NOT ${existing("c")}` : ""}`;
     const leftInTarget = `SELECT ${cols} FROM main.${q(child.table.name)} c${writesOnlyNew ? "" : ` WHERE NOT EXISTS (SELECT 1 FROM ${child.staging} y WHERE ${same(key, "y", "c")})`}`;
     const all = `SELECT * FROM (${fromStaging} UNION ALL ${leftInTarget}) c WHERE ${present} AND ${noParent}`;
     const count = Number(db.prepare(`SELECT count(*) FROM (${all})`).pluck().get());
     if (count === 0) continue;
-    const samples = (db.prepare(`${all} LIMIT ?`).raw(true).all(limit) as unknown[][]).map((r) => shownKey.map((k, i) => `${k}=${text(r[i])}`).join(", "));
+    const samples = (db.prepare(`${all} LIMIT ?`).raw(true).all(limit) as unknown[][]).map((r) => {
+      const value = (col: string) => `${col}=${text(r[named.indexOf(col)])}`;
+      return `${shownKey.map(value).join(", ")} → ${fk.columns.map(value).join(", ")}`;
+    });
     out.push({ table: child.table.name, foreignKey: fk.name ?? `(${fk.columns.join(", ")})`, references: `${fk.references.table} (${fk.references.columns.join(", ")})`, count, samples });
   }
   return out;

@@ -187,6 +187,9 @@ describe.concurrent("import into SQLite", () => {
     const wrongStrategy = await imp([plainExport, "--to", to, "--strategy", "overwrite", "--table", "items", "--plan", plan]);
     expect(wrongStrategy.code).toBe(35);
     expect(errorLine(wrongStrategy)).toMatch(/made with --strategy merge, not overwrite/);
+    const otherExport = await imp([sealedExport, "--to", to, "--strategy", "merge", "--table", "items", "--plan", plan]);
+    expect(otherExport.code).toBe(35);
+    expect(errorLine(otherExport)).toMatch(/^the plan no longer applies: it was made for the export of \S+ from sqlite:.*source\.db, not this one/);
     const applied = await impJson([plainExport, "--to", to, "--strategy", "merge", "--table", "items", "--plan", plan]);
     expect(applied.tables).toEqual([{ name: "items", inserted: 1, updated: 1, unchanged: 1, skipped: 0, rejected: 0 }]);
 
@@ -199,6 +202,19 @@ describe.concurrent("import into SQLite", () => {
     expect(refused.code).toBe(35);
     expect(errorLine(refused)).toMatch(/^the plan no longer applies: sqlite:.*planned-later\.db changed since the plan was made/);
     expect(await sha(later)).toBe(changed);
+  });
+
+  it("foreign-key orphans are in the plan; applying them fails at commit (37) and leaves the file unchanged", async () => {
+    const to = target("orphans", `CREATE TABLE users (id INTEGER PRIMARY KEY, email TEXT);
+      CREATE TABLE posts (id INTEGER PRIMARY KEY, user_id INTEGER NOT NULL REFERENCES users(id), body TEXT);
+      INSERT INTO users VALUES (1, 'ann'), (2, 'bob');`);
+    const before = await sha(to);
+    const plan = await impJson([plainExport, "--to", to, "--strategy", "skip", "--table", "posts", "--dry-run"]);
+    expect(plan.plan.orphans).toEqual([{ table: "posts", foreignKey: "(user_id)", references: "users (id)", count: 1, samples: ["id=2 → user_id=7"] }]);
+    const r = await imp([plainExport, "--to", to, "--strategy", "skip", "--table", "posts"]);
+    expect(r.code).toBe(37);
+    expect(errorLine(r)).toMatch(/^import into sqlite:.*orphans\.db rolled back at commit: FOREIGN KEY constraint failed; nothing was written$/);
+    expect(await sha(to)).toBe(before);
   });
 
   it("values that cannot convert go to the reject file keyed by primary key; --strict stops instead (37)", async () => {
