@@ -28,6 +28,7 @@ export interface ConvertOptions {
   key: readonly string[];
   rejects: RejectFile;
   strict: boolean;
+  signal?: AbortSignal;
 }
 
 /**
@@ -91,6 +92,7 @@ export async function convertRows(t: ExportTableReader, target: ImportTarget, op
       if (out) yield out;
     }
     while (!done) {
+      if (options.signal?.aborted) throw new HoldfastError("INTERRUPTED", `import interrupted while staging ${table}; nothing was written`);
       const next = await iterator.next();
       if (next.done) break;
       const out = await convert(next.value);

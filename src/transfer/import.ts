@@ -111,7 +111,7 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
       const bar = ctx.progress(`import ${input.table.name} (${planned.length + 1}/${inputs.length})`);
       try {
         const columns = input.columns.map((c) => c.to.name);
-        const converted = await convertRows(t, target, { columns: input.columns, key: input.key, rejects, strict: req.strict });
+        const converted = await convertRows(t, target, { columns: input.columns, key: input.key, rejects, strict: req.strict, signal: ctx.signal });
         const rows = await target.stage(input.table.name, columns, converted.rows);
         const comparison = await target.compare(input.table.name, input.key, columns, CONFLICT_SAMPLES);
         planned.push({ name: input.table.name, key: input.key, columns, created: !input.exists, rows, ...tableCounts(comparison, req.strategy), rejected: converted.rejected(), conversions: converted.conversions, conflicts: comparison.samples });
@@ -144,6 +144,7 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
     }
     const tables: ImportTableReport[] = [];
     for (const p of planned) {
+      if (ctx.signal?.aborted) throw new HoldfastError("INTERRUPTED", `import into ${target.uri} interrupted before ${p.name}; nothing was written`);
       const result = await target.apply(p.name, p.key, p.columns, req.strategy);
       await target.advanceSequences(p.name);
       tables.push({ name: p.name, ...result, rejected: p.rejected });

@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { stat } from "node:fs/promises";
+import { rm, stat } from "node:fs/promises";
 import Database from "better-sqlite3";
 import { HoldfastError } from "../errors.js";
 import { sqliteEngine } from "../engines/sqlite/engine.js";
@@ -26,7 +26,8 @@ function refused(where: string, err: unknown): HoldfastError {
  * ImportTarget for a SQLite file: BEGIN IMMEDIATE (writers wait, readers go on and see nothing
  * until commit), foreign keys on and deferred to commit so cycles load, staging tables in the
  * temp schema (never in the file), batched prepared inserts (flat memory).
- * `create`: a missing file is created (an empty target for --create-schema).
+ * `create`: a missing file is created (an empty target for --create-schema), and removed again
+ * when the import does not commit.
  */
 export async function openSqliteTarget(text: string, options: { create?: boolean } = {}): Promise<ImportTarget> {
   const ref = sqliteEngine.parse(text);
@@ -44,6 +45,7 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
     return s;
   };
   let closed = false;
+  let committed = false;
 
   return {
     engine: "sqlite",
@@ -130,6 +132,7 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
     async commit() {
       try {
         db.prepare("COMMIT").run();
+        committed = true;
       } catch (err) {
         if (db.inTransaction) db.prepare("ROLLBACK").run();
         throw refused(`import into ${uri} rolled back at commit`, err);
@@ -143,6 +146,8 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
       closed = true;
       if (db.inTransaction) db.prepare("ROLLBACK").run();
       db.close();
+      // A file this import created and never committed to goes again: the target is as it was.
+      if (!exists && !committed) for (const suffix of ["", "-journal", "-wal", "-shm"]) await rm(`${ref.path}${suffix}`, { force: true });
     },
   };
 }

@@ -100,6 +100,9 @@ const ITEMS = `CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT, qty INTEGE
 describe.concurrent("import into SQLite", () => {
   it("round-trips every table into an empty file (--create-schema): equal rows, sealed columns opened, sequences usable, a foreign-key cycle loaded", async () => {
     const to = join(ws.dir, "copy.db");
+    const dry = await imp([sealedExport, "--to", to, "--strategy", "fail", "--create-schema", "--key", "tags:tag", "--dry-run"]);
+    expect(dry.stdout).toMatch(/users\s+id\s+3\s+3\s+0\s+0\s+0\s+0\s+0\s+\(table created\)/);
+    await expect(stat(to)).rejects.toMatchObject({ code: "ENOENT" }); // a dry run leaves no file behind
     const r = await impJson([sealedExport, "--to", to, "--strategy", "fail", "--create-schema", "--key", "tags:tag"]);
     expect(r.applied).toBe(true);
     expect(r.plan.tables.every((t: { created: boolean }) => t.created)).toBe(true);
