@@ -29,6 +29,8 @@ export interface ConvertOptions {
   rejects: RejectFile;
   strict: boolean;
   signal?: AbortSignal;
+  /** Rows read so far, every 1,000 rows (progress). */
+  onRow?: (rows: number) => void;
 }
 
 /**
@@ -87,6 +89,7 @@ export async function convertRows(t: ExportTableReader, target: ImportTarget, op
       }
       return out;
     };
+    let read = ahead.length;
     for (const row of ahead.splice(0)) {
       const out = await convert(row);
       if (out) yield out;
@@ -95,6 +98,7 @@ export async function convertRows(t: ExportTableReader, target: ImportTarget, op
       if (options.signal?.aborted) throw new HoldfastError("INTERRUPTED", `import interrupted while staging ${table}; nothing was written`);
       const next = await iterator.next();
       if (next.done) break;
+      if (++read % SAMPLE_ROWS === 0) options.onRow?.(read);
       const out = await convert(next.value);
       if (out) yield out;
     }

@@ -108,10 +108,10 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
     for await (const t of reader.tables()) {
       const input = byName.get(t.entry.name);
       if (!input) continue; // the reader reads it through and checks it
-      const bar = ctx.progress(`import ${input.table.name} (${planned.length + 1}/${inputs.length})`);
+      const bar = ctx.progress(`import ${input.table.name} (${planned.length + 1}/${inputs.length})`, t.entry.rows, "rows");
       try {
         const columns = input.columns.map((c) => c.to.name);
-        const converted = await convertRows(t, target, { columns: input.columns, key: input.key, rejects, strict: req.strict, signal: ctx.signal });
+        const converted = await convertRows(t, target, { columns: input.columns, key: input.key, rejects, strict: req.strict, signal: ctx.signal, onRow: (n) => bar.update(n) });
         const rows = await target.stage(input.table.name, columns, converted.rows);
         const comparison = await target.compare(input.table.name, input.key, columns, CONFLICT_SAMPLES);
         planned.push({ name: input.table.name, key: input.key, columns, created: !input.exists, rows, ...tableCounts(comparison, req.strategy), rejected: converted.rejected(), conversions: converted.conversions, conflicts: comparison.samples });
