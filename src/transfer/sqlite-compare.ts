@@ -53,7 +53,7 @@ export function compareStaged(db: Database.Database, s: Staged, key: readonly st
   return { ...result, samples };
 }
 
-interface ColumnInfo { name: string; dflt_value: string | null; hidden: number }
+interface ColumnInfo { name: string; dflt_value: string | null; hidden: number; pk: number }
 
 export function applyStaged(db: Database.Database, s: Staged, key: readonly string[], columns: readonly string[], strategy: Strategy): TableResult {
   const c = counts(db, s, key, columns);
@@ -68,9 +68,10 @@ export function applyStaged(db: Database.Database, s: Staged, key: readonly stri
   const carried = columns.filter((col) => !key.includes(col));
   let sets = carried.map((col) => `${q(col)} = excluded.${q(col)}`);
   if (strategy === "overwrite") {
-    // Columns the export does not carry go back to their default (or NULL): the row becomes the export's.
+    // Columns the export does not carry go back to their default (or NULL): the row becomes the
+    // export's. The row's own primary key stays (matched by another unique key, it is the row's identity).
     const info = db.prepare(`PRAGMA table_xinfo(${target})`).safeIntegers(false).all() as ColumnInfo[];
-    const rest = info.filter((i) => i.hidden === 0 && !columns.includes(i.name) && !key.includes(i.name));
+    const rest = info.filter((i) => i.hidden === 0 && i.pk === 0 && !columns.includes(i.name) && !key.includes(i.name));
     sets = [...sets, ...rest.map((i) => `${q(i.name)} = ${i.dflt_value ?? "NULL"}`)];
   }
   const update = strategy === "merge" || strategy === "overwrite";

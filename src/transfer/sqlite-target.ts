@@ -15,11 +15,27 @@ import type { ImportTarget, TargetValue } from "./target.js";
 const BATCH_ROWS = 500;
 const MAX_VARIABLES = 32_766;
 
-/** A constraint the target enforces (NOT NULL, CHECK, UNIQUE, FOREIGN KEY) refused the import's rows. */
-function refused(where: string, err: unknown): HoldfastError {
+/**
+ * SQLite's errors as Holdfast's: a constraint the target enforces (NOT NULL, CHECK, UNIQUE,
+ * FOREIGN KEY) refused the import's rows; another writer held the file; the disk filled.
+ */
+function failure(where: string, err: unknown): unknown {
   if (err instanceof HoldfastError) return err;
-  const message = (err as Error).message;
-  return new HoldfastError("IMPORT_REJECTED", `${where}: ${message}; nothing was written`, { hint: "the target's constraints refuse the exported rows: see the plan with --dry-run", cause: err });
+  const { code = "", message } = err as { code?: string; message: string };
+  if (code.startsWith("SQLITE_CONSTRAINT")) {
+    return new HoldfastError("IMPORT_REJECTED", `${where}: ${message}; nothing was written`, { hint: "the target's constraints refuse the exported rows: see the plan with --dry-run", cause: err });
+  }
+  if (code.startsWith("SQLITE_BUSY")) return new HoldfastError("LOCKED", `${where}: the file stayed locked by another writer for 10 s; nothing was written`, { cause: err });
+  if (code === "SQLITE_FULL") return new HoldfastError("NO_SPACE", `${where}: no space left; nothing was written`, { cause: err });
+  return err;
+}
+
+async function guarded<T>(where: string, work: () => T): Promise<T> {
+  try {
+    return work();
+  } catch (err) {
+    throw failure(where, err);
+  }
 }
 
 /**
@@ -53,14 +69,16 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
     async tables() {
       return describeTables(db);
     },
-    async begin() {
-      db.pragma("foreign_keys = ON");
-      db.prepare("BEGIN IMMEDIATE").run();
-      db.pragma("defer_foreign_keys = ON");
-    },
-    async createTables(tables: readonly ExportTable[]) {
-      for (const t of tables) db.exec(createTableSql(t));
-    },
+    begin: () =>
+      guarded(`import into ${uri}`, () => {
+        db.pragma("foreign_keys = ON");
+        db.prepare("BEGIN IMMEDIATE").run();
+        db.pragma("defer_foreign_keys = ON");
+      }),
+    createTables: (tables: readonly ExportTable[]) =>
+      guarded(`creating tables in ${uri}`, () => {
+        for (const t of tables) db.exec(createTableSql(t));
+      }),
     conversion: sqliteConversion,
     async stage(table, columns, rows) {
       const staging = `temp.${q(`holdfast_stage_${staged.size}`)}`;
@@ -72,14 +90,18 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
       const batch = db.prepare(`INSERT INTO ${staging} (${list}) VALUES ${Array(perBatch).fill(one).join(", ")}`);
       let buffer: TargetValue[] = [];
       let n = 0;
-      for await (const row of rows) {
-        buffer.push(...row);
-        if (++n % perBatch === 0) {
-          batch.run(buffer);
-          buffer = [];
+      try {
+        for await (const row of rows) {
+          buffer.push(...row);
+          if (++n % perBatch === 0) {
+            batch.run(buffer);
+            buffer = [];
+          }
         }
+        for (let i = 0; i < buffer.length; i += columns.length) single.run(buffer.slice(i, i + columns.length));
+      } catch (err) {
+        throw failure(`staging ${table} for ${uri}`, err);
       }
-      for (let i = 0; i < buffer.length; i += columns.length) single.run(buffer.slice(i, i + columns.length));
       const described = describeTables(db).find((t) => t.name === table);
       if (!described) throw new HoldfastError("INTERNAL", `${table} vanished from ${uri}`);
       staged.set(table, { table: described, staging });
@@ -90,13 +112,7 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
       s.key = key;
       return compareStaged(db, s, key, columns, sampleLimit);
     },
-    async apply(table, key, columns, strategy) {
-      try {
-        return applyStaged(db, stagedOf(table), key, columns, strategy);
-      } catch (err) {
-        throw refused(`import into ${table} of ${uri}`, err);
-      }
-    },
+    apply: (table, key, columns, strategy) => guarded(`import into ${table} of ${uri}`, () => applyStaged(db, stagedOf(table), key, columns, strategy)),
     async advanceSequences(table) {
       const s = stagedOf(table);
       for (const seq of s.table.sequences.filter((x) => x.kind === "autoincrement")) {
@@ -135,7 +151,7 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
         committed = true;
       } catch (err) {
         if (db.inTransaction) db.prepare("ROLLBACK").run();
-        throw refused(`import into ${uri} rolled back at commit`, err);
+        throw failure(`import into ${uri} rolled back at commit`, err);
       }
     },
     async rollback() {

@@ -249,6 +249,11 @@ describe.concurrent("import into SQLite", () => {
     const r = await impJson([plainExport, "--to", to, "--strategy", "merge", "--table", "tags", "--key", "tags:tag"]);
     expect(r.tables).toEqual([{ name: "tags", inserted: 1, updated: 1, unchanged: 0, skipped: 0, rejected: 0 }]);
     expect(rows(to, "tags")).toEqual([["a", "first"], ["b", "second"]]);
+    // Matched by a unique key, overwrite keeps the row's own primary key and resets the rest.
+    const withId = target("tags-id", "CREATE TABLE tags (id INTEGER PRIMARY KEY, tag TEXT NOT NULL UNIQUE, label TEXT, hits INTEGER DEFAULT 0); INSERT INTO tags VALUES (10, 'a', 'old', 5);");
+    const o = await impJson([plainExport, "--to", withId, "--strategy", "overwrite", "--table", "tags", "--key", "tags:tag"]);
+    expect(o.tables).toEqual([{ name: "tags", inserted: 1, updated: 1, unchanged: 0, skipped: 0, rejected: 0 }]);
+    expect(rows(withId, "tags")).toEqual([[10n, "a", "first", 0n], [11n, "b", "second", 0n]]);
   });
 
   it("a target with a different schema is refused before anything is written (36)", async () => {
