@@ -52,6 +52,11 @@ export function planInputs(selected: readonly ExportTable[], targetTables: reado
   return selected.map((exported) => {
     const found = byName.get(exported.name);
     if (!found && !createSchema) throw mismatch(`table ${exported.name} does not exist in ${where}`, "create it first, or pass --create-schema to create the missing tables from the export's schema");
+    if (!found) {
+      // A created table's foreign keys must point at a table the target has or gets.
+      const dangling = exported.foreignKeys.find((fk) => !byName.has(fk.references.table) && !selected.some((t) => t.name === fk.references.table));
+      if (dangling) throw mismatch(`${exported.name} would be created with a foreign key to ${dangling.references.table}, which is neither in ${where} nor imported`, `import ${dangling.references.table} too (--table), or create ${exported.name} yourself`);
+    }
     const target = found ?? { ...exported, columns: exported.columns.filter((c) => !c.generated) };
     const columns = exported.columns.filter((c) => !c.generated).map((from) => {
       const to = target.columns.find((c) => c.name === from.name);

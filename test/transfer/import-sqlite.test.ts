@@ -266,6 +266,9 @@ describe.concurrent("import into SQLite", () => {
     expect(missing.code).toBe(36);
     expect(errorLine(missing)).toMatch(/^table codes does not exist in sqlite:.*other-schema\.db$/);
     expect(missing.stderr).toMatch(/--create-schema/);
+    const dangling = await imp([plainExport, "--to", to, "--strategy", "merge", "--table", "posts", "--create-schema"]);
+    expect(dangling.code).toBe(36);
+    expect(errorLine(dangling)).toMatch(/^posts would be created with a foreign key to users, which is neither in sqlite:.*other-schema\.db nor imported$/);
     expect(await sha(to)).toBe(before);
   });
 
