@@ -46,6 +46,24 @@ async function firstFile(id: string): Promise<{ key: string; path: string; size:
 
 const tcpUrl = (db: string, password?: string) => `postgres://app${password ? `:${password}` : ""}@127.0.0.1:${pg.port}/${db}`;
 
+/** A plaintext export of the items table of one SQLite file, made once for the import scenarios. */
+let itemsExport: Promise<string> | undefined;
+function exportOfItems(): Promise<string> {
+  itemsExport ??= (async () => {
+    const file = join(ws.dir, "items.export");
+    const r = await runCli(["export", `sqlite:${sqlite("import-source")}`, "--table", "items", "--out", file, "--encryption", "none"], { env: ws.env });
+    expect(r.code, r.stderr).toBe(0);
+    return file;
+  })();
+  return itemsExport;
+}
+
+/** A SQLite import target made by SQL. */
+function importTarget(name: string, sql: string): string {
+  execFileSync("sqlite3", [sqlite(name), sql]);
+  return sqlite(name);
+}
+
 /** What each row's scenario runs, and the error line it must print (undefined for success). */
 type Scenario = () => Promise<{ result: RunResult; message?: RegExp }>;
 
@@ -199,6 +217,26 @@ const SCENARIOS: Record<number, Scenario> = {
     await writeFile(join(dir, "0001_broken.sql"), "CREATE TABLE t (id INTEGER);\nINSERT INTO missing_table VALUES (1);\n");
     return { result: await runCli(["migrate", "up", sqlite("migrating"), "--dir", dir]), message: /^migration 1_broken failed: no such table: missing_table/ };
   },
+  [EXIT_CODES.IMPORT_CONFLICT]: async () => {
+    const to = importTarget("import-conflict", "CREATE TABLE items (id INTEGER PRIMARY KEY, body TEXT NOT NULL, n INTEGER NOT NULL); INSERT INTO items VALUES (3, 'other', 3);");
+    return { result: await runCli(["import", await exportOfItems(), "--to", to, "--strategy", "fail"], { env: ws.env }), message: /^items: 1 row\(s\) exist in the target with other values, the first at id=3; nothing was written$/ };
+  },
+  [EXIT_CODES.IMPORT_PLAN_STALE]: async () => {
+    const to = importTarget("import-stale", "CREATE TABLE items (id INTEGER PRIMARY KEY, body TEXT NOT NULL, n INTEGER NOT NULL);");
+    const plan = join(ws.dir, "import-stale.plan.json");
+    const made = await runCli(["import", await exportOfItems(), "--to", to, "--strategy", "skip", "--plan-out", plan], { env: ws.env });
+    expect(made.code, made.stderr).toBe(0);
+    execFileSync("sqlite3", [to, "INSERT INTO items VALUES (999, 'meanwhile', 0)"]);
+    return { result: await runCli(["import", await exportOfItems(), "--to", to, "--strategy", "skip", "--plan", plan], { env: ws.env }), message: /^the plan no longer applies: sqlite:.*import-stale\.db changed since the plan was made/ };
+  },
+  [EXIT_CODES.IMPORT_SCHEMA_MISMATCH]: async () => {
+    const to = importTarget("import-schema", "CREATE TABLE other (x);");
+    return { result: await runCli(["import", await exportOfItems(), "--to", to, "--strategy", "merge"], { env: ws.env }), message: /^table items does not exist in sqlite:.*import-schema\.db$/ };
+  },
+  [EXIT_CODES.IMPORT_REJECTED]: async () => {
+    const to = importTarget("import-rejected", "CREATE TABLE items (id INTEGER PRIMARY KEY, body INTEGER, n INTEGER);");
+    return { result: await runCli(["import", await exportOfItems(), "--to", to, "--strategy", "merge", "--strict"], { env: ws.env }), message: /^items\.body at \{"id":1\}: \S+ is not an integer \(INTEGER\); nothing was written$/ };
+  },
   [EXIT_CODES.INTERRUPTED]: async () => {
     // A backup stuck behind a lock another session holds on its table, interrupted by Ctrl-C.
     const blocker = new postgres.Client({ connectionString: pg.url("busy") });
@@ -230,7 +268,7 @@ function documentedCodes(readme: string): Map<number, string> {
 
 beforeAll(async () => {
   [ws, pg] = await Promise.all([workspace(), startCluster()]);
-  for (const name of ["main", "corrupt", "truncate", "manifest", "locked", "read-only", "interrupted", "upgrade-rolled-back", "upgrade-failed", "upgrade-refused"]) createDatabase(sqlite(name), 50);
+  for (const name of ["main", "corrupt", "truncate", "manifest", "locked", "read-only", "interrupted", "upgrade-rolled-back", "upgrade-failed", "upgrade-refused", "import-source"]) createDatabase(sqlite(name), 50);
   createDatabase(sqlite("big"), 20_000);
   await pg.query("CREATE DATABASE app");
   await pg.query("CREATE DATABASE busy");

@@ -1,6 +1,9 @@
 import { Command, Option } from "commander";
 import { exportData, type ExportResult } from "../transfer/export.js";
 import { parseWhere } from "../transfer/filter.js";
+import { importData } from "../transfer/import.js";
+import { STRATEGIES, type Strategy } from "../transfer/target.js";
+import { formatImport } from "./import-format.js";
 import { collect, prepare, printResult } from "./program.js";
 
 function formatExport(r: ExportResult): string {
@@ -12,7 +15,7 @@ function formatExport(r: ExportResult): string {
   return lines.join("\n");
 }
 
-/** export (import follows). */
+/** export and import. */
 export function registerTransferCommands(program: Command): void {
   program
     .command("export <source>")
@@ -38,5 +41,46 @@ export function registerTransferCommands(program: Command): void {
         ctx,
       );
       printResult(opts, result, formatExport);
+    });
+
+  const list = (v: unknown) => (v as string[] | undefined) ?? [];
+  program
+    .command("import <export>")
+    .description("import an export (file or repository id) into a database: a plan first, then one transaction by strategy")
+    .requiredOption("--to <target>", "the database to import into: a SQLite path, sqlite:… or postgres://…")
+    .addOption(new Option("--strategy <strategy>", "rows whose key exists: skip keeps the target's, overwrite replaces, merge updates the exported columns, fail stops").choices([...STRATEGIES]).makeOptionMandatory())
+    .option("--table <glob>", "only tables matching (repeatable; * and ?)", collect)
+    .option("--exclude-table <glob>", "leave tables matching out (repeatable)", collect)
+    .option("--key <table:columns>", "match a table's rows by this unique key of the target instead of its primary key (repeatable)", collect)
+    .option("--dry-run", "print the plan and change nothing")
+    .option("--plan-out <file>", "write the plan (JSON) and change nothing")
+    .option("--plan <file>", "apply this plan; refused if the export, the strategy or the target changed since")
+    .option("--backup-first", "take a full backup of the target into the repository before writing")
+    .option("--create-schema", "create the selected tables the target lacks from the export's schema")
+    .option("--strict", "stop at the first value that cannot convert instead of writing it to the reject file")
+    .option("--rejects <file>", "where rows that cannot convert go (default: <target name>.rejects.ndjson here)")
+    .option("--json", "print the plan and report as JSON")
+    .action(async (source: string, _o, cmd: Command) => {
+      const { settings, ctx, opts } = await prepare(cmd);
+      const result = await importData(
+        {
+          export: source,
+          to: opts.to as string,
+          settings,
+          tables: list(opts.table),
+          excludeTables: list(opts.excludeTable),
+          keys: list(opts.key),
+          strategy: opts.strategy as Strategy,
+          dryRun: Boolean(opts.dryRun),
+          planOut: opts.planOut as string | undefined,
+          plan: opts.plan as string | undefined,
+          backupFirst: Boolean(opts.backupFirst),
+          createSchema: Boolean(opts.createSchema),
+          strict: Boolean(opts.strict),
+          rejects: opts.rejects as string | undefined,
+        },
+        ctx,
+      );
+      printResult(opts, result, formatImport);
     });
 }

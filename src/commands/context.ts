@@ -11,8 +11,8 @@ export interface ProgressHandle {
 /** What a command gets from whichever door (CLI, daemon, library caller) invoked it. */
 export interface CommandContext {
   log: Logger;
-  /** A progress display for a long step; total in bytes when known. */
-  progress(label: string, total?: number): ProgressHandle;
+  /** A progress display for a long step; total in bytes (or rows, with unit "rows") when known. */
+  progress(label: string, total?: number, unit?: "bytes" | "rows"): ProgressHandle;
   signal?: AbortSignal;
 }
 

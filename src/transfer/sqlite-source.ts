@@ -8,7 +8,7 @@ import type { ExportColumn, ExportTable, NormalizedType, SequenceFacts } from ".
 import type { ExportSource } from "./source.js";
 import { encodeSqliteValue, type JsonValue, type SourceValue } from "./values.js";
 
-const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
+export const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
 
 /** SQLite's affinity rules (https://sqlite.org/datatype3.html §3.1) onto normalized types. */
 export function sqliteType(declared: string): NormalizedType {
@@ -67,6 +67,13 @@ function describeTable(db: Database.Database, name: string, sql: string, hasSequ
   return { name, columns, ...(pk.length ? { primaryKey: pk } : {}), uniqueKeys, foreignKeys, sequences };
 }
 
+/** Every application table of a connection (the Holdfast history table left out), described. */
+export function describeTables(db: Database.Database): ExportTable[] {
+  const all = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string; sql: string }[];
+  const hasSequences = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").get() !== undefined;
+  return all.filter((t) => t.name !== DEFAULT_HISTORY_TABLE).map((t) => describeTable(db, t.name, t.sql, hasSequences));
+}
+
 /** Open a SQLite file read-only and start the export's read transaction. */
 export async function openSqliteSource(text: string): Promise<ExportSource> {
   const ref = sqliteEngine.parse(text);
@@ -77,11 +84,9 @@ export async function openSqliteSource(text: string): Promise<ExportSource> {
     db.pragma("busy_timeout = 10000");
     db.prepare("BEGIN").run();
     // The first read fixes the snapshot (WAL) or takes the shared lock (rollback journal).
-    const all = db.prepare("SELECT name, sql FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name").all() as { name: string; sql: string }[];
-    const hasSequences = db.prepare("SELECT 1 FROM sqlite_schema WHERE name = 'sqlite_sequence'").get() !== undefined;
-    const history = all.some((t) => t.name === DEFAULT_HISTORY_TABLE);
+    const tables = describeTables(db);
+    const history = db.prepare("SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?").get(DEFAULT_HISTORY_TABLE) !== undefined;
     const latest = history ? (db.prepare(`SELECT max(version) FROM ${q(DEFAULT_HISTORY_TABLE)} WHERE finished_at IS NOT NULL`).pluck().get() as bigint | null) : null;
-    const tables = all.filter((t) => t.name !== DEFAULT_HISTORY_TABLE).map((t) => describeTable(db, t.name, t.sql, hasSequences));
     let closed = false;
     return {
       engine: "sqlite",

@@ -31,8 +31,8 @@ export interface ImportTarget {
   /** The target's application tables, described like an export's schema (the same reader code). */
   tables(): Promise<ExportTable[]>;
   begin(): Promise<void>;
-  /** --create-schema: create these tables (types mapped per docs/export-import.md), keys and foreign keys included. */
-  createTables(tables: readonly ExportTable[]): Promise<void>;
+  /** --create-schema: create these tables (types mapped per docs/export-import.md from the `source` engine's), keys and foreign keys included. */
+  createTables(tables: readonly ExportTable[], source?: "sqlite" | "postgres"): Promise<void>;
   /**
    * How one exported column's values become this target column's values. `sample` is the first
    * values of the column in the export (up to 1,000): declared BOOLEAN/DATETIME columns of SQLite are

@@ -37,7 +37,7 @@ export async function driveImport(target: ImportTarget, file: string, options: D
     await target.begin();
     if (options.createSchema) {
       const have = new Set((await target.tables()).map((t) => t.name));
-      await target.createTables(reader.schema.tables.filter((t) => !have.has(t.name)));
+      await target.createTables(reader.schema.tables.filter((t) => !have.has(t.name)), reader.schema.engine);
     }
     const tables = new Map((await target.tables()).map((t) => [t.name, t]));
     for await (const t of reader.tables()) {
