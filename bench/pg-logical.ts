@@ -11,6 +11,7 @@ import { execFileSync, spawn } from "node:child_process";
 import { mkdtemp, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
+import { recordResult } from "./result.js";
 import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
 
 const SCALE = Number(process.env.BENCH_PGBENCH_SCALE ?? 50);
@@ -133,12 +134,26 @@ async function main(): Promise<void> {
       rows.push(...acc);
     }
     report(rows);
+    await record(rows);
   } finally {
     await pg.destroy();
     await rm(work, { recursive: true, force: true });
     await rm(BUILD, { recursive: true, force: true });
   }
 }
+
+/** One record per dataset and operation for bench/all.ts. */
+async function record(rows: Row[]): Promise<void> {
+  for (const r of rows) {
+    const dataset = r.dataset === "pgb" ? "pgbench" : "random";
+    const one = r.dir.find((d) => d.jobs === 1);
+    await recordResult({ bench: "pg-logical", operation: "backup", dataset, sizeMb: r.sizeMb, holdfast: seconds(r.holdfast), peers: { "pg_dump -Fc": seconds(r.pgDumpFc), "pg_dump -Fc -Z0 | zstd -3 -T0": seconds(r.zstdPipe) } });
+    await recordResult({ bench: "pg-logical", operation: "restore", dataset, sizeMb: r.sizeMb, holdfast: seconds(r.hfRestore), peers: { "pg_restore -j 2": seconds(r.pgRestore) } });
+    if (one) await recordResult({ bench: "pg-logical", operation: "backup --format directory --jobs 1", dataset, sizeMb: r.sizeMb, holdfast: seconds(one.backup), peers: { "pg_dump -Fc": seconds(r.pgDumpFc) } });
+  }
+}
+
+const seconds = (m: Measured) => ({ seconds: m.seconds, peakRssMb: m.peakRssMb });
 
 function report(rows: Row[]): void {
   const f = (n: number) => n.toFixed(2);

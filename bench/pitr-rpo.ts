@@ -19,6 +19,7 @@ import { startDaemon, type RunningDaemon } from "../test/support/daemon.js";
 import { freePort, waitFor } from "../test/support/http.js";
 import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
 import { SERVER_USER, archiveCommandFor, shareWithServer, startRestored } from "../test/support/pitr.js";
+import { recordResult } from "./result.js";
 
 const ROUNDS = Number(process.env.PITR_RPO_ROUNDS ?? 3);
 const MODES = (process.env.PITR_RPO_MODES ?? "archiving,streaming").split(",") as ("archiving" | "streaming")[];
@@ -132,6 +133,9 @@ async function main(): Promise<void> {
     }
   }
   for (const [mode, xs] of Object.entries(results).filter(([, xs]) => xs.length > 0)) {
+    if (mode === "streaming" && results.archiving!.length) {
+      await recordResult({ bench: "pitr-rpo", operation: "RPO, worst seconds of commits lost", dataset: "writer", sizeMb: 0, holdfast: { seconds: Math.max(...xs) }, peers: { [`archive_command, archive_timeout ${ARCHIVE_TIMEOUT} s`]: { seconds: Math.max(...results.archiving!) } } });
+    }
     console.log(`rpo-${mode}: worst ${Math.max(...xs).toFixed(2)} s, median ${median(xs).toFixed(2)} s over ${xs.length} crashes (archive_timeout=${ARCHIVE_TIMEOUT} s${mode === "streaming" ? `, synchronous: ${SYNCHRONOUS}` : ""}, a commit every ${WRITE_EVERY_MS} ms)`);
   }
 }

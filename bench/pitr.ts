@@ -10,12 +10,16 @@ import { join, resolve } from "node:path";
 import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
 import { switchAndWaitArchived } from "../test/support/pitr.js";
 import { benchRepository, line, ownedDir, pgbackrest, timed, type Timed } from "./pg-tools.js";
+import { recordResult, type Timing } from "./result.js";
 
 const CLI = resolve(import.meta.dirname, "../dist/cli/main.js");
 const SCALE = Number(process.env.PITR_BENCH_SCALE ?? 50);
 const TEXT_MB = Number(process.env.PITR_BENCH_TEXT_MB ?? 1024);
 const SEGMENTS = Number(process.env.PITR_BENCH_SEGMENTS ?? 200);
 const WITH_PGBACKREST = process.env.PITR_BENCH_PGBACKREST !== "0";
+/** The label bench/all.ts gives the data (pgbench alone, or mostly random text). */
+const DATASET = process.env.PITR_BENCH_DATASET ?? "pgbench+random";
+const timing = (t: Timed): Timing => ({ seconds: t.seconds, peakRssMb: t.rssMb });
 
 async function fill(c: PgCluster): Promise<void> {
   await timed([join(c.binDir, "pgbench"), "-h", c.socketDir, "-p", String(c.port), "-U", c.superuser, "-i", "-q", "-s", String(SCALE), "postgres"], { asPostgres: true });
@@ -32,8 +36,10 @@ async function main(): Promise<void> {
   try {
     console.log(`dataset: pgbench scale ${SCALE} + ${TEXT_MB} MiB random text${label}`);
     await fill(cluster);
-    const [size] = await cluster.query<{ s: string }>("SELECT pg_size_pretty(sum(pg_database_size(oid))) AS s FROM pg_database");
+    const [size] = await cluster.query<{ s: string; b: string }>("SELECT pg_size_pretty(sum(pg_database_size(oid))) AS s, sum(pg_database_size(oid))::text AS b FROM pg_database");
     console.log(`cluster size: ${size!.s}`);
+    const sizeMb = Number(size!.b) / 1048576;
+    const backupPeers: Record<string, Timing> = {};
     // Loading made gigabytes of WAL: let the archiver catch up first, or every tool that waits for
     // archiving (pg_basebackup -X none inside holdfast, pgBackRest's backup stop) pays for the backlog.
     const tc = Date.now();
@@ -45,6 +51,7 @@ async function main(): Promise<void> {
     const pgb = await timed([join(cluster.binDir, "pg_basebackup"), "-h", cluster.socketDir, "-p", String(cluster.port), "-U", cluster.superuser, "-D", await ownedDir(base, "pgbb"), "-Ft", "--compress=server-zstd:level=3,workers=2", "-c", "fast"], { asPostgres: true });
     line("pg_basebackup -Ft server-zstd:3 workers=2", pgb);
     console.log(`ratio holdfast/pg_basebackup backup: ${(hf.seconds / pgb.seconds).toFixed(2)} (target ≤ 1.2)`);
+    backupPeers["pg_basebackup server-zstd:3"] = timing(pgb);
     let brLz4: Timed | undefined;
     if (WITH_PGBACKREST) {
       for (const compress of ["lz4", "zst"]) {
@@ -53,6 +60,7 @@ async function main(): Promise<void> {
         line(`pgbackrest backup --type=full ${compress} process-max=2`, t);
         console.log(`ratio holdfast/pgbackrest-${compress} backup: ${(hf.seconds / t.seconds).toFixed(2)}${compress === "lz4" ? " (target ≤ 1.0)" : ""}`);
         if (compress === "lz4") brLz4 = t;
+        backupPeers[`pgbackrest ${compress}`] = timing(t);
         if (compress === "zst") {
           const target = await ownedDir(base, "pgbr-restored");
           const r = await timed(["pgbackrest", `--config=${br.conf}`, "--stanza=bench", `--pg1-path=${target}`, "restore"], { asPostgres: true });
@@ -62,11 +70,13 @@ async function main(): Promise<void> {
           const result = JSON.parse(hr.out.slice(0, hr.out.lastIndexOf("@@TIME")));
           line("holdfast restore --type physical (unpack + PostgreSQL recovery + promote + stop)", hr, `, recovery log ${result.serverLog}`);
           console.log(`ratio holdfast/pgbackrest restore: ${(hr.seconds / r.seconds).toFixed(2)} (target ≤ 1.2; holdfast also replays WAL and promotes)`);
+          await recordResult({ bench: "pitr", operation: "physical restore", dataset: DATASET, sizeMb, holdfast: timing(hr), peers: { "pgbackrest restore (no WAL replay)": timing(r) } });
           await rm(join(work, "restored"), { recursive: true, force: true });
         }
       }
     }
     void brLz4;
+    await recordResult({ bench: "pitr", operation: "physical backup", dataset: DATASET, sizeMb, holdfast: timing(hf), peers: backupPeers });
     await walPushBench(base, cluster, env);
   } finally {
     await cluster.destroy();

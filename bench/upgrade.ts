@@ -30,6 +30,7 @@ import { mkdir, readFile, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { runCli, workspace, type Workspace } from "../test/support/cli.js";
 import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
+import { recordResult } from "./result.js";
 
 const SCALE = Number(process.env.BENCH_PGBENCH_SCALE ?? 20);
 const CLIENTS = Number(process.env.BENCH_CLIENTS ?? 4);
@@ -172,6 +173,10 @@ async function main(): Promise<void> {
     console.log(`lock_timeout_ms: ${LOCK_TIMEOUT_MS}`);
     console.log(`stall_ratio_psql_to_holdfast: ${(psql.stall / Math.max(1, holdfast.stall)).toFixed(2)}`);
     console.log(`target_no_stall_over_lock_timeout: ${holdfast.stall <= LOCK_TIMEOUT_MS ? "met" : "MISSED"}`);
+    // pgbench -i: ≈ 15 MiB per scale unit.
+    const sizeMb = SCALE * 15;
+    await recordResult({ bench: "upgrade", operation: "longest application stall", dataset: "pgbench", sizeMb, holdfast: { seconds: holdfast.stall / 1000 }, peers: { "psql -f": { seconds: psql.stall / 1000 } } });
+    await recordResult({ bench: "upgrade", operation: "upgrade, start to end", dataset: "pgbench", sizeMb, holdfast: { seconds: holdfast.seconds }, peers: { "psql -f (no backup, no checks)": { seconds: psql.seconds } } });
   } finally {
     await pg.destroy();
     await ws.cleanup();

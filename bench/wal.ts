@@ -10,6 +10,7 @@ import { join, resolve } from "node:path";
 import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
 import { runAsServerUser, switchAndWaitArchived } from "../test/support/pitr.js";
 import { benchRepository, ownedDir, pgbackrest, timed } from "./pg-tools.js";
+import { recordResult } from "./result.js";
 
 const DIST = resolve(import.meta.dirname, "../dist/cli");
 const CLI = join(DIST, "main.js");
@@ -97,6 +98,10 @@ async function main(): Promise<void> {
     rates.pgbackrest = await archiverLoop(base, "br", files, stash, 1, (p) => timed(["pgbackrest", `--config=${br.conf}`, "--stanza=walsync", "archive-push", p], { asPostgres: true }));
     console.log(`pgbackrest archive-push (zst-3, synchronous): ${rates.pgbackrest.toFixed(2)} segments/s`);
     for (const ready of [1, 4, 16]) console.log(`ratio holdfast(${ready} ready)/pgbackrest sync archive-push: ${(rates[`holdfast-${ready}`]! / rates.pgbackrest).toFixed(2)} (target ≥ 2)`);
+    const walMb = files.length * 16;
+    for (const ready of [1, 4, 16]) {
+      await recordResult({ bench: "wal", operation: `wal-push (${ready} ready)`, dataset: "random", sizeMb: walMb, holdfast: { seconds: files.length / rates[`holdfast-${ready}`]! }, peers: { "pgbackrest archive-push": { seconds: files.length / rates.pgbackrest } } });
+    }
 
     // --- Recovery: Holdfast restore vs a local folder of plain segments -------------------------
     await timed(["node", CLI, "backup", "--type", "physical", cluster.url()], { env });
@@ -118,6 +123,7 @@ async function main(): Promise<void> {
     const before = `"${process.execPath}" "${CLI}" wal-fetch %f %p --repo "${repo}" --passphrase-file "${env.HOLDFAST_PASSPHRASE_FILE}" --log-level warn`;
     const oldRecovery = await recoverFromFolder(cluster, old, `test -f pg_wal/holdfast-prefetch/%f && mv -f pg_wal/holdfast-prefetch/%f %p || ${before}`);
     console.log(`recovery through holdfast wal-fetch as restore_command (the restore before this change): ${oldRecovery.toFixed(2)} s`);
+    await recordResult({ bench: "wal", operation: "recovery through the repository", dataset: "random", sizeMb: RECOVERY_SEGMENTS * 16, holdfast: { seconds: hfRecovery, peakRssMb: hr.rssMb }, peers: { "cp from a local folder": { seconds: plainRecovery } } });
     console.log(`ratio holdfast restore recovery/local folder: ${(hfRecovery / plainRecovery).toFixed(2)} (target ≤ 1.2); wal-fetch restore_command/local folder: ${(oldRecovery / plainRecovery).toFixed(2)}`);
   } finally {
     await cluster.destroy();

@@ -1,13 +1,9 @@
 import { Command, Option } from "commander";
 import { HoldfastError } from "../errors.js";
-import { initRepository } from "../commands/init.js";
-import { backup } from "../commands/backup.js";
-import { listBackups, showBackup } from "../commands/catalog.js";
-import { verify } from "../commands/verify.js";
-import { restore } from "../commands/restore.js";
-import { runDemo } from "../commands/demo.js";
 import { collect, prepare, print, printResult } from "./program.js";
-import { formatBackup, formatList, formatManifest, formatRestore, formatVerify, restoreJson } from "./format.js";
+
+// Each action imports its command and formatter itself, so registering them all stays cheap.
+const format = () => import("./format.js");
 
 const SOURCE_HELP = "which source `latest` means: a URI, a SQLite file path or a database name from holdfast.yaml (needed when the repository holds several)";
 
@@ -24,6 +20,7 @@ repoCmd
     const { settings, ctx, opts } = await prepare(cmd);
     const where = location ?? settings.repo;
     if (!where) throw new HoldfastError("USAGE", "say where: holdfast repo init <location> (or --repo)");
+    const { initRepository } = await import("../commands/init.js");
     const result = await initRepository(
       {
         location: where,
@@ -59,6 +56,7 @@ program
     const engineOptions = opts.type === "physical"
       ? { walWaitMs: Number(opts.walWait) * 1000 }
       : { format: opts.format, jobs: opts.jobs, schemaOnly: opts.schemaOnly, dataOnly: opts.dataOnly, tables: opts.table, excludeTables: opts.excludeTable };
+    const [{ backup }, { formatBackup }] = await Promise.all([import("../commands/backup.js"), format()]);
     const m = await backup({ source, settings, engineOptions, type: opts.type as string | undefined }, ctx);
     printResult(opts, m, formatBackup);
   });
@@ -69,6 +67,7 @@ program
   .option("--json", "JSON output")
   .action(async (_o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
+    const [{ listBackups }, { formatList }] = await Promise.all([import("../commands/catalog.js"), format()]);
     const result = await listBackups(settings, ctx);
     printResult(opts, result, formatList);
   });
@@ -80,6 +79,7 @@ program
   .option("--json", "the manifest as stored")
   .action(async (ref: string, _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
+    const [{ showBackup }, { formatManifest }] = await Promise.all([import("../commands/catalog.js"), format()]);
     const m = await showBackup(ref, settings, ctx, opts.source as string | undefined);
     printResult(opts, m, formatManifest);
   });
@@ -94,6 +94,7 @@ program
   .option("--json", "JSON report")
   .action(async (refs: string[], _o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
+    const [{ verify }, { formatVerify }] = await Promise.all([import("../commands/verify.js"), format()]);
     const report = await verify({ refs, all: Boolean(opts.all), deep: Boolean(opts.deep), source: opts.source as string | undefined, settings }, ctx);
     printResult(opts, report, formatVerify);
     const failed = report.backups.find((b) => !b.ok);
@@ -130,6 +131,7 @@ program
       targetTime: opts.targetTime, targetLsn: opts.targetLsn, targetXid: opts.targetXid, targetName: opts.targetName,
       replace: Boolean(opts.replace), archive: Boolean(opts.archive), recoveryTimeoutSeconds: Number(opts.recoveryTimeout),
     };
+    const [{ restore }, { formatRestore, restoreJson }] = await Promise.all([import("../commands/restore.js"), format()]);
     const result = await restore({ ref: refArg ?? "latest", to: opts.to as string | undefined, source: opts.source as string | undefined, inPlace: Boolean(opts.inPlace), settings, engineOptions, type: opts.type as string | undefined }, ctx);
     printResult(opts, restoreJson(result), formatRestore);
   });
@@ -140,6 +142,7 @@ program
   .option("--dir <folder>", "where to put the demo", "holdfast-demo")
   .action(async (_o, cmd: Command) => {
     const { ctx, opts } = await prepare(cmd);
+    const { runDemo } = await import("../commands/demo.js");
     await runDemo(String(opts.dir), ctx, print);
   });
 

@@ -2,11 +2,10 @@ import { writeFile } from "node:fs/promises";
 import { Command, Option } from "commander";
 import { HoldfastError } from "../errors.js";
 import { parseDurationFlag } from "../config/duration.js";
-import { runDrill, type DrillResult } from "../drill/drill.js";
-import { drillHistory } from "../drill/history.js";
+import type { DrillResult } from "../drill/drill.js";
 import type { DrillRecord } from "../drill/record.js";
 import { formatMs } from "../drill/verdict.js";
-import { table } from "./format.js";
+import { table } from "./text.js";
 import { prepare, printResult } from "./program.js";
 
 /** drill, drills. */
@@ -27,6 +26,7 @@ export function registerDrillCommands(program: Command): void {
     .action(async (database: string, _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       if (opts.latest && opts.targetTime) throw new HoldfastError("USAGE", "give either --target-time or --latest, not both");
+      const { runDrill } = await import("../drill/drill.js");
       const result = await runDrill(
         {
           database,
@@ -54,6 +54,7 @@ export function registerDrillCommands(program: Command): void {
     .option("--json", "JSON output")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const { drillHistory } = await import("../drill/history.js");
       const history = await drillHistory(settings, ctx);
       printResult(opts, history, (h) => formatHistory(h.drills, h.damaged));
     });

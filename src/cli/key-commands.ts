@@ -1,11 +1,10 @@
 import type { Command } from "commander";
 import { HoldfastError, registerSecret } from "../errors.js";
-import { passphraseFrom } from "../config/load.js";
-import { changePassphrase, rotateKey, type KeyChangeResult } from "../commands/key-change.js";
-import { listKeys, type KeyListResult } from "../commands/key-list.js";
+import type { KeyChangeResult } from "../commands/key-change.js";
+import type { KeyListResult } from "../commands/key-list.js";
 import { prepare, printResult } from "./program.js";
 import { askSecret } from "./secret-prompt.js";
-import { table } from "./format.js";
+import { table } from "./text.js";
 
 /** key passphrase, key rotate, key list (key export is registered beside copy). */
 export function registerKeyCommands(key: Command): void {
@@ -17,6 +16,7 @@ export function registerKeyCommands(key: Command): void {
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const newPassphrase = await newPassphraseFrom(opts.newPassphraseFile as string | undefined);
+      const { changePassphrase } = await import("../commands/key-change.js");
       const result = await changePassphrase({ settings, newPassphrase }, ctx);
       printResult(opts, result, (r) => describeChange(r, `changed the passphrase of ${r.repository} (${r.keys} key(s) sealed with it; backups untouched): the old passphrase opens nothing any more`));
     });
@@ -28,6 +28,7 @@ export function registerKeyCommands(key: Command): void {
     .option("--json", "JSON output")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const { rotateKey } = await import("../commands/key-change.js");
       const result = await rotateKey({ settings }, ctx);
       printResult(opts, result, (r) => describeChange(r, `new repository key ${r.currentKey.id} (${r.currentKey.recipient}) for ${r.repository}: new backups and WAL are encrypted to it; the ${r.keys - 1} older key(s) still open older backups (export a fresh identity file: \`holdfast key export\`)`));
     });
@@ -38,12 +39,14 @@ export function registerKeyCommands(key: Command): void {
     .option("--json", "JSON output")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const { listKeys } = await import("../commands/key-list.js");
       printResult(opts, await listKeys(settings, ctx), formatKeys);
     });
 }
 
 /** The new passphrase: a file or the environment, never argv; else asked twice on a terminal. */
 async function newPassphraseFrom(flagFile: string | undefined): Promise<string> {
+  const { passphraseFrom } = await import("../config/load.js");
   const given = await passphraseFrom(flagFile ?? process.env.HOLDFAST_NEW_PASSPHRASE_FILE, process.env.HOLDFAST_NEW_PASSPHRASE, "new passphrase");
   if (given !== undefined) return given;
   if (!process.stdin.isTTY) {

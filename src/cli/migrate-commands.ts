@@ -3,7 +3,7 @@ import { Command, Option } from "commander";
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { parseDurationFlag } from "../config/duration.js";
-import { DEFAULT_TIMEOUTS, loadMigrations, migrateDown, migratePlan, migrateRepair, migrateStatus, migrateUp, openMigrationTarget, withBackupExclusion, type MigrateOptions, type Migration, type MigrationTarget } from "../migrate/index.js";
+import type { MigrateOptions, Migration, MigrationTarget } from "../migrate/index.js";
 import { prepare, printResult, type ActionOptions } from "./program.js";
 import { formatDown, formatPlan, formatRepair, formatStatus, formatUp } from "./migrate-format.js";
 
@@ -28,22 +28,22 @@ export function registerMigrateCommands(program: Command): void {
       .option("--lock-wait <duration>", "with a repository configured: longest wait for a running backup of the same database (default 0s: refuse)");
 
   common(migrate.command("status <database>").description("applied, pending, partly applied and drifted migrations")).action(
-    action(async ({ target, migrations }) => migrateStatus(target, migrations), formatStatus),
+    action(async ({ target, migrations, m }) => m.migrateStatus(target, migrations), formatStatus),
   );
   common(migrate.command("plan <database>").description("what up would do, with the rows and bytes destructive changes would discard"))
     .option("--to <version>", "stop at this version")
     .addOption(new Option("--direction <direction>", "plan up or down").choices(["up", "down"]).default("up"))
-    .action(action(async ({ target, migrations, opts }) => migratePlan(target, migrations, { to: version(opts.to), direction: opts.direction as "up" | "down" }), formatPlan));
+    .action(action(async ({ target, migrations, opts, m }) => m.migratePlan(target, migrations, { to: version(opts.to), direction: opts.direction as "up" | "down" }), formatPlan));
   changing(migrate.command("up <database>").description("apply pending migrations (each in its own transaction)")).action(
-    action(async ({ target, migrations, opts, settings, signal }) => withBackupExclusion(settings, target, "migrate up", () => migrateUp(target, migrations, migrateOptions(opts, signal)), signal), formatUp),
+    action(async ({ target, migrations, opts, settings, signal, m }) => m.withBackupExclusion(settings, target, "migrate up", () => m.migrateUp(target, migrations, migrateOptions(opts, m.DEFAULT_TIMEOUTS, signal)), signal), formatUp),
   );
   changing(migrate.command("down <database>").description("revert applied migrations with their down migrations (default: the last one)")).action(
-    action(async ({ target, migrations, opts, settings, signal }) => withBackupExclusion(settings, target, "migrate down", () => migrateDown(target, migrations, migrateOptions(opts, signal)), signal), formatDown),
+    action(async ({ target, migrations, opts, settings, signal, m }) => m.withBackupExclusion(settings, target, "migrate down", () => m.migrateDown(target, migrations, migrateOptions(opts, m.DEFAULT_TIMEOUTS, signal)), signal), formatDown),
   );
   common(migrate.command("repair <database>").description("accept changed files of applied migrations: record the new checksums and why"))
     .requiredOption("--reason <text>", "why the applied migration's file changed (kept in the history)")
     .option("--lock-wait <duration>", "with a repository configured: longest wait for a running backup of the same database")
-    .action(action(async ({ target, migrations, opts, settings, signal }) => withBackupExclusion(settings, target, "migrate repair", () => migrateRepair(target, migrations, { reason: String(opts.reason) }), signal), formatRepair));
+    .action(action(async ({ target, migrations, opts, settings, signal, m }) => m.withBackupExclusion(settings, target, "migrate repair", () => m.migrateRepair(target, migrations, { reason: String(opts.reason) }), signal), formatRepair));
 }
 
 interface Run {
@@ -52,16 +52,19 @@ interface Run {
   opts: ActionOptions;
   settings: Settings;
   signal?: AbortSignal;
+  /** The migrator, loaded when a migrate command runs rather than at start-up. */
+  m: typeof import("../migrate/index.js");
 }
 
 function action<T>(fn: (run: Run) => Promise<T>, format: (result: T) => string) {
   return async (database: string, _o: unknown, cmd: Command): Promise<void> => {
     const { settings, ctx, opts } = await prepare(cmd);
+    const m = await import("../migrate/index.js");
     const configured = settings.databases[database];
-    const migrations = await loadMigrations(migrationsDir(opts.dir as string | undefined, configured?.migrations, settings), { allowGaps: Boolean(opts.allowGaps) });
-    const target = await openMigrationTarget(configured?.source ?? database, { historyTable: opts.historyTable as string, pgbouncer: Boolean(opts.pgbouncer) });
+    const migrations = await m.loadMigrations(migrationsDir(opts.dir as string | undefined, configured?.migrations, settings), { allowGaps: Boolean(opts.allowGaps) });
+    const target = await m.openMigrationTarget(configured?.source ?? database, { historyTable: opts.historyTable as string, pgbouncer: Boolean(opts.pgbouncer) });
     try {
-      printResult(opts, await fn({ target, migrations, opts, settings, signal: ctx.signal }), format);
+      printResult(opts, await fn({ target, migrations, opts, settings, signal: ctx.signal, m }), format);
     } finally {
       await target.close();
     }
@@ -81,7 +84,7 @@ export function version(text: unknown): number | undefined {
   return n;
 }
 
-function migrateOptions(opts: ActionOptions, signal?: AbortSignal): MigrateOptions {
+function migrateOptions(opts: ActionOptions, defaults: { statementTimeoutMs: number }, signal?: AbortSignal): MigrateOptions {
   const retries = Number(opts.lockRetries);
   if (!Number.isInteger(retries) || retries < 0 || retries > 100) throw new HoldfastError("USAGE", `--lock-retries expects 0..100, got "${String(opts.lockRetries)}"`);
   return {
@@ -90,7 +93,7 @@ function migrateOptions(opts: ActionOptions, signal?: AbortSignal): MigrateOptio
     lockRetries: retries,
     timeouts: {
       lockTimeoutMs: parseDurationFlag(String(opts.lockTimeout), "--lock-timeout", "2s or 500ms"),
-      statementTimeoutMs: opts.statementTimeout === undefined ? DEFAULT_TIMEOUTS.statementTimeoutMs : parseDurationFlag(String(opts.statementTimeout), "--statement-timeout", "30s or 5m"),
+      statementTimeoutMs: opts.statementTimeout === undefined ? defaults.statementTimeoutMs : parseDurationFlag(String(opts.statementTimeout), "--statement-timeout", "30s or 5m"),
       waitMs: parseDurationFlag(String(opts.wait), "--wait", "30s or 10m"),
     },
     signal,

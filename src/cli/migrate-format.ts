@@ -1,5 +1,5 @@
 import type { DownResult, Plan, RepairResult, StatusReport, UpResult } from "../migrate/index.js";
-import { bytes, seconds, table } from "./format.js";
+import { bytes, seconds, table } from "./text.js";
 
 const v = (n: number | null): string => (n === null ? "none" : String(n));
 

@@ -1,11 +1,8 @@
 import { Command } from "commander";
 import { HoldfastError } from "../errors.js";
-import { parseInstant, policyFromConfig, prune } from "../commands/prune.js";
-import { sourceUriOf, status } from "../commands/status.js";
 import { parseDurationFlag } from "../config/duration.js";
-import { isValidTimeZone, type RetentionPolicy } from "../repository/retention.js";
+import type { RetentionPolicy } from "../repository/retention.js";
 import { collect, prepare, print, printResult } from "./program.js";
-import { formatPrune, formatStatus } from "./ops-format.js";
 
 const KEEP_FLAGS = [
   ["keepLast", "--keep-last <n>", "keep the newest n backups"],
@@ -30,6 +27,12 @@ export function registerOpsCommands(program: Command): void {
   for (const [, flag, help] of KEEP_FLAGS) pruneCmd.option(flag, help);
   pruneCmd.action(async (_o, cmd: Command) => {
     const { settings, ctx, opts } = await prepare(cmd);
+    const [{ parseInstant, policyFromConfig, prune }, { sourceUriOf }, { isValidTimeZone }, { formatPrune }] = await Promise.all([
+      import("../commands/prune.js"),
+      import("../commands/status.js"),
+      import("../repository/retention.js"),
+      import("./ops-format.js"),
+    ]);
     const names = (opts.database as string[] | undefined) ?? [];
     for (const n of names) {
       if (!settings.databases[n]) throw new HoldfastError("USAGE", `unknown database "${n}" (configured: ${Object.keys(settings.databases).join(", ") || "none"})`);
@@ -58,6 +61,7 @@ export function registerOpsCommands(program: Command): void {
     .option("--json", "JSON output")
     .action(async (names: string[], _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const [{ status }, { formatStatus }] = await Promise.all([import("../commands/status.js"), import("./ops-format.js")]);
       const report = await status(settings, names, ctx);
       printResult(opts, report, formatStatus);
     });

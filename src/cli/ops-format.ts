@@ -1,6 +1,6 @@
 import type { PruneResult } from "../commands/prune.js";
 import type { DatabaseStatus, StatusReport } from "../commands/status.js";
-import { bytes, table } from "./format.js";
+import { bytes, table } from "./text.js";
 
 export function formatPrune(r: PruneResult): string {
   const lines: string[] = [];

@@ -1,9 +1,8 @@
 import { Command, CommanderError, Option } from "commander";
 import { EXIT_CODES, HoldfastError, isHoldfastError, redact } from "../errors.js";
-import { loadSettings, type FlagSettings, type Settings } from "../config/load.js";
-import { HOLDFAST_VERSION, type CommandContext } from "../commands/context.js";
-import { createLogger } from "./logger.js";
-import { progressFactory } from "./progress.js";
+import type { FlagSettings, Settings } from "../config/load.js";
+import type { CommandContext } from "../commands/context.js";
+import { HOLDFAST_VERSION } from "../version.js";
 
 export const abort = new AbortController();
 let debug = process.argv.includes("--debug");
@@ -34,6 +33,9 @@ export type ActionOptions = GlobalOptions & Record<string, unknown>;
 export async function prepare(cmd: Command): Promise<{ settings: Settings; ctx: CommandContext; opts: ActionOptions }> {
   const opts = cmd.optsWithGlobals<ActionOptions>();
   debug = Boolean(opts.debug);
+  // Loaded here, not at start-up: the config schema (zod, yaml), pino and the progress bars are a
+  // command's to pay for, never `--help` or `--version`'s.
+  const [{ loadSettings }, { createLogger }, { progressFactory }] = await Promise.all([import("../config/load.js"), import("./logger.js"), import("./progress.js")]);
   const settings = await loadSettings(opts);
   const log = createLogger(settings.logFormat, debug ? "debug" : settings.logLevel);
   const interactive = Boolean(process.stderr.isTTY) && !opts.json && settings.logFormat !== "json";

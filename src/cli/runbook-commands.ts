@@ -1,6 +1,6 @@
 import type { Command } from "commander";
 import { shellQuote } from "../engines/postgres/physical/shell-command.js";
-import { buildRunbook, type Runbook } from "../runbook/runbook.js";
+import type { Runbook } from "../runbook/runbook.js";
 import { prepare, printResult } from "./program.js";
 
 /** runbook: the exact recovery commands of one configured database. */
@@ -12,6 +12,7 @@ export function registerRunbookCommands(program: Command): void {
     .action(async (database: string, _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       const commands = program.commands.map((c) => c.name());
+      const { buildRunbook } = await import("../runbook/runbook.js");
       const runbook = await buildRunbook({ database, settings, commands }, ctx);
       printResult(opts, runbook, formatRunbook);
     });

@@ -1,14 +1,12 @@
 import type { Command } from "commander";
 import { HoldfastError, registerSecret } from "../errors.js";
 import { parseDurationFlag } from "../config/duration.js";
-import { copyBackups, type CopyResult } from "../commands/copy.js";
-import { checkRepository, parseSubset, type CheckResult } from "../commands/check.js";
+import type { CopyResult } from "../commands/copy.js";
+import type { CheckResult } from "../commands/check.js";
 import { prepare, printResult } from "./program.js";
-import { exportKey } from "../commands/key-export.js";
 import { registerKeyCommands } from "./key-commands.js";
 import { askSecret } from "./secret-prompt.js";
-import { bytes } from "./format.js";
-import { describeIncomplete } from "../repository/incomplete.js";
+import { bytes } from "./text.js";
 
 /** copy (offsite copies) and check (repository health, --read-data). */
 export function registerStorageCommands(program: Command): void {
@@ -26,6 +24,7 @@ export function registerStorageCommands(program: Command): void {
         settings.passphrase = await askSecret("repository passphrase: ");
         registerSecret(settings.passphrase);
       }
+      const { exportKey } = await import("../commands/key-export.js");
       const result = await exportKey(String(opts.out), settings, ctx);
       printResult(opts, result, (r) => `wrote the ${r.keys > 1 ? `${r.keys} identities` : "identity"} of ${r.repository} (current public key ${r.recipient}) to ${r.out} (mode 0600): anyone with this file can read every backup; keep it offline, apart from the repository`);
     });
@@ -40,6 +39,7 @@ export function registerStorageCommands(program: Command): void {
     .option("--json", "JSON output")
     .action(async (refs: string[], _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const { copyBackups } = await import("../commands/copy.js");
       const result = await copyBackups({ refs, all: Boolean(opts.all), wal: Boolean(opts.wal), to: String(opts.to), source: opts.source as string | undefined, settings }, ctx);
       printResult(opts, result, formatCopy);
     });
@@ -54,10 +54,11 @@ export function registerStorageCommands(program: Command): void {
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       if (opts.subset !== undefined && !opts.readData) throw new HoldfastError("USAGE", "--subset needs --read-data");
+      const [{ checkRepository, parseSubset }, { describeIncomplete }] = await Promise.all([import("../commands/check.js"), import("../repository/incomplete.js")]);
       const staleUploadAgeMs = opts.staleAfter === undefined ? undefined : parseDurationFlag(String(opts.staleAfter), "--stale-after", "24h");
       const subset = opts.subset === undefined ? undefined : parseSubset(String(opts.subset));
       const result = await checkRepository({ settings, readData: Boolean(opts.readData), subset, staleUploadAgeMs }, ctx);
-      printResult(opts, result, formatCheck);
+      printResult(opts, result, (r) => formatCheck(r, describeIncomplete));
       if (!result.ok) throw new HoldfastError("VERIFY_FAILED", `check of ${result.repository} found ${result.problems.length} problem(s)`);
     });
 }
@@ -70,7 +71,7 @@ function formatCopy(r: CopyResult): string {
   return lines.join("\n");
 }
 
-function formatCheck(r: CheckResult): string {
+function formatCheck(r: CheckResult, describeIncomplete: (i: CheckResult["incomplete"][number]) => string): string {
   const lines = [`repository ${r.repository}: ${r.backups} backup(s), ${r.files} file(s)`];
   if (r.filesRead > 0) lines.push(`read ${r.filesRead} file(s), ${bytes(r.bytesRead)} (${r.level === "content" ? "decrypted, decompressed, both hashes checked" : "stored bytes only: no key given"})`);
   for (const p of r.problems) lines.push(`FAILED ${p.id}: ${p.message}`);

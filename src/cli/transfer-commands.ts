@@ -1,5 +1,5 @@
 import { Command, Option } from "commander";
-import { exportData, type ExportResult } from "../transfer/export.js";
+import type { ExportResult } from "../transfer/export.js";
 import { parseWhere } from "../transfer/filter.js";
 import { importData } from "../transfer/import.js";
 import { STRATEGIES, type Strategy } from "../transfer/target.js";
@@ -29,6 +29,7 @@ export function registerTransferCommands(program: Command): void {
     .option("--json", "print the export manifest as JSON")
     .action(async (source: string, _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const { exportData } = await import("../transfer/export.js");
       const result = await exportData(
         {
           source,

@@ -2,15 +2,12 @@ import { Command, Option } from "commander";
 import { HoldfastError } from "../errors.js";
 import { parseDurationFlag } from "../config/duration.js";
 import type { UpgradeReport } from "../migrate/report.js";
-import { upgrade, type UpgradeRequest } from "../migrate/upgrade.js";
-import { upgradeTest, type UpgradeTestReport } from "../migrate/upgrade-test.js";
+import type { UpgradeRequest } from "../migrate/upgrade.js";
+import type { UpgradeTestReport } from "../migrate/upgrade-test.js";
 import type { Settings } from "../config/load.js";
-import { loadMigrations } from "../migrate/files.js";
-import { externalRunner } from "../migrate/upgrade-runner.js";
-import { ownMigrations } from "../migrate/upgrade-runner-holdfast.js";
 import { migrationsDir, version } from "./migrate-commands.js";
 import { abort, collect, prepare, printResult } from "./program.js";
-import { seconds } from "./format.js";
+import { seconds } from "./text.js";
 
 /** upgrade (backup first, migrate, check, roll back by itself) and upgrade-test (the same on a scratch copy). */
 export function registerUpgradeCommands(program: Command): void {
@@ -31,6 +28,7 @@ export function registerUpgradeCommands(program: Command): void {
     .action(async (database: string, _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
       interruptsRollBack(ctx.log);
+      const { upgrade } = await import("../migrate/upgrade.js");
       const report = await upgrade(
         {
           database,
@@ -65,6 +63,7 @@ export function registerUpgradeCommands(program: Command): void {
     .option("--json", "the report as JSON")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const { upgradeTest } = await import("../migrate/upgrade-test.js");
       const report = await upgradeTest(
         { from: String(opts.from), settings, ...(await runnerFrom(opts, settings, opts.source as string | undefined)), noRoundTrip: opts.roundTrip === false, checksFile: opts.checks as string | undefined, checks: checksFrom(opts), source: opts.source as string | undefined, scratchServer: opts.scratch as string | undefined },
         ctx,
@@ -99,9 +98,13 @@ function checkFlags(cmd: Command): Command {
 async function runnerFrom(opts: Record<string, unknown>, settings: Settings, database: string | undefined, to?: unknown): Promise<Pick<UpgradeRequest, "runner" | "migrations">> {
   const configured = database === undefined ? undefined : settings.databases[database]?.migrations;
   if (opts.run !== undefined && opts.migrations !== undefined) throw new HoldfastError("USAGE", "give either --run or --migrations, not both");
-  if (opts.run !== undefined) return { runner: (_target, env) => externalRunner(String(opts.run), env) };
+  if (opts.run !== undefined) {
+    const { externalRunner } = await import("../migrate/upgrade-runner.js");
+    return { runner: (_target, env) => externalRunner(String(opts.run), env) };
+  }
   if (opts.migrations === undefined && configured === undefined) throw new HoldfastError("USAGE", "nothing to run: give --run \"<command>\" or --migrations <folder>", { hint: "or set migrations: for the database in holdfast.yaml" });
   const dir = migrationsDir(opts.migrations as string | undefined, configured, settings);
+  const [{ loadMigrations }, { ownMigrations }] = await Promise.all([import("../migrate/files.js"), import("../migrate/upgrade-runner-holdfast.js")]);
   const list = await loadMigrations(dir, { allowGaps: Boolean(opts.allowGaps) });
   const own = ownMigrations(list, { dir, to: version(to), historyTable: opts.historyTable as string, allowDataLoss: Boolean(opts.allowDataLoss) });
   return { runner: own.runner, migrations: own };

@@ -1,9 +1,10 @@
+import { resolve } from "node:path";
 import type { Command } from "commander";
 import { HoldfastError } from "../errors.js";
-import { walFetch, walPush } from "../commands/wal.js";
-import { walVerify, type WalVerifyReport } from "../commands/wal-verify.js";
-import { setupArchiving, type ArchivingReport } from "../commands/setup-archiving.js";
-import { prepare, printResult } from "./program.js";
+import type { WalVerifyReport } from "../commands/wal-verify.js";
+import type { ArchivingReport } from "../commands/setup-archiving.js";
+import { prepare, printResult, type ActionOptions } from "./program.js";
+import { takeMarker } from "../wal/push-markers.js";
 
 /** wal-push, wal-fetch (PostgreSQL's archive/restore commands), wal verify, setup-archiving. */
 export function registerWalCommands(program: Command): void {
@@ -11,7 +12,12 @@ export function registerWalCommands(program: Command): void {
     .command("wal-push <path>")
     .description("archive one WAL file (PostgreSQL archive_command: holdfast wal-push %p)")
     .action(async (path: string, _o, cmd: Command) => {
+      // As in the lean entry (wal-push-main.ts): a file an earlier call pushed along with its own is
+      // acknowledged before the configuration, the logger or the repository code is loaded.
+      const repo = cmd.optsWithGlobals<ActionOptions>().repo ?? process.env.HOLDFAST_REPO;
+      if (repo && (await takeMarker(resolve(path), repo))) return;
       const { settings, ctx } = await prepare(cmd);
+      const { walPush } = await import("../commands/wal.js");
       await walPush(path, settings, ctx);
     });
 
@@ -23,6 +29,7 @@ export function registerWalCommands(program: Command): void {
       const { settings, ctx, opts } = await prepare(cmd);
       const prefetch = Number(opts.prefetch);
       if (!Number.isInteger(prefetch) || prefetch < 0) throw new HoldfastError("USAGE", `--prefetch expects a whole number, got "${String(opts.prefetch)}"`);
+      const { walFetch } = await import("../commands/wal.js");
       await walFetch(file, dest, settings, ctx, { prefetch });
     });
 
@@ -34,6 +41,7 @@ export function registerWalCommands(program: Command): void {
     .option("--json", "JSON report")
     .action(async (_o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const { walVerify } = await import("../commands/wal-verify.js");
       const report = await walVerify(settings, { stored: Boolean(opts.stored) }, ctx);
       printResult(opts, report, formatWalVerify);
       if (!report.ok) throw new HoldfastError("VERIFY_FAILED", `WAL archive check failed: ${report.problems[0]}`);
@@ -45,6 +53,7 @@ export function registerWalCommands(program: Command): void {
     .option("--json", "JSON report")
     .action(async (url: string, _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const { setupArchiving } = await import("../commands/setup-archiving.js");
       const report = await setupArchiving(url, settings, ctx);
       printResult(opts, report, formatArchiving);
       if (!report.ok) throw new HoldfastError("ARCHIVING_NOT_SET_UP", `archiving is not set up correctly on ${report.server}: ${report.checks.find((c) => !c.ok)?.name}`);

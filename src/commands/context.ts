@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
-import { readFileSync } from "node:fs";
 import pino, { type Logger } from "pino";
 import { MANIFEST_FORMAT_VERSION, type BackupKind } from "../repository/manifest.js";
+import { HOLDFAST_VERSION } from "../version.js";
 
 export interface ProgressHandle {
   update(done: number): void;
@@ -23,14 +23,7 @@ export function quietContext(signal?: AbortSignal): CommandContext {
   return { log: pino({ level: "silent" }), progress: () => NO_PROGRESS, signal };
 }
 
-export const HOLDFAST_VERSION: string = (() => {
-  try {
-    const pkg = JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version?: string };
-    return pkg.version ?? "0.0.0";
-  } catch {
-    return "0.0.0";
-  }
-})();
+export { HOLDFAST_VERSION };
 
 export const HOST = { hostname: hostname(), platform: `${process.platform}-${process.arch}` };
 

@@ -1,11 +1,7 @@
-import { z } from "zod";
 import { HoldfastError } from "../errors.js";
 
-const DURATION = /^(\d+)(ms|s|m|h|d)$/;
+export const DURATION = /^(\d+)(ms|s|m|h|d)$/;
 const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-/** A duration in holdfast.yaml: 30s, 5m, 25h, 7d. */
-export const durationSchema = z.string().regex(DURATION, "expected a duration such as 30s, 5m, 25h or 7d");
 
 export function parseDuration(text: string): number {
   const m = DURATION.exec(text);

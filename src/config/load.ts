@@ -1,10 +1,9 @@
 import { readFile, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { resolve, dirname, isAbsolute } from "node:path";
-import { parse as parseYaml } from "yaml";
 import { HoldfastError, registerSecret } from "../errors.js";
 import { defaultLevel, levelRange, COMPRESSIONS, type Compression } from "../pipeline/compression.js";
-import { fileConfigSchema, type FileConfig } from "./schema.js";
+import type { FileConfig } from "./schema.js";
 import { parseDurationFlag } from "./duration.js";
 import type { S3Settings } from "../storage/s3-settings.js";
 
@@ -134,6 +133,9 @@ async function existingFile(path: string): Promise<string | undefined> {
 }
 
 export async function readConfigFile(path: string): Promise<FileConfig> {
+  // The parser and the schema (yaml, zod) load only when there is a file to read: archive_command
+  // and other short commands given --repo never pay for them.
+  const [{ parse: parseYaml }, { fileConfigSchema }] = await Promise.all([import("yaml"), import("./schema.js")]);
   let text: string;
   try {
     text = await readFile(path, "utf8");

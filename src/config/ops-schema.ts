@@ -6,7 +6,7 @@ import { isValidTimeZone } from "../repository/retention.js";
  * holdfast.yaml sections for operations (retention, schedules, the daemon's HTTP endpoint and
  * alerts). Kept apart from schema.ts so that file stays a readable list of top-level keys.
  */
-import { durationSchema as duration } from "./duration.js";
+import { durationSchema as duration } from "./duration-schema.js";
 
 export const timeZoneSchema = z.string().refine(isValidTimeZone, { message: "unknown time zone (use an IANA name such as Europe/Berlin or UTC)" });
 

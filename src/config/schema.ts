@@ -2,7 +2,7 @@ import { z } from "zod";
 import { COMPRESSIONS } from "../pipeline/compression.js";
 import { cronSchema, daemonOpsKeys, databaseOpsKeys } from "./ops-schema.js";
 
-import { durationSchema as duration } from "./duration.js";
+import { durationSchema as duration } from "./duration-schema.js";
 
 /** holdfast.yaml. Strict: an unknown key is an error reported with its path. */
 export const fileConfigSchema = z.strictObject({
