@@ -35,7 +35,7 @@ describe("CLI start-up loads only what the command needs", () => {
     for (const p of DAEMON_AND_S3) expect(packages, `list on a local repository loaded ${p}`).not.toContain(p);
   });
 
-  it.each(["--version", "--help", "backup --help", "wal-push --help", "restore --help", "migrate up --help", "daemon --help"])("holdfast %s loads commander and nothing heavy", async (line) => {
+  it.each(["--version", "--help", "backup --help", "wal-push --help", "restore --help", "migrate up --help", "daemon --help", "export --help", "import --help"])("holdfast %s loads commander and nothing heavy", async (line) => {
     const args = line.split(" ");
     const { packages, stdout } = await packagesLoadedBy(args);
     expect(stdout.length).toBeGreaterThan(0);

@@ -1,9 +1,7 @@
 import { Command, Option } from "commander";
 import type { ExportResult } from "../transfer/export.js";
 import { parseWhere } from "../transfer/filter.js";
-import { importData } from "../transfer/import.js";
 import { STRATEGIES, type Strategy } from "../transfer/target.js";
-import { formatImport } from "./import-format.js";
 import { collect, prepare, printResult } from "./program.js";
 
 function formatExport(r: ExportResult): string {
@@ -63,6 +61,7 @@ export function registerTransferCommands(program: Command): void {
     .option("--json", "print the plan and report as JSON")
     .action(async (source: string, _o, cmd: Command) => {
       const { settings, ctx, opts } = await prepare(cmd);
+      const [{ importData }, { formatImport }] = await Promise.all([import("../transfer/import.js"), import("./import-format.js")]);
       const result = await importData(
         {
           export: source,

@@ -91,7 +91,8 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
     const names = selectTables(reader.manifest.tables.map((t) => t.name), { tables: req.tables, excludeTables: req.excludeTables, where: {} });
     const described = new Map(reader.schema.tables.map((t) => [t.name, t]));
     const selected = names.map((n) => described.get(n)!);
-    const inputs = planInputs(selected, await target.tables(), parseKeys(req.keys), req.createSchema, target.uri);
+    const keys = parseKeys(req.keys);
+    let inputs = planInputs(selected, await target.tables(), keys, req.createSchema, target.uri);
     const identity = exportIdentity(reader.manifest);
     if (savedPlan) checkPlanInputs(savedPlan, { export: identity, target: target.uri, strategy: req.strategy, tables: inputs.map((i) => ({ name: i.table.name, key: i.key })) });
     const applying = !req.dryRun && !req.planOut;
@@ -101,7 +102,12 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
     const fingerprint = await target.fingerprint(names);
     if (savedPlan) checkPlanFingerprint(savedPlan, fingerprint);
     const missing = inputs.filter((i) => !i.exists).map((i) => i.table);
-    if (missing.length) await target.createTables(dependencyOrder(missing).map((t) => ({ ...t, columns: t.columns.filter((c) => !c.generated) })), reader.schema.engine);
+    if (missing.length) {
+      await target.createTables(dependencyOrder(missing).map((t) => ({ ...t, columns: t.columns.filter((c) => !c.generated) })), reader.schema.engine);
+      // Values convert to the columns as created (a SQLite DATETIME became timestamptz), not as exported.
+      const created = await target.tables();
+      inputs = planInputs(selected, created, keys, false, target.uri).map((i) => ({ ...i, exists: !missing.includes(i.table) }));
+    }
     rejects = new RejectFile(req.rejects ? resolve(req.rejects) : defaultRejects(target));
     const byName = new Map<string, TablePlanInput>(inputs.map((i) => [i.table.name, i]));
     const planned: PlanTable[] = [];

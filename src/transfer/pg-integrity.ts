@@ -87,9 +87,13 @@ export async function refuseUndeferredCycle(client: pg.Client, child: TableState
 }
 
 /** SHA-256 over the tables' rows (COPY text, UTC), each table in primary-key order (else by the row's text). */
-export async function fingerprintTables(client: pg.Client, tables: readonly TableState[]): Promise<string> {
+export async function fingerprintTables(client: pg.Client, tables: readonly (TableState | { absent: string })[]): Promise<string> {
   const hash = createHash("sha256");
   for (const t of tables) {
+    if ("absent" in t) {
+      hash.update(`${t.absent}\nabsent\n`); // --create-schema creates it: the plan holds that it did not exist
+      continue;
+    }
     hash.update(`${t.table.name}\n`);
     const order = t.table.primaryKey?.length ? t.table.primaryKey.map((c) => `t.${ident(c)}`).join(", ") : `t::text COLLATE "C"`;
     await hashCopyOut(client, `SELECT * FROM ${t.relation} t ORDER BY ${order}`, hash);

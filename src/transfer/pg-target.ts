@@ -140,7 +140,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
       return out;
     },
     async fingerprint(tables) {
-      return guard("fingerprinting", () => fingerprintTables(client, tables.map(state)));
+      return guard("fingerprinting", () => fingerprintTables(client, tables.map((name) => known.get(name) ?? { absent: name })));
     },
     async commit() {
       try {
