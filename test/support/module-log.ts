@@ -1,7 +1,7 @@
-import { spawn } from "node:child_process";
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
+import { collect } from "./process.js";
 
 /**
  * Runs node with a module hook that records every module URL it loads (ESM imports, and the entry
@@ -31,16 +31,7 @@ export async function load(url, context, next) {
   await writeFile(register, `import { register } from "node:module";\nregister(${JSON.stringify(pathToFileURL(hooks).href)});\n`);
   await writeFile(log, "");
   return {
-    node: (args, env = {}) =>
-      new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, ["--import", register, ...args], { env: { ...process.env, ...env }, stdio: ["ignore", "pipe", "pipe"] });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-        child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-      }),
+    node: (args, env = {}) => collect(process.execPath, ["--import", register, ...args], { env: { ...process.env, ...env } }),
     loaded: async () => (await readFile(log, "utf8").catch(() => "")).split("\n").filter(Boolean),
     reset: () => writeFile(log, ""),
   };

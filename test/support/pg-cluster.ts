@@ -1,10 +1,11 @@
-import { execFileSync, spawn } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { existsSync, readdirSync, rmSync } from "node:fs";
 import { appendFile, chmod, chown, mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir, userInfo } from "node:os";
 import { join } from "node:path";
 import pg from "pg";
+import { collect } from "./process.js";
 
 /**
  * A throwaway PostgreSQL cluster for tests: initdb + pg_ctl in a temp dir, random port, unix socket
@@ -85,27 +86,10 @@ async function freePort(): Promise<number> {
 }
 
 function run(cmd: string, args: string[], options: { env?: Record<string, string>; cwd?: string } = {}) {
-  return new Promise<{ code: number; stdout: string; stderr: string }>((resolve, reject) => {
-    let full = args;
-    let program = cmd;
-    if (isRoot()) {
-      // runuser resets parts of the environment: pass variables explicitly through env(1).
-      const vars = Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`);
-      full = ["-u", OWNER, "--", "/usr/bin/env", ...vars, cmd, ...args];
-      program = "runuser";
-    }
-    const child = spawn(program, full, {
-      cwd: options.cwd,
-      env: { ...process.env, ...options.env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d: Buffer) => (stdout += d.toString()));
-    child.stderr.on("data", (d: Buffer) => (stderr += d.toString()));
-    child.on("error", reject);
-    child.on("close", (code) => resolve({ code: code ?? 1, stdout, stderr }));
-  });
+  if (!isRoot()) return collect(cmd, args, { cwd: options.cwd, env: { ...process.env, ...options.env } });
+  // runuser resets parts of the environment: pass variables explicitly through env(1).
+  const vars = Object.entries(options.env ?? {}).map(([k, v]) => `${k}=${v}`);
+  return collect("runuser", ["-u", OWNER, "--", "/usr/bin/env", ...vars, cmd, ...args], { cwd: options.cwd, env: { ...process.env, ...options.env } });
 }
 
 function installExitHook(): void {
