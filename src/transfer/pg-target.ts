@@ -7,6 +7,7 @@ import { copyRows } from "./pg-copy.js";
 import { createTableStatements, looksLikeSqlite } from "./pg-ddl.js";
 import { advanceTableSequences, fingerprintTables, orphansOf, refuseUndeferredCycle, type TableState } from "./pg-integrity.js";
 import { describeTable, listTables } from "./pg-schema.js";
+import { takeImportLock } from "./pg-session.js";
 import { columnFacts } from "./pg-staged.js";
 import type { ImportTarget } from "./target.js";
 
@@ -88,6 +89,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     async begin() {
       await guard("BEGIN", () => client.query("BEGIN; SET CONSTRAINTS ALL DEFERRED"));
       open = true;
+      await guard("waiting for another import", () => takeImportLock(client, where));
     },
     async createTables(tables, source?: "sqlite" | "postgres") {
       const missing = tables.filter((t) => !known.has(t.name));
