@@ -26,3 +26,13 @@ export async function takeImportLock(client: pg.Client, where: string, waitMs = 
   }
 }
 
+
+/**
+ * PostgreSQL 14+ checks every second that the client is still there while a statement runs, so an
+ * import killed in the middle of a long INSERT (kill -9, a lost network) is rolled back and its
+ * session and staging tables go at once, not when the statement (a slow trigger) would have ended.
+ */
+export async function abortWhenClientGoes(client: pg.Client): Promise<void> {
+  const { rows } = await client.query<{ v: string }>("SELECT current_setting('server_version_num') AS v");
+  if (Number(rows[0]?.v) >= 140000) await client.query("SET client_connection_check_interval = '1s'");
+}

@@ -75,6 +75,19 @@ describe.concurrent("import while something else happens", () => {
     expect(countRows(to, "items")).toBe(ROWS);
   });
 
+  it("two --create-schema imports into one empty target at once: the second finds the table the first created", async () => {
+    await cluster.query("CREATE DATABASE created_twice");
+    const lite = join(ws.dir, "created-twice.db");
+    for (const to of [cluster.url("created_twice"), lite]) {
+      const both = await Promise.all([exportA, exportB].map((e) => imp([e, "--to", to, "--strategy", "skip", "--create-schema", "--json"])));
+      for (const r of both) expect(r.code, r.stderr.slice(-400)).toBe(0);
+      const counts = both.map((r) => JSON.parse(r.stdout).tables[0]).map((t: { inserted: number; skipped: number }) => [t.inserted, t.skipped]).sort();
+      expect(counts, to).toEqual([[0, ROWS], [ROWS, 0]]);
+    }
+    expect(await cluster.query("SELECT count(*)::int AS n, count(DISTINCT name)::int AS names FROM items", "created_twice")).toEqual([{ n: ROWS, names: 1 }]);
+    expect(countRows(lite, "items")).toBe(ROWS);
+  });
+
   it("an import that waits past the bound for another import into the same PostgreSQL database refuses with LOCKED (13), nothing written", async () => {
     await cluster.query("CREATE DATABASE waited");
     await cluster.query("CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL, qty bigint)", "waited");
@@ -116,7 +129,7 @@ describe.concurrent("import while something else happens", () => {
     const exited = new Promise((r) => child.once("exit", r));
     child.kill("SIGKILL");
     await exited;
-    // The server notices the lost client (not only after the 60 s trigger) and rolls back.
+    // The server notices the lost client within seconds (not after the 60 s trigger) and rolls back.
     const gone = Date.now() + 8_000;
     while ((await sessions()).length > 0) {
       expect(Date.now(), "the import's session outlived its client").toBeLessThan(gone);
