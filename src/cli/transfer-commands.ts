@@ -1,3 +1,4 @@
+import { setFlagsFromString } from "node:v8";
 import { Command, Option } from "commander";
 import type { ExportResult } from "../transfer/export.js";
 import { parseWhere } from "../transfer/filter.js";
@@ -60,6 +61,9 @@ export function registerTransferCommands(program: Command): void {
     .option("--rejects <file>", "where rows that cannot convert go (default: <target name>.rejects.ndjson here)")
     .option("--json", "print the plan and report as JSON")
     .action(async (source: string, _o, cmd: Command) => {
+      // Rows stream through a reader, a converter and the target: V8's default, throughput-first
+      // heap growth lets garbage pile up past the 150 MB budget on large tables (docs/export-import.md).
+      setFlagsFromString("--optimize-for-size");
       const { settings, ctx, opts } = await prepare(cmd);
       const [{ importData }, { formatImport }] = await Promise.all([import("../transfer/import.js"), import("./import-format.js")]);
       const result = await importData(

@@ -1,7 +1,6 @@
 import { basename, resolve } from "node:path";
 import type { Settings } from "../config/load.js";
 import { HoldfastError } from "../errors.js";
-import { backup } from "../commands/backup.js";
 import type { CommandContext } from "../commands/context.js";
 import { isPlainPath } from "../engines/registry.js";
 import { convertRows } from "./convert-rows.js";
@@ -62,6 +61,8 @@ function defaultRejects(target: ImportTarget): string {
 
 async function backupTarget(req: ImportRequest, ctx: CommandContext): Promise<{ backupId: string; undo: string }> {
   const source = isPlainPath(req.to) ? `sqlite:${req.to}` : req.to;
+  // Loaded only when asked for: the backup machinery (engines' snapshotters, storage) is memory an import does not need.
+  const { backup } = await import("../commands/backup.js");
   const manifest = await backup({ source, settings: req.settings, kind: "full", labels: { reason: "import" } }, ctx);
   return { backupId: manifest.id, undo: `holdfast restore ${manifest.id} --to ${manifest.source.uri} --in-place` };
 }
@@ -99,6 +100,8 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
     const undo = req.backupFirst && applying ? await backupTarget(req, ctx) : undefined;
 
     await target.begin();
+    // Another import may have created tables while this one waited for the target: plan against what is there now.
+    inputs = planInputs(selected, await target.tables(), keys, req.createSchema, target.uri);
     const fingerprint = await target.fingerprint(names);
     if (savedPlan) checkPlanFingerprint(savedPlan, fingerprint);
     const missing = inputs.filter((i) => !i.exists).map((i) => i.table);

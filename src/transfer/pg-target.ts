@@ -7,6 +7,7 @@ import { copyRows } from "./pg-copy.js";
 import { createTableStatements, looksLikeSqlite } from "./pg-ddl.js";
 import { advanceTableSequences, fingerprintTables, orphansOf, refuseUndeferredCycle, type TableState } from "./pg-integrity.js";
 import { describeTable, listTables } from "./pg-schema.js";
+import { abortWhenClientGoes, takeImportLock } from "./pg-session.js";
 import { columnFacts } from "./pg-staged.js";
 import type { ImportTarget } from "./target.js";
 
@@ -73,6 +74,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
 
   try {
     await client.query("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; SET extra_float_digits = 3");
+    await abortWhenClientGoes(client);
     await describeAll();
   } catch (err) {
     await client.end().catch(() => undefined);
@@ -88,6 +90,8 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     async begin() {
       await guard("BEGIN", () => client.query("BEGIN; SET CONSTRAINTS ALL DEFERRED"));
       open = true;
+      await guard("waiting for another import", () => takeImportLock(client, where));
+      await guard("reading the schema", describeAll); // as the import before this one left it
     },
     async createTables(tables, source?: "sqlite" | "postgres") {
       const missing = tables.filter((t) => !known.has(t.name));
