@@ -11,16 +11,18 @@ export interface RowTally {
   rows: number;
 }
 
-/** Rows → NDJSON bytes (one JSON array per line), counted into `tally`, with back-pressure. */
-export function ndjsonStream(rows: AsyncIterable<JsonValue[]>, tally: RowTally): Readable {
+/** Batches of rows → NDJSON bytes (one JSON array per line), counted into `tally`, with back-pressure. */
+export function ndjsonStream(batches: AsyncIterable<JsonValue[][]>, tally: RowTally): Readable {
   async function* lines(): AsyncIterable<Buffer> {
     let pending: string[] = [];
     let size = 0;
-    for await (const row of rows) {
-      const line = JSON.stringify(row) + "\n";
-      pending.push(line);
-      size += line.length;
-      tally.rows++;
+    for await (const rows of batches) {
+      for (const row of rows) {
+        const line = JSON.stringify(row) + "\n";
+        pending.push(line);
+        size += line.length;
+      }
+      tally.rows += rows.length;
       if (size >= CHUNK_BYTES) {
         yield Buffer.from(pending.join(""));
         pending = [];
