@@ -5,6 +5,9 @@ import type pg from "pg";
 import copyStreams from "pg-copy-streams";
 import type { TargetValue } from "./target.js";
 
+/** A character COPY's text format escapes. */
+const SPECIAL = /[\\\n\r\t]/;
+
 /**
  * PostgreSQL's COPY text format (https://www.postgresql.org/docs/current/sql-copy.html): one line a
  * row, columns separated by a tab, SQL NULL as \N, and a backslash, newline, carriage return or tab
@@ -17,7 +20,7 @@ export function copyField(v: TargetValue): string {
   if (typeof v === "bigint") return v.toString();
   if (typeof v === "number") return Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : String(v);
   if (Buffer.isBuffer(v)) return `\\\\x${v.toString("hex")}`;
-  return v.replace(/[\\\n\r\t]/g, (c) => (c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t"));
+  return !SPECIAL.test(v) ? v : v.replace(/[\\\n\r\t]/g, (c) => (c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t"));
 }
 
 /** Lines are gathered into chunks of about this many characters before they are written. */
