@@ -1,7 +1,7 @@
 import { HoldfastError } from "../errors.js";
 import type { ExportColumn } from "./format.js";
 import type { ExportTableReader } from "./reader.js";
-import { jsonOf, type RejectFile } from "./rejects.js";
+import { jsonOf, type RejectFile, type RejectLine } from "./rejects.js";
 import { ConversionError, type ImportTarget, type TargetValue } from "./target.js";
 import type { DecodedValue } from "./values.js";
 
@@ -17,8 +17,8 @@ export interface PlannedConversion {
 
 export interface ConvertedRows {
   conversions: PlannedConversion[];
-  /** The converted rows, in `columns` order; rows that cannot convert go to the reject file. */
-  rows: AsyncIterable<TargetValue[]>;
+  /** The converted rows in batches, in `columns` order; rows that cannot convert go to the reject file. */
+  rows: AsyncIterable<TargetValue[][]>;
   rejected(): number;
 }
 
@@ -33,6 +33,10 @@ export interface ConvertOptions {
   onRow?: (rows: number) => void;
 }
 
+class Reject {
+  constructor(readonly record: RejectLine) {}
+}
+
 /**
  * One table's exported rows converted for the target: the first SAMPLE_ROWS rows are read ahead
  * so the target can choose each column's conversion from them (a DATETIME column of epoch
@@ -42,7 +46,7 @@ export async function convertRows(t: ExportTableReader, target: ImportTarget, op
   const at = new Map(t.table.columns.map((c, i) => [c.name, i]));
   const positions = options.columns.map((c) => at.get(c.from.name)!);
   const keyAt = options.key.map((k) => at.get(k)!);
-  const iterator = t.rows()[Symbol.asyncIterator]();
+  const iterator = t.batches()[Symbol.asyncIterator]();
   const ahead: DecodedValue[][] = [];
   let done = false;
   while (ahead.length < SAMPLE_ROWS) {
@@ -51,13 +55,14 @@ export async function convertRows(t: ExportTableReader, target: ImportTarget, op
       done = true;
       break;
     }
-    ahead.push(next.value);
+    for (const row of next.value) ahead.push(row);
   }
-  const conversions = options.columns.map((c, i) => target.conversion(c.from, c.to, ahead.map((r) => r[positions[i]!]!)));
+  const sample = ahead.slice(0, SAMPLE_ROWS);
+  const conversions = options.columns.map((c, i) => target.conversion(c.from, c.to, sample.map((r) => r[positions[i]!]!)));
   const planned: PlannedConversion[] = [];
   conversions.forEach((conv, i) => {
     if (!conv.description) return;
-    const first = ahead.map((r) => r[positions[i]!]!).find((v) => v !== null);
+    const first = sample.map((r) => r[positions[i]!]!).find((v) => v !== null);
     let after: unknown;
     try {
       after = first === undefined ? null : jsonOf(conv.convert(first) as DecodedValue);
@@ -68,8 +73,9 @@ export async function convertRows(t: ExportTableReader, target: ImportTarget, op
   });
   let rejected = 0;
   const table = t.table.name;
-  async function* rows(): AsyncIterable<TargetValue[]> {
-    const convert = async (row: DecodedValue[]): Promise<TargetValue[] | undefined> => {
+  async function* rows(): AsyncIterable<TargetValue[][]> {
+    /** One row converted, or the reject record of its first value that cannot convert. */
+    const convert = (row: DecodedValue[]): TargetValue[] | Reject => {
       const out: TargetValue[] = new Array(positions.length);
       for (let i = 0; i < positions.length; i++) {
         const value = row[positions[i]!]!;
@@ -82,25 +88,34 @@ export async function convertRows(t: ExportTableReader, target: ImportTarget, op
           if (options.strict) {
             throw new HoldfastError("IMPORT_REJECTED", `${table}.${column} at ${JSON.stringify(key)}: ${err.message} (${options.columns[i]!.to.declaredType || "untyped"}); nothing was written`, { hint: "drop --strict to send such rows to the reject file" });
           }
-          await options.rejects.write({ table, key, column, reason: err.message, value: jsonOf(value) });
-          rejected++;
-          return undefined;
+          return new Reject({ table, key, column, reason: err.message, value: jsonOf(value) });
         }
       }
       return out;
     };
+    const convertAll = async (batch: DecodedValue[][]): Promise<TargetValue[][]> => {
+      const out: TargetValue[][] = [];
+      const refused: Reject[] = [];
+      for (const row of batch) {
+        const converted = convert(row);
+        if (converted instanceof Reject) refused.push(converted);
+        else out.push(converted);
+      }
+      for (const r of refused) await options.rejects.write(r.record);
+      rejected += refused.length;
+      return out;
+    };
     let read = ahead.length;
-    for (const row of ahead.splice(0)) {
-      const out = await convert(row);
-      if (out) yield out;
-    }
+    options.onRow?.(read);
+    yield await convertAll(ahead.splice(0));
     while (!done) {
       if (options.signal?.aborted) throw new HoldfastError("INTERRUPTED", `import interrupted while staging ${table}; nothing was written`);
       const next = await iterator.next();
       if (next.done) break;
-      if (++read % SAMPLE_ROWS === 0) options.onRow?.(read);
-      const out = await convert(next.value);
-      if (out) yield out;
+      const before = read;
+      read += next.value.length;
+      if (Math.floor(read / SAMPLE_ROWS) > Math.floor(before / SAMPLE_ROWS)) options.onRow?.(read);
+      yield await convertAll(next.value);
     }
   }
   return { conversions: planned, rows: rows(), rejected: () => rejected };

@@ -65,13 +65,13 @@ function markSensitive(tables: ExportTable[], patterns: RegExp[], raw: string[])
   return { tables: marked, columns };
 }
 
-function sealedRows(rows: AsyncIterable<JsonValue[]>, table: ExportTable, sealer: ValueSealer | undefined): AsyncIterable<JsonValue[]> {
+function sealedRows(batches: AsyncIterable<JsonValue[][]>, table: ExportTable, sealer: ValueSealer | undefined): AsyncIterable<JsonValue[][]> {
   const sealedAt = table.columns.flatMap((c, i) => (c.sensitive ? [i] : []));
-  if (!sealer || sealedAt.length === 0) return rows;
+  if (!sealer || sealedAt.length === 0) return batches;
   return (async function* () {
-    for await (const row of rows) {
-      for (const i of sealedAt) if (row[i] !== null) row[i] = sealer.seal(`${table.name}.${table.columns[i]!.name}`, row[i]!);
-      yield row;
+    for await (const rows of batches) {
+      for (const row of rows) for (const i of sealedAt) if (row[i] !== null) row[i] = sealer.seal(`${table.name}.${table.columns[i]!.name}`, row[i]!);
+      yield rows;
     }
   })();
 }

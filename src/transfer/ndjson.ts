@@ -11,16 +11,18 @@ export interface RowTally {
   rows: number;
 }
 
-/** Rows → NDJSON bytes (one JSON array per line), counted into `tally`, with back-pressure. */
-export function ndjsonStream(rows: AsyncIterable<JsonValue[]>, tally: RowTally): Readable {
+/** Batches of rows → NDJSON bytes (one JSON array per line), counted into `tally`, with back-pressure. */
+export function ndjsonStream(batches: AsyncIterable<JsonValue[][]>, tally: RowTally): Readable {
   async function* lines(): AsyncIterable<Buffer> {
     let pending: string[] = [];
     let size = 0;
-    for await (const row of rows) {
-      const line = JSON.stringify(row) + "\n";
-      pending.push(line);
-      size += line.length;
-      tally.rows++;
+    for await (const rows of batches) {
+      for (const row of rows) {
+        const line = JSON.stringify(row) + "\n";
+        pending.push(line);
+        size += line.length;
+      }
+      tally.rows += rows.length;
       if (size >= CHUNK_BYTES) {
         yield Buffer.from(pending.join(""));
         pending = [];
@@ -38,36 +40,51 @@ export interface StreamExpectation {
   rows: number;
 }
 
+/** The lines of one chunk parsed in one call; per line when that fails, so a bad line is named. */
+function parseLines(lines: string[], before: number, where: string): unknown[] {
+  try {
+    const values = JSON.parse(`[${lines.join(",")}]`) as unknown[];
+    // A line holding "1,2" would parse as two values: the count tells, and the line-wise parse names it.
+    if (values.length === lines.length) return values;
+  } catch {
+    // fall through: find the line
+  }
+  return lines.map((line, i) => {
+    try {
+      const value: unknown = JSON.parse(line);
+      return value;
+    } catch {
+      throw new HoldfastError("CORRUPTED", `${where}: line ${before + i + 1} is not JSON`, { hint: "the export is damaged; take it again" });
+    }
+  });
+}
+
 /**
- * NDJSON bytes → parsed lines. Each line is yielded as read; once the stream ends, its size, SHA-256
- * and line count must equal `expected`, else the iteration throws (TRUNCATED when bytes are
- * missing, CORRUPTED otherwise) — so a consumer must treat rows as unproven until it ends.
+ * NDJSON bytes → parsed lines, a batch (the whole lines of one chunk) at a time. Once the stream
+ * ends, its size, SHA-256 and line count must equal `expected`, else the iteration throws
+ * (TRUNCATED when bytes are missing, CORRUPTED otherwise) — so a consumer must treat rows as
+ * unproven until it ends.
  */
-export async function* ndjsonLines(stream: AsyncIterable<Buffer>, expected: StreamExpectation, where: string): AsyncIterable<unknown> {
+export async function* ndjsonBatches(stream: AsyncIterable<Buffer>, expected: StreamExpectation, where: string): AsyncIterable<unknown[]> {
   const hash = createHash("sha256");
   let bytes = 0;
   let rows = 0;
   let rest = "";
   const decoder = new StringDecoder("utf8");
-  const parse = (line: string): unknown => {
-    try {
-      return JSON.parse(line);
-    } catch {
-      throw new HoldfastError("CORRUPTED", `${where}: line ${rows + 1} is not JSON`, { hint: "the export is damaged; take it again" });
-    }
-  };
   for await (const chunk of stream) {
     hash.update(chunk);
     bytes += chunk.length;
     if (bytes > expected.bytes) throw new HoldfastError("CORRUPTED", `${where} is longer than its manifest records (${expected.bytes} bytes)`);
     const text = rest + decoder.write(chunk);
-    const lines = text.split("\n");
-    rest = lines.pop()!;
-    for (const line of lines) {
-      const value = parse(line);
-      rows++;
-      yield value;
+    const end = text.lastIndexOf("\n");
+    if (end < 0) {
+      rest = text;
+      continue;
     }
+    rest = text.slice(end + 1);
+    const batch = parseLines(text.slice(0, end).split("\n"), rows, where);
+    rows += batch.length;
+    yield batch;
   }
   if (bytes < expected.bytes) throw new HoldfastError("TRUNCATED", `${where} is truncated: ${bytes} of ${expected.bytes} bytes`, { hint: "the export is incomplete; copy it again or take a new one" });
   rest += decoder.end();

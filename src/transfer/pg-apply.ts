@@ -9,7 +9,8 @@ import type { Strategy, TableComparison, TableResult } from "./target.js";
  * compare: a LEFT JOIN on the key with IS NOT DISTINCT FROM over the carried columns.
  * apply:   INSERT … SELECT FROM staging ON CONFLICT (key) DO NOTHING (skip, fail) or DO UPDATE
  *          (merge: the carried columns; overwrite: carried columns and every other column back to
- *          its DEFAULT), only where the values differ. Never a DELETE.
+ *          its DEFAULT), only where the values differ; a plain INSERT … SELECT for fail when every
+ *          staged key is new. Never a DELETE.
  */
 
 export async function compareStaged(client: pg.Client, t: StagedTable, key: readonly string[], sampleLimit: number): Promise<TableComparison> {
@@ -70,8 +71,16 @@ export async function applyStaged(client: pg.Client, t: StagedTable, key: readon
   const update = strategy === "merge" || strategy === "overwrite";
   const action = update && sets.length > 0 ? `DO UPDATE SET ${sets.join(", ")} WHERE NOT (${sameValues(t, settable, "t", "EXCLUDED")})` : "DO NOTHING";
   const cols = writable.map(ident).join(", ");
+  const insert = `INSERT INTO ${t.relation} AS t (${cols})${always ? " OVERRIDING SYSTEM VALUE" : ""} SELECT ${cols} FROM ${t.stage}`;
+  if (strategy === "fail" && plan && plan.insert === staged) {
+    // Every staged key is new: a plain INSERT (no arbiter index probe per row). A key another
+    // session commits meanwhile is then a unique violation that rolls the import back — a conflict.
+    const inserted = (await client.query(insert)).rowCount ?? 0;
+    t.applied = true;
+    return { inserted, updated: 0, unchanged: 0, skipped: 0 };
+  }
   const { rows } = await client.query<{ inserted: string; updated: string }>(
-    `WITH w AS (INSERT INTO ${t.relation} AS t (${cols})${always ? " OVERRIDING SYSTEM VALUE" : ""} SELECT ${cols} FROM ${t.stage}
+    `WITH w AS (${insert}
                 ON CONFLICT (${key.map(ident).join(", ")}) ${action} RETURNING (t.xmax = 0) AS inserted)
      SELECT count(*) FILTER (WHERE inserted)::text AS inserted, count(*) FILTER (WHERE NOT inserted)::text AS updated FROM w`,
   );

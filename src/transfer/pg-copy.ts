@@ -5,6 +5,9 @@ import type pg from "pg";
 import copyStreams from "pg-copy-streams";
 import type { TargetValue } from "./target.js";
 
+/** A character COPY's text format escapes. */
+const SPECIAL = /[\\\n\r\t]/;
+
 /**
  * PostgreSQL's COPY text format (https://www.postgresql.org/docs/current/sql-copy.html): one line a
  * row, columns separated by a tab, SQL NULL as \N, and a backslash, newline, carriage return or tab
@@ -17,17 +20,21 @@ export function copyField(v: TargetValue): string {
   if (typeof v === "bigint") return v.toString();
   if (typeof v === "number") return Number.isNaN(v) ? "NaN" : v === Infinity ? "Infinity" : v === -Infinity ? "-Infinity" : String(v);
   if (Buffer.isBuffer(v)) return `\\\\x${v.toString("hex")}`;
-  return v.replace(/[\\\n\r\t]/g, (c) => (c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t"));
+  return !SPECIAL.test(v) ? v : v.replace(/[\\\n\r\t]/g, (c) => (c === "\\" ? "\\\\" : c === "\n" ? "\\n" : c === "\r" ? "\\r" : "\\t"));
 }
 
 /** Lines are gathered into chunks of about this many characters before they are written. */
 const CHUNK = 64 * 1024;
 
-async function* copyText(rows: AsyncIterable<TargetValue[]>, counter: { rows: number }): AsyncIterable<string> {
+async function* copyText(batches: AsyncIterable<TargetValue[][]>, counter: { rows: number }): AsyncIterable<string> {
   let chunk = "";
-  for await (const row of rows) {
-    chunk += `${row.map(copyField).join("\t")}\n`;
-    counter.rows++;
+  for await (const rows of batches) {
+    for (const row of rows) {
+      let line = "";
+      for (let i = 0; i < row.length; i++) line += i ? `\t${copyField(row[i]!)}` : copyField(row[i]!);
+      chunk += `${line}\n`;
+    }
+    counter.rows += rows.length;
     if (chunk.length >= CHUNK) {
       yield chunk;
       chunk = "";
@@ -36,8 +43,8 @@ async function* copyText(rows: AsyncIterable<TargetValue[]>, counter: { rows: nu
   if (chunk) yield chunk;
 }
 
-/** Streams rows into `COPY <into> FROM STDIN` with back-pressure (memory stays flat). Returns the rows copied. */
-export async function copyRows(client: pg.Client, into: string, rows: AsyncIterable<TargetValue[]>): Promise<number> {
+/** Streams batches of rows into `COPY <into> FROM STDIN` with back-pressure (memory stays flat). Returns the rows copied. */
+export async function copyRows(client: pg.Client, into: string, rows: AsyncIterable<TargetValue[][]>): Promise<number> {
   const counter = { rows: 0 };
   const sink = client.query(copyStreams.from(`COPY ${into} FROM STDIN`));
   await pipeline(Readable.from(copyText(rows, counter)), sink);

@@ -1,17 +1,13 @@
 import type pg from "pg";
+import copyStreams from "pg-copy-streams";
 import { HoldfastError } from "../errors.js";
 import { connect, describePg, ident, parsePgUrl } from "../engines/postgres/connection.js";
 import { DEFAULT_HISTORY_TABLE } from "../migrate/history.js";
 import type { ExportTable } from "./format.js";
+import { copyTextBatches } from "./pg-copy-text.js";
 import { describeTable, listTables, type PgTableRef } from "./pg-schema.js";
 import type { ExportSource } from "./source.js";
 import { encodePgValue, type JsonValue } from "./values.js";
-
-/** Rows fetched per round trip from the export's cursor (memory stays flat). */
-const FETCH_ROWS = 2000;
-
-/** Every value as PostgreSQL's text form: the encoders (values.ts) decide what it becomes. */
-const TEXT_TYPES = { getTypeParser: () => (text: string) => text };
 
 /**
  * Connect and open the export's snapshot: REPEATABLE READ READ ONLY, so every table, sequence and
@@ -34,34 +30,43 @@ export async function openPgSource(text: string): Promise<ExportSource> {
     }
     const migrationVersion = await latestMigration(client);
     let closed = false;
+    /** A COPY still streaming (its reader stopped early): the connection is ended, not reused. */
+    let copying: NodeJS.ReadableStream | undefined;
     return {
       engine: "postgres",
       uri: describePg(ref),
       version,
       ...(migrationVersion !== undefined ? { migrationVersion } : {}),
       tables,
-      async *rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[]> {
+      // COPY (SELECT …) TO STDOUT in the snapshot: the server streams every value in its text form
+      // (the session settings above fix those forms) while the rows are encoded (values.ts).
+      async *rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[][]> {
         const r = relations.get(table.name)!;
         const types = table.columns.map((c) => c.type);
         const select = `SELECT ${table.columns.map((c) => ident(c.name)).join(", ")} FROM ${ident(r.schema)}.${ident(r.table)}${where ? ` WHERE ${where}` : ""}`;
         await client.query("SAVEPOINT holdfast_table");
+        const copy = client.query(copyStreams.to(`COPY (${select}) TO STDOUT`));
+        copying = copy;
+        let read = false;
         try {
-          await client.query(`DECLARE holdfast_export NO SCROLL CURSOR FOR ${select}`);
+          const encode = (fields: (string | null)[]) => fields.map((v, i) => encodePgValue(types[i]!, v));
+          for await (const batch of copyTextBatches(copy, encode)) {
+            read = true;
+            yield batch;
+          }
         } catch (err) {
+          if (copying !== copy || read || err instanceof HoldfastError) throw err;
+          copying = undefined;
           await client.query("ROLLBACK TO SAVEPOINT holdfast_table");
           throw new HoldfastError("USAGE", `cannot read ${table.name}${where ? ` where ${where}` : ""}: ${(err as Error).message}`);
         }
-        for (;;) {
-          const batch = await client.query<unknown[]>({ text: `FETCH ${FETCH_ROWS} FROM holdfast_export`, rowMode: "array", types: TEXT_TYPES });
-          for (const row of batch.rows) yield row.map((v, i) => encodePgValue(types[i]!, v as string | null));
-          if (batch.rows.length < FETCH_ROWS) break;
-        }
-        await client.query("CLOSE holdfast_export; RELEASE SAVEPOINT holdfast_table");
+        copying = undefined;
+        await client.query("RELEASE SAVEPOINT holdfast_table");
       },
       async close() {
         if (closed) return;
         closed = true;
-        await client.query("ROLLBACK").catch(() => undefined);
+        if (!copying) await client.query("ROLLBACK").catch(() => undefined);
         await client.end().catch(() => undefined);
       },
     };

@@ -2,6 +2,7 @@ import { connect, describePg, ident, parsePgUrl } from "../engines/postgres/conn
 import { HoldfastError } from "../errors.js";
 import { DEFAULT_HISTORY_TABLE } from "../migrate/history.js";
 import { applyStaged, compareStaged } from "./pg-apply.js";
+import { CreatedForeignKeys } from "./pg-created-keys.js";
 import { pgConversion } from "./pg-conversions.js";
 import { copyRows } from "./pg-copy.js";
 import { createTableStatements, looksLikeSqlite } from "./pg-ddl.js";
@@ -26,6 +27,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
   let open = false;
   let closed = false;
   let stages = 0;
+  const createdKeys = new CreatedForeignKeys();
 
   const fail = (what: string, err: unknown): HoldfastError => {
     if (err instanceof HoldfastError) return err;
@@ -105,6 +107,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
         }
       }
       await describeAll();
+      createdKeys.add(missing.map((t) => known.get(t.name)?.relation).filter((r): r is string => r !== undefined));
     },
     conversion: pgConversion,
     async stage(table, columns, rows) {
@@ -126,6 +129,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
       const s = staged(table, key);
       return guard(`writing ${table}`, async () => {
         await refuseUndeferredCycle(client, state(table), known);
+        await createdKeys.lift(client);
         return applyStaged(client, s, key, strategy);
       });
     },
@@ -148,14 +152,19 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     },
     async commit() {
       try {
-        await guard("commit (foreign keys are checked here)", () => client.query("COMMIT"));
+        await guard("commit (foreign keys are checked here)", async () => {
+          await createdKeys.restore(client);
+          await client.query("COMMIT");
+        });
       } finally {
+        createdKeys.reset();
         open = false;
         for (const t of known.values()) t.staged = undefined;
       }
     },
     async rollback() {
       if (open) await client.query("ROLLBACK");
+      createdKeys.reset();
       open = false;
       for (const t of known.values()) t.staged = undefined;
     },

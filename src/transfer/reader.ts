@@ -6,7 +6,7 @@ import type { Manifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
 import { EXPORT_FORMAT_VERSION, EXPORT_MANIFEST_NAME, SCHEMA_NAME, exportManifestSchema, exportSchemaSchema, type ExportManifest, type ExportSchema, type ExportTable, type ExportTableEntry } from "./format.js";
 import { fileStreams } from "./file-streams.js";
-import { ndjsonLines } from "./ndjson.js";
+import { ndjsonBatches } from "./ndjson.js";
 import { ValueSealer } from "./sensitive.js";
 import { decodeValue, type DecodedValue } from "./values.js";
 
@@ -15,7 +15,7 @@ import { decodeValue, type DecodedValue } from "./values.js";
  *
  *   const reader = await openExportFile("/backups/app.export", { keys });        // or openRepositoryExport(repo, manifest, { keys })
  *   reader.manifest, reader.schema                                              // checked: version, zod, schema.json's SHA-256
- *   for await (const t of reader.tables()) for await (const row of t.rows()) …  // DecodedValue[] in t.table.columns order
+ *   for await (const t of reader.tables()) for await (const row of t.rows()) …  // DecodedValue[] in t.table.columns order (or t.batches())
  *   await reader.close();
  *
  * Tables come in export.json's order (referenced tables first). A table's rows are yielded as read;
@@ -36,6 +36,8 @@ export interface ExportTableReader {
   entry: ExportTableEntry;
   table: ExportTable;
   rows(): AsyncIterable<DecodedValue[]>;
+  /** The same rows a batch at a time (what a bulk loader wants); either this or rows(), once. */
+  batches(): AsyncIterable<DecodedValue[][]>;
 }
 
 export interface ReadOptions {
@@ -105,15 +107,18 @@ async function openExport(streams: ExportStreams, where: string, options: ReadOp
         for (const entry of manifest.tables) {
           const table = byName.get(entry.name);
           if (!table) throw new HoldfastError("CORRUPTED", `${where}: ${entry.name} is in ${EXPORT_MANIFEST_NAME} but not in ${SCHEMA_NAME}`);
-          const lines = ndjsonLines(await streams.open(entry.stream), entry, `${where}: ${entry.stream}`);
+          const lines = ndjsonBatches(await streams.open(entry.stream), entry, `${where}: ${entry.stream}`);
           let started = false;
-          const rows = () => {
+          const batches = () => {
             if (started) throw new HoldfastError("INTERNAL", `rows of ${entry.name} read twice`);
             started = true;
-            return decodeRows(lines, table, sealer, `${where}: ${entry.stream}`);
+            return decodeBatches(lines, table, sealer, `${where}: ${entry.stream}`);
           };
-          yield { entry, table, rows };
-          if (!started) for await (const _ of rows()) void _; // read through: the stream's checks still run
+          const rows = async function* () {
+            for await (const batch of batches()) yield* batch;
+          };
+          yield { entry, table, rows, batches };
+          if (!started) for await (const _ of batches()) void _; // read through: the stream's checks still run
         }
       },
       close: () => streams.close(),
@@ -124,17 +129,25 @@ async function openExport(streams: ExportStreams, where: string, options: ReadOp
   }
 }
 
-async function* decodeRows(lines: AsyncIterable<unknown>, table: ExportTable, sealer: ValueSealer | undefined, where: string): AsyncIterable<DecodedValue[]> {
+async function* decodeBatches(lines: AsyncIterable<unknown[]>, table: ExportTable, sealer: ValueSealer | undefined, where: string): AsyncIterable<DecodedValue[][]> {
   const columns = table.columns;
+  const width = columns.length;
+  const decoders = columns.map((c) => (v: unknown): DecodedValue => {
+    if (!c.sensitive || v === null) return decodeValue(c.type, v, where);
+    if (!sealer) return v as string;
+    return decodeValue(c.type, sealer.open(`${table.name}.${c.name}`, v, where), where);
+  });
   let n = 0;
-  for await (const line of lines) {
-    n++;
-    if (!Array.isArray(line) || line.length !== columns.length) throw new HoldfastError("CORRUPTED", `${where}: row ${n} does not have the table's ${columns.length} columns`);
-    yield line.map((v, i) => {
-      const c = columns[i]!;
-      if (!c.sensitive || v === null) return decodeValue(c.type, v, where);
-      if (!sealer) return v as string;
-      return decodeValue(c.type, sealer.open(`${table.name}.${c.name}`, v, where), where);
-    });
+  for await (const batch of lines) {
+    const out: DecodedValue[][] = new Array(batch.length);
+    for (let r = 0; r < batch.length; r++) {
+      const line = batch[r];
+      n++;
+      if (!Array.isArray(line) || line.length !== width) throw new HoldfastError("CORRUPTED", `${where}: row ${n} does not have the table's ${width} columns`);
+      const row: DecodedValue[] = new Array(width);
+      for (let i = 0; i < width; i++) row[i] = decoders[i]!(line[i]);
+      out[r] = row;
+    }
+    yield out;
   }
 }

@@ -15,8 +15,8 @@ export interface ExportSource {
   migrationVersion?: number;
   /** Every application table (the Holdfast history table left out), schema read in the snapshot. */
   tables: ExportTable[];
-  /** One table's rows (optionally only those matching a SQL condition), values in column order. */
-  rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[]>;
+  /** One table's rows (optionally only those matching a SQL condition) in batches, values in column order. */
+  rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[][]>;
   /** Ends the snapshot and closes the connection; safe to call twice. */
   close(): Promise<void>;
 }

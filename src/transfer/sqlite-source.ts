@@ -74,6 +74,9 @@ export function describeTables(db: Database.Database): ExportTable[] {
   return all.filter((t) => t.name !== DEFAULT_HISTORY_TABLE).map((t) => describeTable(db, t.name, t.sql, hasSequences));
 }
 
+/** Rows read into one batch before it goes down the pipeline. */
+const BATCH_ROWS = 1000;
+
 /** Open a SQLite file read-only and start the export's read transaction. */
 export async function openSqliteSource(text: string): Promise<ExportSource> {
   const ref = sqliteEngine.parse(text);
@@ -94,7 +97,7 @@ export async function openSqliteSource(text: string): Promise<ExportSource> {
       version: sqliteVersion(db),
       ...(latest !== null ? { migrationVersion: Number(latest) } : {}),
       tables,
-      async *rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[]> {
+      async *rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[][]> {
         const types = table.columns.map((c) => c.type);
         let stmt;
         try {
@@ -102,7 +105,15 @@ export async function openSqliteSource(text: string): Promise<ExportSource> {
         } catch (err) {
           throw new HoldfastError("USAGE", `cannot read ${table.name}${where ? ` where ${where}` : ""}: ${(err as Error).message}`);
         }
-        for (const row of stmt.iterate() as IterableIterator<SourceValue[]>) yield row.map((v, i) => encodeSqliteValue(types[i]!, v));
+        let batch: JsonValue[][] = [];
+        for (const row of stmt.iterate() as IterableIterator<SourceValue[]>) {
+          batch.push(row.map((v, i) => encodeSqliteValue(types[i]!, v)));
+          if (batch.length === BATCH_ROWS) {
+            yield batch;
+            batch = [];
+          }
+        }
+        if (batch.length) yield batch;
       },
       async close() {
         if (closed) return;

@@ -100,11 +100,13 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
       let buffer: TargetValue[] = [];
       let n = 0;
       try {
-        for await (const row of rows) {
-          buffer.push(...row);
-          if (++n % perBatch === 0) {
-            batch.run(buffer);
-            buffer = [];
+        for await (const some of rows) {
+          for (const row of some) {
+            buffer.push(...row);
+            if (++n % perBatch === 0) {
+              batch.run(buffer);
+              buffer = [];
+            }
           }
         }
         for (let i = 0; i < buffer.length; i += columns.length) single.run(buffer.slice(i, i + columns.length));

@@ -40,8 +40,8 @@ export interface ImportTarget {
    * throws ConversionError (the row goes to the reject file, or the import stops with --strict).
    */
   conversion(from: ExportColumn, to: ExportColumn, sample: readonly DecodedValue[]): ColumnConversion;
-  /** Loads converted rows into the staging table of `table` (created here, with `columns`). Returns the rows staged. */
-  stage(table: string, columns: readonly string[], rows: AsyncIterable<TargetValue[]>): Promise<number>;
+  /** Loads converted rows, in batches, into the staging table of `table` (created here, with `columns`). Returns the rows staged. */
+  stage(table: string, columns: readonly string[], rows: AsyncIterable<TargetValue[][]>): Promise<number>;
   /** Staging against the table, by `key` (primary key or a named unique key), over `columns`. */
   compare(table: string, key: readonly string[], columns: readonly string[], sampleLimit: number): Promise<TableComparison>;
   /** Writes the staged rows by strategy; never deletes. `fail` throws HoldfastError IMPORT_CONFLICT before writing anything of this table. */

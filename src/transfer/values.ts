@@ -96,7 +96,8 @@ export function encodePgValue(type: NormalizedType, text: string | null): JsonVa
   if (text === null) return null;
   switch (type) {
     case "integer":
-      return integer(BigInt(text));
+      // Up to 15 characters an integer is within Number's safe range: no BigInt needed.
+      return text.length <= 15 ? Number(text) : integer(BigInt(text));
     case "float":
       return /^-?(Infinity|NaN)$/.test(text) ? text : Number(text);
     case "boolean":

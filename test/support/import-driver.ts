@@ -55,8 +55,9 @@ export async function driveImport(target: ImportTarget, file: string, options: D
         target.conversion(c, to.columns.find((x) => x.name === c.name)!, first.map((row) => row[i]!)),
       );
       out.conversions[t.table.name] = Object.fromEntries(indexes.map(([c], j) => [c.name, conversions[j]!.description]));
-      const converted = async function* (): AsyncIterable<TargetValue[]> {
-        for await (const row of withSample(first, iterator)) yield indexes.map(([, i], j) => conversions[j]!.convert(row[i]!));
+      // Batches of one row: staging takes batches, and a batch of any size must do.
+      const converted = async function* (): AsyncIterable<TargetValue[][]> {
+        for await (const row of withSample(first, iterator)) yield [indexes.map(([, i], j) => conversions[j]!.convert(row[i]!))];
       };
       // The primary key when the export carries it, else the first unique key it carries.
       const key = [to.primaryKey ?? [], ...to.uniqueKeys.map((u) => u.columns)].find((k) => k.length > 0 && k.every((c) => columns.includes(c)))!;

@@ -210,7 +210,7 @@ describe("PostgreSQL import target", () => {
     const target = await openPgTarget(cluster.url("dst_ident"));
     try {
       await target.begin();
-      await target.stage("acc", ["id", "name"], (async function* () { yield [1n, "x"]; })());
+      await target.stage("acc", ["id", "name"], (async function* () { yield [[1n, "x"]]; })());
       await expect(target.compare("acc", ["name"], ["id", "name"], 5)).rejects.toMatchObject({ code: "IMPORT_SCHEMA_MISMATCH", message: expect.stringMatching(/^acc: \(name\) is neither the primary key nor a unique key/) });
       await target.rollback();
       await target.begin();
