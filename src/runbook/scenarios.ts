@@ -162,7 +162,14 @@ function applicationImport(f: RunbookFacts): RunbookScenario {
     title: "Application import of selected data",
     when: "only some rows or tables must come back, merged into the live database",
     steps: [
-      { say: `Restore a side copy of ${f.database} as in the full restore, export the rows from it, plan their import into ${f.database} with --dry-run, then apply it (holdfast export --help, holdfast import --help)`, manual: "import" },
+      {
+        say:
+          `Restore a side copy of ${f.database} as in the full restore (never over the live database); export the rows that must come back from it ` +
+          `(holdfast export <side copy> --table 'orders' --where 'orders: <condition>' --out "$RESTORE_DIR/rows.export"); ` +
+          `plan their import into ${f.database} (holdfast import "$RESTORE_DIR/rows.export" --to <${f.database}> --strategy skip --dry-run); ` +
+          `then apply it with --backup-first, which names the backup that undoes it (docs/export-import.md)`,
+        manual: "import",
+      },
     ],
   };
 }

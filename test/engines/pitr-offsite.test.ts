@@ -126,7 +126,7 @@ describe("PostgreSQL base backups and their WAL offsite", () => {
     expect(book.code, book.stderr).toBe(0);
     const { backups, scenarios, skipped } = JSON.parse(book.stdout) as { backups: { readFrom: string; physical: number }; scenarios: { id: string; steps: { run?: string }[] }[]; skipped: { id: string }[] };
     expect(backups).toMatchObject({ readFrom: offsite, physical: 1 });
-    expect(scenarios.map((x) => x.id)).toEqual(["point-in-time", "offsite"]);
+    expect(scenarios.map((x) => x.id)).toEqual(["point-in-time", "offsite", "application-import"]);
     expect(skipped.map((x) => x.id)).not.toContain("offsite");
     const runs = scenarios[1]!.steps.map((x) => x.run ?? "");
     expect(runs[0]).toBe(`export HOLDFAST_REPO=${offsite}`);

@@ -94,16 +94,17 @@ describe("holdfast runbook", () => {
     expect(text.stdout).toMatch(/^## 1\. Full restore of the newest backup$/m);
     expect(text.stdout).toContain(`holdfast restore --type physical --source shop --target-time "$TARGET_TIME" --to "$PGDATA" --replace --archive`);
     expect(text.stdout).toContain(`export HOLDFAST_REPO=${OFFSITE}`);
-    expect(text.stdout).toMatch(/^# application-import: this build of holdfast has no export\/import commands$/m);
+    expect(text.stdout).toMatch(/^## 4\. Application import of selected data$/m);
+    expect(text.stdout).toContain("--strategy skip --dry-run");
     const shop = await runbook("shop");
     expect(JSON.stringify(shop)).not.toContain(PASSWORD);
     expect(shop).toMatchObject({ engine: "postgres", backups: { logical: 1, physical: 1 }, offsite: [OFFSITE] });
-    expect(shop.scenarios.map((s) => s.id)).toEqual(["full-restore", "point-in-time", "offsite"]);
+    expect(shop.scenarios.map((s) => s.id)).toEqual(["full-restore", "point-in-time", "offsite", "application-import"]);
     // Every command of the JSON is printed as is in the text.
     for (const step of shop.scenarios.flatMap((s) => s.steps)) if (step.run) expect(text.stdout).toContain(step.run);
     const app = await runbook("app");
-    expect(app.scenarios.map((s) => s.id)).toEqual(["full-restore", "offsite"]);
-    expect(app.skipped.map((s) => s.id)).toEqual(["point-in-time", "application-import"]);
+    expect(app.scenarios.map((s) => s.id)).toEqual(["full-restore", "offsite", "application-import"]);
+    expect(app.skipped.map((s) => s.id)).toEqual(["point-in-time"]);
     expect(app.environment.filter((v) => v.value === undefined).map((v) => v.name)).toEqual(["AWS_ACCESS_KEY_ID", "RESTORE_DIR"]);
     const unknown = await cli(["runbook", "nope"]);
     expect(unknown.code).not.toBe(0);
