@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
-import { StringDecoder } from "node:string_decoder";
 import { HoldfastError } from "../errors.js";
+import { wholeLines } from "./lines.js";
 import type { JsonValue } from "./values.js";
 
 /** Lines are gathered into chunks of about this size before they go down the pipeline. */
@@ -69,26 +69,20 @@ export async function* ndjsonBatches(stream: AsyncIterable<Buffer>, expected: St
   const hash = createHash("sha256");
   let bytes = 0;
   let rows = 0;
-  let rest = "";
-  const decoder = new StringDecoder("utf8");
-  for await (const chunk of stream) {
+  const truncated = () => (bytes < expected.bytes ? new HoldfastError("TRUNCATED", `${where} is truncated: ${bytes} of ${expected.bytes} bytes`, { hint: "the export is incomplete; copy it again or take a new one" }) : undefined);
+  const onChunk = (chunk: Buffer) => {
     hash.update(chunk);
     bytes += chunk.length;
     if (bytes > expected.bytes) throw new HoldfastError("CORRUPTED", `${where} is longer than its manifest records (${expected.bytes} bytes)`);
-    const text = rest + decoder.write(chunk);
-    const end = text.lastIndexOf("\n");
-    if (end < 0) {
-      rest = text;
-      continue;
-    }
-    rest = text.slice(end + 1);
-    const batch = parseLines(text.slice(0, end).split("\n"), rows, where);
+  };
+  const endsInside = () => truncated() ?? new HoldfastError("CORRUPTED", `${where} ends inside a line`);
+  for await (const lines of wholeLines(stream, { onChunk, endsInside })) {
+    const batch = parseLines(lines, rows, where);
     rows += batch.length;
     yield batch;
   }
-  if (bytes < expected.bytes) throw new HoldfastError("TRUNCATED", `${where} is truncated: ${bytes} of ${expected.bytes} bytes`, { hint: "the export is incomplete; copy it again or take a new one" });
-  rest += decoder.end();
-  if (rest) throw new HoldfastError("CORRUPTED", `${where} ends inside a line`);
+  const short = truncated();
+  if (short) throw short;
   if (hash.digest("hex") !== expected.sha256) throw new HoldfastError("CORRUPTED", `${where} does not match the SHA-256 its manifest records`, { hint: "the export was altered or damaged; do not import it" });
   if (rows !== expected.rows) throw new HoldfastError("CORRUPTED", `${where} holds ${rows} rows, its manifest says ${expected.rows}`);
 }

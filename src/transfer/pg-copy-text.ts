@@ -1,4 +1,4 @@
-import { StringDecoder } from "node:string_decoder";
+import { wholeLines } from "./lines.js";
 
 /**
  * Reading PostgreSQL's COPY text format (https://www.postgresql.org/docs/current/sql-copy.html),
@@ -33,21 +33,9 @@ export function copyTextFields(line: string): (string | null)[] {
  * text forms of their types, mapped by `row`. A stream that ends inside a line throws.
  */
 export async function* copyTextBatches<T>(stream: AsyncIterable<Buffer>, row: (fields: (string | null)[]) => T): AsyncIterable<T[]> {
-  const decoder = new StringDecoder("utf8");
-  let rest = "";
-  for await (const chunk of stream) {
-    const text = rest + decoder.write(chunk);
-    const end = text.lastIndexOf("\n");
-    if (end < 0) {
-      rest = text;
-      continue;
-    }
-    rest = text.slice(end + 1);
-    const lines = text.slice(0, end).split("\n");
+  for await (const lines of wholeLines(stream, { endsInside: () => new Error("COPY output ended inside a row") })) {
     const batch: T[] = new Array(lines.length);
     for (let i = 0; i < lines.length; i++) batch[i] = row(copyTextFields(lines[i]!));
     yield batch;
   }
-  rest += decoder.end();
-  if (rest) throw new Error("COPY output ended inside a row");
 }
