@@ -170,11 +170,20 @@ export class LocalBackend implements StorageBackend, ExclusiveCreate, Incomplete
     }
   }
 
+  /**
+   * mkdir -p, again when a level vanished under it: another writer's delete can remove a parent
+   * that became empty (removeEmptyParents) between two levels of our mkdir (ENOENT, yet every level
+   * can be created). Any other cause is the error.
+   */
   private async ensureDir(dir: string): Promise<void> {
-    try {
-      await mkdir(dir, { recursive: true, mode: DIR_MODE });
-    } catch (err) {
-      throw fromSystemError(await mkdirCause(dir, err), dir);
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await mkdir(dir, { recursive: true, mode: DIR_MODE });
+        return;
+      } catch (err) {
+        const cause = await mkdirCause(dir, err);
+        if (cause !== err || attempt >= 20) throw fromSystemError(cause, dir);
+      }
     }
   }
 
