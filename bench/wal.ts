@@ -6,7 +6,9 @@
  * `.ready` renamed to `.done` after each success; "k ready" means k files were waiting at once.
  */
 import { chown, copyFile, readFile, readdir, rename, rm, stat, writeFile } from "node:fs/promises";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
+import { archiveCommand } from "../dist/commands/setup-archiving.js";
+import type { Settings } from "../dist/config/load.js";
 import { startCluster, type PgCluster } from "../test/support/pg-cluster.js";
 import { runAsServerUser, switchAndWaitArchived } from "../test/support/pitr.js";
 import { benchRepository, ownedDir, pgbackrest, timed } from "./pg-tools.js";
@@ -90,8 +92,11 @@ async function main(): Promise<void> {
     for (const ready of [1, 4, 16]) {
       const r = join(base, `push-repo-${ready}`);
       await timed(["node", CLI, "repo", "init", r], { env });
-      rates[`holdfast-${ready}`] = await archiverLoop(base, "hf", files, stash, ready, (p) => timed(["node", LEAN, p, "--repo", r], { env }));
-      console.log(`holdfast wal-push-main.js, ${ready} ready: ${rates[`holdfast-${ready}`]!.toFixed(2)} segments/s`);
+      // The line setup-archiving writes, run the way PostgreSQL runs it: %p/%f substituted, then /bin/sh.
+      const line = archiveCommand({ repo: r } as Settings);
+      const asArchiver = (p: string) => line.replace(/%[pf%]/g, (m) => (m === "%p" ? p : m === "%f" ? basename(p) : "%"));
+      rates[`holdfast-${ready}`] = await archiverLoop(base, "hf", files, stash, ready, (p) => timed(["/bin/sh", "-c", asArchiver(p)], { env }));
+      console.log(`holdfast archive_command (setup-archiving's line), ${ready} ready: ${rates[`holdfast-${ready}`]!.toFixed(2)} segments/s`);
       await rm(r, { recursive: true, force: true });
     }
     const br = await pgbackrest(base, cluster, "walsync", "zst");

@@ -4,6 +4,7 @@ import type { Settings } from "../config/load.js";
 import { connect, describePg, parsePgUrl } from "../engines/postgres/connection.js";
 import { cliEntry, pgCommandLine, quoteConf, raw, repoArgument, shellQuote } from "../engines/postgres/physical/shell-command.js";
 import { WalArchive } from "../repository/wal-archive.js";
+import { MARKER_DIR, markerText } from "../wal/push-markers.js";
 import type { CommandContext } from "./context.js";
 import { openRepository } from "./open-repository.js";
 
@@ -24,12 +25,22 @@ export interface ArchivingReport {
 /**
  * archive_command for this repository: absolute node and CLI paths, no secret (wal-push needs
  * none). It names the lean entry point (same as `holdfast wal-push %p`, less start-up per segment).
+ * With a known repository, /bin/sh first looks for the marker an earlier push left for this file
+ * (wal/push-markers.ts: written only once the file was stored and recorded) and acknowledges it
+ * without starting Node — a few milliseconds instead of Node's ~80 ms start — so a backlog of ready
+ * files drains at the speed of the batch that pushed them. Any other case (no marker, another
+ * repository's marker, an unreadable one) runs the push, which decides as before.
  */
 export function archiveCommand(settings: Settings): string {
   const parts = [process.execPath, cliEntry("wal-push-main.js"), raw("%p")];
   if (settings.configPath) parts.push("--config", resolve(settings.configPath));
-  if (settings.repo) parts.push("--repo", repoArgument(settings.repo));
-  return pgCommandLine(parts);
+  if (!settings.repo) return pgCommandLine(parts);
+  const repo = repoArgument(settings.repo);
+  parts.push("--repo", repo);
+  // PostgreSQL turns %% into %, so the shell sees ${m%/*} (dirname of %p) and the marker's path.
+  const expected = pgCommandLine([markerText(repo).replace(/\n$/, "")]);
+  const markerCheck = `m=%p; m="\${m%%/*}/${MARKER_DIR}/%f"; { IFS= read -r l <"$m" && [ "$l" = ${expected} ] && rm -f "$m"; } 2>/dev/null || exec`;
+  return `${markerCheck} ${pgCommandLine(parts)}`;
 }
 
 /** Does the server's archive_command push into this repository (local folder or URL, however quoted)? */

@@ -7,7 +7,9 @@ import { parseWalFileName } from "./names.js";
  * WAL file, the others it has marked ready (pg_wal/archive_status/<name>.ready) are pushed in the
  * same process, and each one durably stored and recorded leaves a marker in
  * pg_wal/holdfast-archived/. PostgreSQL's later call for that file finds the marker and returns at
- * once, before anything heavy is loaded (cli/wal-push-main.ts). Only plain Node modules here.
+ * once: the archive_command setup-archiving writes tests the marker in /bin/sh before Node starts, and
+ * the lean entry (cli/wal-push-main.ts) takes it before anything heavy is loaded. Only plain Node
+ * modules here.
  *
  * A marker holds the repository it was pushed to: archive_command pointed elsewhere since then
  * does a real push. It is taken (deleted) when used; markers of files PostgreSQL no longer has
@@ -44,7 +46,8 @@ export async function writeMarker(walPath: string, name: string, repo: string): 
   await rename(temp, markerPath(walPath, name));
 }
 
-function markerText(repo: string): string {
+/** What a marker holds; archive_command's shell test (commands/setup-archiving.ts) compares it too. */
+export function markerText(repo: string): string {
   return `holdfast wal-push: archived to ${repo}\n`;
 }
 

@@ -1,7 +1,9 @@
 import { execFileSync, spawn } from "node:child_process";
 import { chmod, rm } from "node:fs/promises";
-import { dirname, join } from "node:path";
+import { join } from "node:path";
 import pg from "pg";
+import { archiveCommand } from "../../dist/commands/setup-archiving.js";
+import type { Settings } from "../../dist/config/load.js";
 import { CLI, type Workspace } from "./cli.js";
 import { postgresBinDir, startCluster, type PgCluster } from "./pg-cluster.js";
 
@@ -19,9 +21,9 @@ export async function shareWithServer(ws: Workspace): Promise<void> {
   await chmod(ws.dir, 0o700);
 }
 
-/** `holdfast wal-push %p`, or the lean entry point setup-archiving recommends (same behaviour). */
+/** `holdfast wal-push %p`, or the very line setup-archiving recommends (the shell's marker test, then the lean entry point). */
 export function archiveCommandFor(ws: Workspace, lean = false): string {
-  if (lean) return `"${process.execPath}" "${join(dirname(CLI), "wal-push-main.js")}" "%p" --repo "${ws.repo}"`;
+  if (lean) return archiveCommand({ repo: ws.repo } as Settings);
   return `"${process.execPath}" "${CLI}" wal-push "%p" --repo "${ws.repo}"`;
 }
 
