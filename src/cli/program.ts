@@ -49,7 +49,7 @@ export function createProgram(): Command {
     .option("--config <file>", "settings file (default ./holdfast.yaml; env HOLDFAST_CONFIG)")
     .option("--repo <location>", "repository folder or s3://bucket/prefix (env HOLDFAST_REPO)")
     .option("--passphrase-file <file>", "file holding the repository passphrase (env HOLDFAST_PASSPHRASE_FILE or HOLDFAST_PASSPHRASE)")
-    .option("--identity-file <file>", "age identity file for repositories encrypted to --recipient keys (env HOLDFAST_IDENTITY_FILE)")
+    .option("--identity-file <file>", "age identity file (mode 0600): the keys of a --recipient repository, or a passphrase repository's keys from `key export` (no passphrase, no scrypt; env HOLDFAST_IDENTITY_FILE)")
     .option("--s3-endpoint <url>", "S3-compatible endpoint for s3:// repositories, e.g. MinIO (env HOLDFAST_S3_ENDPOINT or AWS_ENDPOINT_URL)")
     .option("--s3-region <region>", "S3 region (env AWS_REGION; default us-east-1)")
     .addOption(new Option("--log-format <format>", "json or text (default: text on a TTY, json otherwise)").choices(["json", "text"]))

@@ -59,7 +59,7 @@ export async function storeBackup(req: BackupRequest, ctx: CommandContext): Prom
     const kind = req.kind ?? intendedKind(req.engineOptions);
     id = (await repo.reserveId(started, { engine: engine.name, source: sourceUri, kind, lockScope: scope }, signal)).id;
     ctx.log.info({ id, source: sourceUri, kind, repo: repo.backend.location }, "backup started");
-    const snapshot = await engine.snapshot(ref, {
+    const snapshot = await (await engine.load()).snapshot(ref, {
       tempDir: req.settings.tmpDir,
       signal,
       options: req.engineOptions,

@@ -1,6 +1,6 @@
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
-import { engineByName, engineForTarget, isPlainPath, pathTargetEngines, targetForBackup } from "../engines/registry.js";
+import { engineByName, engineForTarget, loadEngine, isPlainPath, pathTargetEngines, targetForBackup } from "../engines/registry.js";
 import type { RestoreOutcome } from "../engines/engine.js";
 import { openStoredFile } from "../pipeline/assemble.js";
 import { kindOf, type BackupKind, type Manifest } from "../repository/manifest.js";
@@ -78,7 +78,7 @@ async function restoreFrom(req: RestoreRequest, ctx: CommandContext): Promise<Om
     ctx.log.info({ id: manifest.id, source: manifest.source.uri, target, inPlace: req.inPlace }, "restore started");
     // Databases on a server get a safety backup in the repository first (SQLite keeps a safety file itself).
     const safetyBackupId = replacing && engine.safetyBackupInRepository ? await safetyBackup(targetText, manifest.id, req.settings, ctx) : undefined;
-    const outcome = await engine.restore(fileOpener(repo, manifest, keys, ctx), manifest, ref, {
+    const outcome = await (await engine.load()).restore(fileOpener(repo, manifest, keys, ctx), manifest, ref, {
       inPlace: req.inPlace,
       tempDir: req.settings.tmpDir,
       signal: ctx.signal,
@@ -116,7 +116,7 @@ async function chooseBackup(repo: Repository, req: RestoreRequest): Promise<Mani
   // `--in-place --to <plain path>`: the path's own backups, whichever engine names it (a SQLite file, a folder).
   const own = !req.source && req.inPlace && plainTo ? ownSource(req.to!, backups) : undefined;
   const newest = pickLatest(backups, { source: own ?? source, engines, purpose: "restore" });
-  const engine = engineByName(newest.engine);
+  const engine = await loadEngine(newest.engine);
   if (!engine.pickForRestore) return newest;
   const ofSource = backups.filter((m) => m.engine === newest.engine && m.source.uri === newest.source.uri && kindOf(m) === "full");
   return engine.pickForRestore(ofSource, req.engineOptions);

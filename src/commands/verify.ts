@@ -3,7 +3,7 @@ import { join } from "node:path";
 import { pipeline } from "node:stream/promises";
 import { HoldfastError, type ErrorCode } from "../errors.js";
 import type { Settings } from "../config/load.js";
-import { engineByName, findEngine } from "../engines/registry.js";
+import { findEngine, loadEngine } from "../engines/registry.js";
 import type { CheckReport, RepositoryContext } from "../engines/engine.js";
 import { checkStoredBytes, discard, openStoredFile } from "../pipeline/assemble.js";
 import { kindOf, type Manifest } from "../repository/manifest.js";
@@ -87,7 +87,7 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
           throw err;
         }
       }
-      await findEngine(manifest.engine)?.verifyStored?.(manifest, repository);
+      if (findEngine(manifest.engine)) await (await loadEngine(manifest.engine)).verifyStored?.(manifest, repository);
       if (req.deep) verdict.deep = kindOf(manifest) === "export" ? await checkExport(repo, manifest, keys) : await deepCheck(manifest, req.settings, repo, keys, repository, ctx);
       if (verdict.deep && !verdict.deep.ok) {
         verdict.ok = false;
@@ -110,7 +110,7 @@ export async function verify(req: VerifyRequest, ctx: CommandContext): Promise<V
 
 /** Restore into the engine's scratch target (a file, a temporary database, a data directory), report its checks, throw it away. */
 async function deepCheck(manifest: Manifest, settings: Settings, repo: Repository, keys: AgeKeys | undefined, repository: RepositoryContext, ctx: CommandContext): Promise<CheckReport> {
-  const engine = engineByName(manifest.engine);
+  const engine = await loadEngine(manifest.engine);
   const scratch = await mkdtemp(join(settings.tmpDir, "holdfast-verify-"));
   try {
     const target = await engine.scratch(manifest, scratch, { server: settings.scratchServer });

@@ -1,5 +1,5 @@
 import type { Settings } from "../config/load.js";
-import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
+import { PHYSICAL_ENGINE } from "../engines/postgres/physical/kind.js";
 import { formatLsn } from "../wal/names.js";
 import { checkStoredBytes } from "../pipeline/assemble.js";
 import { reachOfBaseBackups, windowOfReaches, type RecoveryWindow } from "../repository/recovery-window.js";

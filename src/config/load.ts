@@ -69,7 +69,7 @@ export async function loadSettings(flags: FlagSettings, env: NodeJS.ProcessEnv =
   const passphraseFile = flags.passphraseFile ?? env.HOLDFAST_PASSPHRASE_FILE ?? relative(file.passphrase_file);
   const passphrase = await passphraseFrom(passphraseFile, env.HOLDFAST_PASSPHRASE);
   const identityFile = flags.identityFile ?? env.HOLDFAST_IDENTITY_FILE ?? relative(file.identity_file);
-  const identities = identityFile ? parseIdentities(await readSecretFile(identityFile, "identity file"), identityFile) : undefined;
+  const identities = identityFile ? parseIdentities(await readPrivateFile(identityFile, "identity file"), identityFile) : undefined;
 
   const labels = { ...(file.labels ?? {}) };
   for (const pair of flags.label ?? []) {
@@ -200,6 +200,15 @@ async function readSecretFile(path: string, what: string): Promise<string> {
   } catch {
     throw new HoldfastError("USAGE", `cannot read ${what} ${path}`);
   }
+}
+
+/** A file holding keys that open every backup: refused when its group or others may read it. */
+async function readPrivateFile(path: string, what: string): Promise<string> {
+  const mode = await stat(path).then((st) => st.mode & 0o777, () => undefined);
+  if (mode !== undefined && (mode & 0o077) !== 0) {
+    throw new HoldfastError("USAGE", `${what} ${path} is readable by its group or others (mode ${mode.toString(8).padStart(4, "0")}): it opens every backup`, { hint: `chmod 600 ${path}` });
+  }
+  return readSecretFile(path, what);
 }
 
 function parseIdentities(text: string, path: string): string[] {

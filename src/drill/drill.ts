@@ -7,7 +7,7 @@ import { HOLDFAST_VERSION, type CommandContext } from "../commands/context.js";
 import { openRepository } from "../commands/open-repository.js";
 import { repositoryContext } from "../commands/repository-context.js";
 import { sweepAbandoned } from "../engines/abandoned.js";
-import { engineByName } from "../engines/registry.js";
+import { loadEngine } from "../engines/registry.js";
 import { markInUse } from "../repository/in-use.js";
 import { openBackend } from "../storage/open.js";
 import { newDrillId, storeDrill, type DrillRecord } from "./record.js";
@@ -65,7 +65,7 @@ export async function runDrill(req: DrillRequest, ctx: CommandContext): Promise<
   const statements = req.checksFile ? splitStatements(await readFile(req.checksFile, "utf8").catch(() => { throw new HoldfastError("USAGE", `cannot read --checks file ${req.checksFile}`); })) : [];
   const { repo, keys } = await openRepository(settings, "required");
   const manifest = await chooseDrillBackup(repo, subject.source, { type: req.type, targetTime: requestedTime, signal: ctx.signal });
-  const engine = engineByName(manifest.engine);
+  const engine = await loadEngine(manifest.engine);
   if (!DRILL_ENGINES.includes(engine.name)) throw new HoldfastError("USAGE", `drills restore databases (${DRILL_ENGINES.join(", ")}), not ${engine.name} backups`);
   if (requestedTime && requestedTime.getTime() > started.getTime()) throw new HoldfastError("USAGE", `--target-time ${req.targetTime} is in the future`);
 

@@ -1,7 +1,7 @@
 import { HoldfastError } from "../errors.js";
 import type { Settings } from "../config/load.js";
 import { parseDuration } from "../config/duration.js";
-import { engineByName } from "../engines/registry.js";
+import { loadEngine } from "../engines/registry.js";
 import { kindOf, type Manifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
 import { resolveSourceRef } from "../commands/source-ref.js";
@@ -40,7 +40,7 @@ export async function chooseDrillBackup(repo: Repository, source: string, option
   const newest = candidates[candidates.length - 1]!;
   const ofEngine = candidates.filter((m) => m.engine === newest.engine);
   if (!options.targetTime) return newest;
-  const engine = engineByName(newest.engine);
+  const engine = await loadEngine(newest.engine);
   if (engine.pickForRestore && newest.engine === "postgres-physical") return engine.pickForRestore(ofEngine, { targetTime: options.targetTime.toISOString() });
   const before = ofEngine.filter((m) => Date.parse(m.startedAt) <= options.targetTime!.getTime());
   if (before.length === 0) throw new HoldfastError("BACKUP_NOT_FOUND", `no backup of ${source} was taken before ${options.targetTime.toISOString()}`);

@@ -3,6 +3,7 @@ import type { AgeKeys } from "../pipeline/age.js";
 import type { Manifest, TableFacts } from "../repository/manifest.js";
 import type { WalArchive } from "../repository/wal-archive.js";
 import type { WalCatalog } from "../repository/wal-catalog.js";
+import type { EngineTraits } from "./kind.js";
 
 /** What an engine learns about a database: recorded in the manifest, compared by deep verify. */
 export interface SourceFacts {
@@ -122,12 +123,7 @@ export interface RestoreOptions extends OperationContext {
  * A kind of database. Every engine passes test/engines/engine-suite.ts: snapshot → restore →
  * check on real databases.
  */
-export interface Engine<Ref> {
-  readonly name: string;
-  /** Parse a source/target string ("sqlite:./app.db") into a reference; throws USAGE when malformed. */
-  parse(text: string): Ref;
-  /** The string recorded in manifests and messages: credentials removed. */
-  describe(ref: Ref): string;
+export interface Engine<Ref> extends EngineTraits<Ref> {
   probe(ref: Ref, ctx: OperationContext): Promise<SourceFacts>;
   snapshot(ref: Ref, ctx: OperationContext): Promise<Snapshot>;
   restore(open: OpenBackupFile, manifest: Manifest, target: Ref, options: RestoreOptions): Promise<RestoreOutcome>;
@@ -137,18 +133,6 @@ export interface Engine<Ref> {
 
   // Optional capabilities: an engine that lacks one behaves as the comment's default says.
 
-  /** Backups of this engine lock apart from other engines' backups of the same source (default: one lock per source). */
-  readonly lockSpace?: string;
-  /** Its backups need the repository's WAL archive besides their own files (they are not copied offsite alone). */
-  readonly usesWalArchive?: boolean;
-  /** Replacing a database first takes a safety backup into the repository (else the engine keeps its own safety copy). */
-  readonly safetyBackupInRepository?: boolean;
-  /** What one of its targets is called in messages (default "database"). */
-  readonly targetNoun?: string;
-  /** The success line's account of a finished backup (default: each stored file with its size). */
-  summarize?(manifest: Manifest): string;
-  /** Whether a plain path (no scheme) names a target of this engine (a SQLite file, a data directory). */
-  readonly pathTargets?: boolean;
   /**
    * `latest` for a restore: choose among one source's backups of this engine (oldest first), by
    * the restore's options (a point in time picks the newest backup before it). Default: the newest.

@@ -1,31 +1,41 @@
 import { HoldfastError } from "../errors.js";
 import type { Engine } from "./engine.js";
-import { sqliteEngine } from "./sqlite/engine.js";
-import { postgresEngine } from "./postgres/logical.js";
-import { physicalEngine } from "./postgres/physical/engine.js";
-import { filesEngine } from "./files/engine.js";
-import { isKeywordValue } from "./postgres/connection.js";
+import type { EngineKind } from "./kind.js";
+import { sqliteKind } from "./sqlite/kind.js";
+import { postgresKind } from "./postgres/logical-kind.js";
+import { physicalKind } from "./postgres/physical/kind.js";
+import { filesKind } from "./files/kind.js";
+import { isKeywordValue } from "./postgres/pg-ref.js";
 
-const ENGINES: Engine<unknown>[] = [sqliteEngine as Engine<unknown>, postgresEngine as Engine<unknown>, physicalEngine as Engine<unknown>, filesEngine as Engine<unknown>];
+/**
+ * Every engine Holdfast has, as kinds: reading a source string, naming and describing it need no
+ * driver; `kind.load()` (or loadEngine) imports the engine when a command backs up, restores or checks.
+ */
+const KINDS: EngineKind[] = [sqliteKind, postgresKind, physicalKind, filesKind] as EngineKind[];
 
 /** The engine a manifest names, if this Holdfast has it. */
-export function findEngine(name: string): Engine<unknown> | undefined {
-  return ENGINES.find((e) => e.name === name);
+export function findEngine(name: string): EngineKind | undefined {
+  return KINDS.find((e) => e.name === name);
 }
 
 /** The engine a manifest names ("sqlite", "postgres", "postgres-physical", …). */
-export function engineByName(name: string): Engine<unknown> {
+export function engineByName(name: string): EngineKind {
   const engine = findEngine(name);
   if (!engine) throw new HoldfastError("ENGINE_MISMATCH", `this Holdfast has no "${name}" engine`);
   return engine;
 }
 
-/** Engines that accept a plain path (no scheme) as a restore target. */
-export function pathTargetEngines(): string[] {
-  return ENGINES.filter((e) => e.pathTargets).map((e) => e.name);
+/** The engine itself, loaded: for commands that take, restore or check backups. */
+export function loadEngine(name: string): Promise<Engine<unknown>> {
+  return engineByName(name).load();
 }
 
-function pick(name: string, text: string): { engine: Engine<unknown>; ref: unknown } {
+/** Engines that accept a plain path (no scheme) as a restore target. */
+export function pathTargetEngines(): string[] {
+  return KINDS.filter((e) => e.pathTargets).map((e) => e.name);
+}
+
+function pick(name: string, text: string): { engine: EngineKind; ref: unknown } {
   const engine = engineByName(name);
   return { engine, ref: engine.parse(text) };
 }
@@ -34,7 +44,7 @@ function pick(name: string, text: string): { engine: Engine<unknown>; ref: unkno
  * Which engine a source string belongs to, by its scheme (sqlite:, postgres://, postgresql://, or
  * libpq's keyword/value form `host=… dbname=…`); `type: "physical"` takes base backups of a PostgreSQL server.
  */
-export function engineForSource(text: string, type?: string): { engine: Engine<unknown>; ref: unknown } {
+export function engineForSource(text: string, type?: string): { engine: EngineKind; ref: unknown } {
   const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(text)?.[1]?.toLowerCase();
   const postgres = scheme === "postgres" || scheme === "postgresql" || (!scheme && isKeywordValue(text));
   if (type === "physical" && !postgres) throw new HoldfastError("USAGE", `--type physical takes base backups of a PostgreSQL server, not of "${text}"`, { hint: "give postgres://user@host/db" });
@@ -51,7 +61,7 @@ export function isPlainPath(text: string): boolean {
 }
 
 /** Like engineForSource, but a plain file path (no scheme, not keyword/value) means a SQLite file. */
-export function engineForTarget(text: string): { engine: Engine<unknown>; ref: unknown } {
+export function engineForTarget(text: string): { engine: EngineKind; ref: unknown } {
   return engineForSource(isPlainPath(text) ? `sqlite:${text}` : text);
 }
 
@@ -60,7 +70,7 @@ export function engineForTarget(text: string): { engine: Engine<unknown>; ref: u
  * SQLite file, a data directory, a folder), else as a SQLite file; a string with a scheme names its
  * own engine. The caller checks that the engine is the backup's.
  */
-export function targetForBackup(engineName: string, text: string): { engine: Engine<unknown>; ref: unknown } {
+export function targetForBackup(engineName: string, text: string): { engine: EngineKind; ref: unknown } {
   const engine = engineByName(engineName);
   if (isPlainPath(text) && engine.pathTargets) return { engine, ref: engine.parse(text) };
   return engineForTarget(text);

@@ -3,7 +3,7 @@ import type { CommandContext } from "../commands/context.js";
 import { openRepository } from "../commands/open-repository.js";
 import { setupArchiving } from "../commands/setup-archiving.js";
 import { connect, describePg, parsePgUrl } from "../engines/postgres/connection.js";
-import { PHYSICAL_ENGINE } from "../engines/postgres/physical/basebackup.js";
+import { PHYSICAL_ENGINE } from "../engines/postgres/physical/kind.js";
 import { HoldfastError } from "../errors.js";
 import type { Manifest } from "../repository/manifest.js";
 import { recoveryWindowOf, type RecoveryWindow } from "../repository/recovery-window.js";

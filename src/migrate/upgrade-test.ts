@@ -8,7 +8,7 @@ import { openRepository } from "../commands/open-repository.js";
 import { repositoryContext } from "../commands/repository-context.js";
 import { fileOpener } from "../commands/restore.js";
 import { resolveSourceRef } from "../commands/source-ref.js";
-import { engineByName, engineForTarget, isPlainPath } from "../engines/registry.js";
+import { engineForTarget, isPlainPath, loadEngine } from "../engines/registry.js";
 import type { PgRef } from "../engines/postgres/connection.js";
 import { HoldfastError } from "../errors.js";
 import type { CheckOptions } from "./checks.js";
@@ -124,7 +124,7 @@ async function scratchFrom(req: UpgradeTestRequest, parent: string, name: string
   const { repo, keys } = await openRepository(req.settings, "required");
   const source = req.source ? resolveSourceRef(req.source, req.settings) : undefined;
   const manifest = await repo.resolve(req.from, { source, engines: ["sqlite", "postgres"], purpose: "upgrade-test" });
-  const engine = engineByName(manifest.engine);
+  const engine = await loadEngine(manifest.engine);
   const scratch = await engine.scratch(manifest, dir, { server: req.scratchServer ?? req.settings.scratchServer });
   try {
     const outcome = await engine.restore(fileOpener(repo, manifest, keys, ctx), manifest, scratch.ref, { inPlace: false, tempDir: dir, signal: ctx.signal, repository: repositoryContext(repo, keys, req.settings), log: ctx.log });

@@ -53,6 +53,22 @@ export function assertKeysComplete(enc: PassphraseEncryption, entries: readonly 
   if (missing.length) throw new HoldfastError("CORRUPTED", `${where} lacks the secret of key ${keyIdOf([missing[0]!])} that holdfast.json names`);
 }
 
+/**
+ * The identities of an identity file that are keys of this repository (a file `holdfast key export`
+ * wrote; one exported before a `key rotate` lacks the newer keys and opens the older backups only).
+ * None of them: WRONG_KEY, before any data is read.
+ */
+export async function identitiesOfRepository(identities: readonly string[], config: RepoConfig, location: string): Promise<string[]> {
+  const known = new Set([...keyEntries(config).map((e) => e.recipient), ...(config.encryption.mode === "none" ? [] : config.encryption.recipients)]);
+  const mine = (await keysOf(identities)).filter((k) => known.has(k.recipient));
+  if (mine.length === 0) {
+    throw new HoldfastError("WRONG_KEY", `the identity file holds none of the keys of the repository at ${location}`, {
+      hint: "use the file `holdfast key export` wrote for this repository, or its passphrase (--passphrase-file)",
+    });
+  }
+  return mine.map((k) => k.identity);
+}
+
 export function sha256Hex(bytes: Buffer): string {
   return createHash("sha256").update(bytes).digest("hex");
 }

@@ -11,7 +11,7 @@ import { manifestSchema, type Manifest } from "./manifest.js";
 import { REPOSITORY_FORMAT_VERSION, repoConfigSchema, type RepoConfig } from "./repo-config.js";
 import { compareBackupIds } from "./backup-id.js";
 import { readAllBuffer } from "./read-text.js";
-import { assertKeysComplete, keyEntries, keysInKeyFile, sha256Hex } from "./keyring.js";
+import { assertKeysComplete, identitiesOfRepository, keyEntries, keysInKeyFile, sha256Hex } from "./keyring.js";
 import { readJson, sealed, writeJson } from "./json-object.js";
 import { readReservation, reserveId, type Reservation, type ReservationRequest } from "./reservation.js";
 import { assertSelected, pickLatest, type Selection } from "./selection.js";
@@ -28,7 +28,10 @@ export interface InitOptions {
 
 export interface Secrets {
   passphrase?: string;
-  /** AGE-SECRET-KEY-1… lines from an identity file (recipients mode). */
+  /**
+   * AGE-SECRET-KEY-1… lines from an identity file: the keys of a recipients repository, or a
+   * passphrase repository's keys as `holdfast key export` wrote them (used instead of the passphrase).
+   */
   identities?: string[];
 }
 
@@ -136,6 +139,8 @@ export class Repository {
     const enc = this.config.encryption;
     if (enc.mode === "none") return undefined;
     if (enc.mode === "recipients") return { recipients: enc.recipients, identities: secrets.identities ?? [] };
+    // An identity file (`holdfast key export`) opens the backups without the key file: no scrypt.
+    if (secrets.identities?.length) return { recipients: enc.recipients, identities: await identitiesOfRepository(secrets.identities, this.config, this.backend.location) };
     if (!secrets.passphrase) {
       throw new HoldfastError("WRONG_KEY", `the repository at ${this.backend.location} is encrypted and no passphrase was given`, {
         hint: "use --passphrase-file, HOLDFAST_PASSPHRASE_FILE or HOLDFAST_PASSPHRASE",

@@ -1,22 +1,19 @@
 import { createReadStream, createWriteStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
 import { finished } from "node:stream/promises";
-import { join, resolve } from "node:path";
+import { join } from "node:path";
 import { pack as tarPack } from "tar-stream";
 import { HoldfastError } from "../../errors.js";
 import type { Manifest } from "../../repository/manifest.js";
 import type { CheckReport, Engine, OperationContext, Snapshot, SnapshotFile, SourceFacts } from "../engine.js";
 import { sweepAbandoned } from "../abandoned.js";
+import { filesTraits, type FilesRef } from "./kind.js";
 import { packTree, type PackOutcome } from "./pack.js";
 import { restoreFiles } from "./restore.js";
 import { measureTree } from "./measure.js";
 import { compareSummaries, recordedSummary, unreadable } from "./tree.js";
 
-export interface FilesRef {
-  path: string;
-}
-
-export const FILES_ENGINE = "files";
+export { FILES_ENGINE, type FilesRef } from "./kind.js";
 const FORMAT = "tar (POSIX pax)";
 const SNAPSHOT_PREFIX = "holdfast-files-";
 /** Warnings said one by one before they are summed up (a busy log folder changes thousands of files). */
@@ -30,19 +27,7 @@ const MAX_SKIPPED_RECORDED = 100;
  * manifest holds the counts and a digest of the whole tree, so it stays small for any tree size.
  */
 export const filesEngine: Engine<FilesRef> = {
-  name: FILES_ENGINE,
-  pathTargets: true,
-  targetNoun: "folder",
-
-  parse(text: string): FilesRef {
-    const raw = text.replace(/^files:(\/\/(?=\/))?/, "");
-    if (!raw) throw new HoldfastError("USAGE", `no folder in "${text}" (expected files:/etc/myapp)`);
-    return { path: resolve(raw) };
-  },
-
-  describe(ref: FilesRef): string {
-    return `files:${ref.path}`;
-  },
+  ...filesTraits,
 
   async probe(ref: FilesRef): Promise<SourceFacts> {
     await assertFolder(ref.path);

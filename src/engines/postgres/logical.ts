@@ -1,18 +1,14 @@
 import { randomBytes } from "node:crypto";
 import type { Engine, SourceFacts } from "../engine.js";
-import { connect, describePg, parsePgUrl, withDatabase, type PgRef } from "./connection.js";
+import { connect, parsePgUrl, withDatabase, type PgRef } from "./connection.js";
+import { postgresTraits } from "./logical-kind.js";
 import { listTables, serverFacts, STABLE_TEXT_SETTINGS, tablesFacts } from "./facts.js";
 import { adminConnection, checkPostgres, dropDatabase, restorePostgres } from "./restore.js";
 import { snapshotPostgres } from "./snapshot.js";
 
 /** PostgreSQL logical backups: pg_dump into the repository, pg_restore out of it. */
 export const postgresEngine: Engine<PgRef> = {
-  name: "postgres",
-  safetyBackupInRepository: true,
-
-  parse: parsePgUrl,
-
-  describe: describePg,
+  ...postgresTraits,
 
   async probe(ref: PgRef): Promise<SourceFacts> {
     const client = await connect(ref, "probe");

@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import { mkdtemp, rm, stat } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { join } from "node:path";
 import { Worker } from "node:worker_threads";
 import Database from "better-sqlite3";
 import { HoldfastError } from "../../errors.js";
@@ -11,10 +11,9 @@ import { assertSqliteFile } from "./source-file.js";
 import { foreignKeyProblems, integrityCheck, sqliteDetails, sqliteVersion, tableFacts } from "./inspect.js";
 import { restoreSqlite } from "./restore.js";
 import { sweepAbandoned } from "../abandoned.js";
+import { sqliteTraits, type SqliteRef } from "./kind.js";
 
-export interface SqliteRef {
-  path: string;
-}
+export type { SqliteRef } from "./kind.js";
 
 const SNAPSHOT_PREFIX = "holdfast-snapshot-";
 
@@ -34,18 +33,7 @@ const RELEASE_WAIT_MS = 10_000;
 const MAX_HOLD_MS = 30_000;
 
 export const sqliteEngine: Engine<SqliteRef> = {
-  name: "sqlite",
-  pathTargets: true,
-
-  parse(text: string): SqliteRef {
-    const raw = text.startsWith("sqlite://") ? text.slice("sqlite://".length) : text.startsWith("sqlite:") ? text.slice("sqlite:".length) : text;
-    if (!raw) throw new HoldfastError("USAGE", `no file path in "${text}" (expected sqlite:./app.db)`);
-    return { path: isAbsolute(raw) ? raw : resolve(raw) };
-  },
-
-  describe(ref: SqliteRef): string {
-    return `sqlite:${ref.path}`;
-  },
+  ...sqliteTraits,
 
   async probe(ref: SqliteRef): Promise<SourceFacts> {
     await assertSqliteFile(ref.path);

@@ -7,7 +7,7 @@ import { findServerTool } from "./server-tools.js";
 import { parseBackupLabel, parseLsn } from "../../../wal/names.js";
 import { BackupTarTap } from "./tar-tap.js";
 
-export const PHYSICAL_ENGINE = "postgres-physical";
+export { PHYSICAL_ENGINE } from "./kind.js";
 
 /** What the server says about itself and its archiving, before a base backup. */
 export interface PhysicalFacts {

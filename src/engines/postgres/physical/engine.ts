@@ -1,18 +1,18 @@
 import { chmod, readFile } from "node:fs/promises";
-import { isAbsolute, join, resolve } from "node:path";
+import { join } from "node:path";
 import { HoldfastError } from "../../../errors.js";
-import { totalStoredBytes, type Manifest } from "../../../repository/manifest.js";
+import type { Manifest } from "../../../repository/manifest.js";
 import { reachFromBackup } from "../../../repository/wal-catalog.js";
 import type { CheckReport, Engine, SourceFacts } from "../../engine.js";
-import { describePg, isPgConnection, parsePgUrl, type PgRef } from "../connection.js";
+import { describePg, type PgRef } from "../pg-ref.js";
 import { majorOf } from "../tools.js";
-import { PHYSICAL_ENGINE, probePhysical } from "./basebackup.js";
+import { probePhysical } from "./basebackup.js";
+import { physicalTraits, type PhysicalRef } from "./kind.js";
 import { restorePhysical } from "./restore.js";
 import { snapshotPhysical } from "./snapshot.js";
 import { pickBaseBackup, targetFromOptions } from "./target.js";
 
-/** A cluster to take base backups of (a connection), or a data directory to restore into. */
-export type PhysicalRef = { server: PgRef } | { dataDir: string };
+export type { PhysicalRef } from "./kind.js";
 
 function dataDirOf(ref: PhysicalRef): string {
   if ("dataDir" in ref) return ref.dataDir;
@@ -29,26 +29,7 @@ function serverOf(ref: PhysicalRef): PgRef {
  * there (wal-push); restores replay that WAL to any point in time through restore_command (wal-fetch).
  */
 export const physicalEngine: Engine<PhysicalRef> = {
-  name: PHYSICAL_ENGINE,
-  lockSpace: "physical",
-  usesWalArchive: true,
-  pathTargets: true,
-  targetNoun: "data directory",
-
-  summarize(m) {
-    const extra = m.files.length > 1 ? `, with ${m.files.length - 1} configuration file(s) kept outside the data directory` : "";
-    return `base backup ${String(m.details.startLsn)} → ${String(m.details.stopLsn)} on timeline ${String(m.details.timeline)}, WAL ${String(m.details.walStart)} … ${String(m.details.walStop)} archived (${totalStoredBytes(m)} bytes stored${extra})`;
-  },
-
-  parse(text: string): PhysicalRef {
-    if (isPgConnection(text)) return { server: parsePgUrl(text) };
-    if (!text.trim()) throw new HoldfastError("USAGE", "no data directory given");
-    return { dataDir: isAbsolute(text) ? text : resolve(text) };
-  },
-
-  describe(ref: PhysicalRef): string {
-    return "server" in ref ? describePg(ref.server) : ref.dataDir;
-  },
+  ...physicalTraits,
 
   async probe(ref: PhysicalRef): Promise<SourceFacts> {
     const facts = await probePhysical(serverOf(ref));
