@@ -121,7 +121,9 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
       try {
         const columns = input.columns.map((c) => c.to.name);
         const converted = await convertRows(t, target, { columns: input.columns, key: input.key, rejects, strict: req.strict, signal: ctx.signal, onRow: (n) => bar.update(n) });
-        const rows = await target.stage(input.table.name, columns, converted.rows);
+        // Applying: a table empty once locked is loaded straight (PostgreSQL); the tables after it are still to come.
+        const pending = inputs.map((i) => i.table.name).filter((n) => n !== input.table.name && !planned.some((p) => p.name === n));
+        const rows = await target.stage(input.table.name, columns, converted.rows, applying ? { pending } : undefined);
         const comparison = await target.compare(input.table.name, input.key, columns, CONFLICT_SAMPLES);
         planned.push({ name: input.table.name, key: input.key, columns, created: !input.exists, rows, ...tableCounts(comparison, req.strategy), rejected: converted.rejected(), conversions: converted.conversions, conflicts: comparison.samples });
       } finally {
