@@ -101,6 +101,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
   const target: ImportTarget = {
     engine: "postgres",
     uri: where,
+    stagesBeforeBegin: false,
     async tables() {
       return [...known.values()].map((t) => t.table);
     },

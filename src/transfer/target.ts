@@ -9,6 +9,7 @@ import type { DecodedValue } from "./values.js";
  * The shape of an import (transfer/import.ts drives it, the same for every engine):
  *
  *   target.begin()
+ *   target.fingerprint(tables)                                  // --plan: the target is as planned
  *   [--create-schema]  target.createTables(tables)             // only tables the target lacks
  *   for each table in dependency order:
  *     conversions = columns.map(c => target.conversion(exportColumn, targetColumn, sample))
@@ -21,6 +22,10 @@ import type { DecodedValue } from "./values.js";
  *   else for each table: target.apply(table, key, columns, strategy); target.advanceSequences(table)
  *        target.commit()           (foreign keys checked here; a failure rolls everything back)
  *
+ * A target whose staging takes no lock (`stagesBeforeBegin`: SQLite's temp schema) has every
+ * table converted and staged BEFORE begin(), when no table is to be created; then begin(),
+ * fingerprint, compare each table — the plan is computed under the write lock either way.
+ *
  * Staging tables are temporary (PostgreSQL TEMP tables, SQLite's temp schema): they never touch
  * the target's data files, so a dry run leaves the target byte-for-byte as it was.
  * Nothing is ever deleted from the target: apply only inserts and updates staged keys.
@@ -29,6 +34,13 @@ export interface ImportTarget {
   engine: "sqlite" | "postgres";
   /** The target without credentials, for messages and reports. */
   uri: string;
+  /**
+   * True when staging needs neither the transaction nor the target's write lock (SQLite: the temp
+   * schema is the connection's own), so the driver stages before begin() and an application's
+   * writers are held up only while the import compares and applies. False for PostgreSQL: its
+   * staging tables live in the transaction, and a direct load needs the table's lock first.
+   */
+  readonly stagesBeforeBegin: boolean;
   /** The target's application tables, described like an export's schema (the same reader code). */
   tables(): Promise<ExportTable[]>;
   begin(): Promise<void>;
