@@ -26,21 +26,23 @@ export function directLoadAllowed(t: TableState, columns: readonly string[], fac
 }
 
 /**
- * Locks the table against other writers (SHARE ROW EXCLUSIVE, until the transaction ends) and
- * tells whether it is empty. A lock not granted within LOCK_WAIT is given up (a savepoint undoes
- * the attempt): false, the table is staged as usual. The lock timeout goes back to the session's.
+ * Locks the table against other writers (SHARE ROW EXCLUSIVE) and tells whether it is empty. The
+ * lock is taken in a savepoint: kept until the transaction ends when the table is empty, given up
+ * again (rolling back to the savepoint releases it) when the table has rows — it is then staged as
+ * usual and other writers go on — or when it is not granted within LOCK_WAIT.
  */
 export async function lockIfEmpty(client: pg.Client, relation: string): Promise<boolean> {
   await client.query(`SAVEPOINT holdfast_direct; SET LOCAL lock_timeout = '${LOCK_WAIT}'`);
+  let empty = false;
   try {
     await client.query(`LOCK TABLE ${relation} IN SHARE ROW EXCLUSIVE MODE`);
+    // READ COMMITTED: this statement's snapshot is taken after the lock, so it sees every committed row.
+    const { rows } = await client.query<{ empty: boolean }>(`SELECT NOT EXISTS (SELECT 1 FROM ${relation}) AS empty`);
+    empty = rows[0]?.empty === true;
   } catch (err) {
     if ((err as { code?: string }).code !== "55P03") throw err;
-    await client.query("ROLLBACK TO SAVEPOINT holdfast_direct; RELEASE SAVEPOINT holdfast_direct");
-    return false;
   }
-  await client.query("RELEASE SAVEPOINT holdfast_direct; SET LOCAL lock_timeout TO DEFAULT");
-  // READ COMMITTED: this statement's snapshot is taken after the lock, so it sees every committed row.
-  const { rows } = await client.query<{ empty: boolean }>(`SELECT NOT EXISTS (SELECT 1 FROM ${relation}) AS empty`);
-  return rows[0]?.empty === true;
+  // Rolling back also undoes SET LOCAL; after RELEASE the lock timeout goes back to the session's.
+  await client.query(empty ? "RELEASE SAVEPOINT holdfast_direct; SET LOCAL lock_timeout TO DEFAULT" : "ROLLBACK TO SAVEPOINT holdfast_direct; RELEASE SAVEPOINT holdfast_direct");
+  return empty;
 }

@@ -115,6 +115,32 @@ describe.concurrent("import into an empty PostgreSQL table: COPY straight into i
     expect(await cluster.query("SELECT count(*)::int AS n FROM items WHERE twice = id * 2", db)).toEqual([{ n: ROWS + 1 }]);
   });
 
+  it("a table with rows is staged as before: its lock is given up, another session's INSERT goes through while the import writes", async () => {
+    const db = await database(`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL); INSERT INTO items VALUES (${ROWS + 1}, 'app');
+      CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN IF current_setting('application_name') = 'holdfast import' THEN PERFORM pg_sleep(2); END IF; RETURN NULL; END $$;
+      CREATE TRIGGER slow AFTER INSERT ON items FOR EACH STATEMENT EXECUTE FUNCTION slow();`);
+    const child = startCli(["import", items, "--to", cluster.url(db), "--strategy", "merge"], { env: ws.env, cwd: ws.dir });
+    child.stdout!.resume();
+    child.stderr!.resume();
+    const exited = new Promise<number | null>((r) => child.once("exit", (code) => r(code)));
+    const deadline = Date.now() + 20_000;
+    const writing = async () => (await cluster.query<{ n: number }>("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'holdfast import' AND datname = current_database() AND query LIKE '%INSERT INTO%'", db))[0]!.n > 0;
+    while (!(await writing())) {
+      expect(Date.now(), "the import never reached its INSERT").toBeLessThan(deadline);
+      await sleep(50);
+    }
+    const app = await client(db);
+    try {
+      await app.query("SET lock_timeout = '1s'");
+      await app.query("INSERT INTO items VALUES ($1, 'app')", [ROWS + 2]); // refused (55P03) if the import still held the table
+      expect(await writing(), "the application's insert went through before the import's ended").toBe(true);
+    } finally {
+      await app.end();
+    }
+    expect(await exited).toBe(0);
+    expect(await cluster.query("SELECT name, count(*)::int AS n FROM items GROUP BY name ORDER BY name", db)).toEqual([{ name: "a", n: ROWS }, { name: "app", n: 2 }]);
+  }, 40_000);
+
   it("a bad row in the last table leaves every table empty, no lock or session left", async () => {
     const file = await sqliteExport("check", `CREATE TABLE alpha (id INTEGER PRIMARY KEY, v TEXT); CREATE TABLE zeta (id INTEGER PRIMARY KEY, alpha_id INTEGER REFERENCES alpha (id), qty INTEGER);
       WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < 500) INSERT INTO alpha SELECT i, 'v' || i FROM c;
