@@ -78,8 +78,9 @@ function firstConflict(tables: readonly PlanTable[]): HoldfastError | undefined 
  * Import: one export into one target, inside one transaction (target.ts describes the shape).
  * The plan is computed from staged rows under the target's lock, before anything is written
  * (SQLite stages before it takes the lock; PostgreSQL after, and may load an empty table directly
- * when applying); --dry-run and --plan-out stop there and roll back; otherwise every table is applied in dependency order, sequences are
- * moved past the imported ids, and the transaction commits (foreign keys checked) — or nothing.
+ * when applying); --dry-run and --plan-out stop there and roll back; otherwise every table is
+ * applied in dependency order, sequences are moved past the imported ids, and the transaction
+ * commits (foreign keys checked) — or nothing.
  */
 export async function importData(req: ImportRequest, ctx: CommandContext): Promise<ImportResult> {
   const started = Date.now();
