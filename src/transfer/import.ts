@@ -3,10 +3,10 @@ import type { Settings } from "../config/load.js";
 import { HoldfastError } from "../errors.js";
 import type { CommandContext } from "../commands/context.js";
 import { isPlainPath } from "../engines/registry.js";
-import { convertRows } from "./convert-rows.js";
 import { selectTables } from "./filter.js";
 import { openImportExport, openImportTarget } from "./import-open.js";
-import { parseKeys, planInputs, type TablePlanInput } from "./import-schema.js";
+import { inputsShape, stageTables, type StagedRows } from "./import-stage.js";
+import { parseKeys, planInputs } from "./import-schema.js";
 import { checkPlanFingerprint, checkPlanInputs, exportIdentity, readPlan, tableCounts, writePlan, type ImportPlan, type PlanTable } from "./plan.js";
 import { RejectFile } from "./rejects.js";
 import { dependencyOrder } from "./source.js";
@@ -76,9 +76,11 @@ function firstConflict(tables: readonly PlanTable[]): HoldfastError | undefined 
 
 /**
  * Import: one export into one target, inside one transaction (target.ts describes the shape).
- * The plan is computed from staged rows before anything is written; --dry-run and --plan-out
- * stop there and roll back; otherwise every table is applied in dependency order, sequences are
- * moved past the imported ids, and the transaction commits (foreign keys checked) — or nothing.
+ * The plan is computed from staged rows under the target's lock, before anything is written
+ * (SQLite stages before it takes the lock; PostgreSQL after, and may load an empty table directly
+ * when applying); --dry-run and --plan-out stop there and roll back; otherwise every table is
+ * applied in dependency order, sequences are moved past the imported ids, and the transaction
+ * commits (foreign keys checked) — or nothing.
  */
 export async function importData(req: ImportRequest, ctx: CommandContext): Promise<ImportResult> {
   const started = Date.now();
@@ -88,7 +90,8 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
   let target: ImportTarget | undefined;
   let rejects: RejectFile | undefined;
   try {
-    target = await openImportTarget(req.to, { create: req.createSchema });
+    const to = await openImportTarget(req.to, { create: req.createSchema });
+    target = to;
     const names = selectTables(reader.manifest.tables.map((t) => t.name), { tables: req.tables, excludeTables: req.excludeTables, where: {} });
     const described = new Map(reader.schema.tables.map((t) => [t.name, t]));
     const selected = names.map((n) => described.get(n)!);
@@ -99,35 +102,44 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
     const applying = !req.dryRun && !req.planOut;
     const undo = req.backupFirst && applying ? await backupTarget(req, ctx) : undefined;
 
-    await target.begin();
-    // Another import may have created tables while this one waited for the target: plan against what is there now.
-    inputs = planInputs(selected, await target.tables(), keys, req.createSchema, target.uri);
-    const fingerprint = await target.fingerprint(names);
-    if (savedPlan) checkPlanFingerprint(savedPlan, fingerprint);
-    const missing = inputs.filter((i) => !i.exists).map((i) => i.table);
-    if (missing.length) {
-      await target.createTables(dependencyOrder(missing).map((t) => ({ ...t, columns: t.columns.filter((c) => !c.generated) })), reader.schema.engine);
-      // Values convert to the columns as created (a SQLite DATETIME became timestamptz), not as exported.
-      const created = await target.tables();
-      inputs = planInputs(selected, created, keys, false, target.uri).map((i) => ({ ...i, exists: !missing.includes(i.table) }));
-    }
     rejects = new RejectFile(req.rejects ? resolve(req.rejects) : defaultRejects(target));
-    const byName = new Map<string, TablePlanInput>(inputs.map((i) => [i.table.name, i]));
     const planned: PlanTable[] = [];
-    for await (const t of reader.tables()) {
-      const input = byName.get(t.entry.name);
-      if (!input) continue; // the reader reads it through and checks it
-      const bar = ctx.progress(`import ${input.table.name} (${planned.length + 1}/${inputs.length})`, t.entry.rows, "rows");
-      try {
-        const columns = input.columns.map((c) => c.to.name);
-        const converted = await convertRows(t, target, { columns: input.columns, key: input.key, rejects, strict: req.strict, signal: ctx.signal, onRow: (n) => bar.update(n) });
-        const rows = await target.stage(input.table.name, columns, converted.rows);
-        const comparison = await target.compare(input.table.name, input.key, columns, CONFLICT_SAMPLES);
-        planned.push({ name: input.table.name, key: input.key, columns, created: !input.exists, rows, ...tableCounts(comparison, req.strategy), rejected: converted.rejected(), conversions: converted.conversions, conflicts: comparison.samples });
-      } finally {
-        bar.stop();
+    const staging = { reader, target: to, rejects, strict: req.strict, applying };
+    const compare = async (s: StagedRows): Promise<void> => {
+      const comparison = await to.compare(s.input.table.name, s.input.key, s.columns, CONFLICT_SAMPLES);
+      planned.push({ name: s.input.table.name, key: s.input.key, columns: s.columns, created: !s.input.exists, rows: s.rows, ...tableCounts(comparison, req.strategy), rejected: s.rejected, conversions: s.conversions, conflicts: comparison.samples });
+    };
+
+    let fingerprint: string;
+    if (target.stagesBeforeBegin && inputs.every((i) => i.exists)) {
+      // Staging takes no lock on the target (SQLite's temp schema): every table is staged first, and
+      // the write lock is held only to fingerprint, compare and apply — an application's writers go on meanwhile.
+      const staged: StagedRows[] = [];
+      for await (const s of stageTables(staging, inputs, ctx)) staged.push(s);
+      await target.begin();
+      ctx.log.info({ target: target.uri }, "write lock taken");
+      const now = planInputs(selected, await target.tables(), keys, req.createSchema, target.uri);
+      if (inputsShape(now) !== inputsShape(inputs)) {
+        throw new HoldfastError("IMPORT_SCHEMA_MISMATCH", `the tables of ${target.uri} changed while the import staged its rows; nothing was written`, { hint: "import again" });
       }
-      ctx.log.info({ table: input.table.name }, "table staged");
+      fingerprint = await target.fingerprint(names);
+      if (savedPlan) checkPlanFingerprint(savedPlan, fingerprint);
+      for (const s of staged) await compare(s);
+    } else {
+      await target.begin();
+      ctx.log.info({ target: target.uri }, "write lock taken");
+      // Another import may have created tables while this one waited for the target: plan against what is there now.
+      inputs = planInputs(selected, await target.tables(), keys, req.createSchema, target.uri);
+      fingerprint = await target.fingerprint(names);
+      if (savedPlan) checkPlanFingerprint(savedPlan, fingerprint);
+      const missing = inputs.filter((i) => !i.exists).map((i) => i.table);
+      if (missing.length) {
+        await target.createTables(dependencyOrder(missing).map((t) => ({ ...t, columns: t.columns.filter((c) => !c.generated) })), reader.schema.engine);
+        // Values convert to the columns as created (a SQLite DATETIME became timestamptz), not as exported.
+        const created = await target.tables();
+        inputs = planInputs(selected, created, keys, false, target.uri).map((i) => ({ ...i, exists: !missing.includes(i.table) }));
+      }
+      for await (const s of stageTables(staging, inputs, ctx)) await compare(s);
     }
     const orphans = await target.orphans(names, req.strategy);
     const plan: ImportPlan = {

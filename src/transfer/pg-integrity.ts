@@ -12,6 +12,8 @@ export interface TableState {
   table: ExportTable;
   relation: string;
   staged?: StagedTable;
+  /** Rows COPYed straight into the table (it was empty, and is locked): no staging, they are in the table itself. */
+  loaded?: number;
 }
 
 const ORPHAN_SAMPLES = 5;
@@ -21,7 +23,8 @@ type ForeignKey = ExportTable["foreignKeys"][number];
 /**
  * The rows a foreign key would have after apply (target ∪ staged, by strategy) whose referenced
  * row exists neither in the referenced table nor in its staging. Only rows with every foreign-key
- * column set are checked (MATCH SIMPLE, as PostgreSQL does).
+ * column set are checked (MATCH SIMPLE, as PostgreSQL does). A table loaded directly has no
+ * staging: its rows, the imported ones included, are all in the table.
  */
 export async function orphansOf(client: pg.Client, child: TableState, fk: ForeignKey, parent: TableState | undefined, strategy: Strategy): Promise<Orphans> {
   const s = child.staged;

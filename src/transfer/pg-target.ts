@@ -6,6 +6,7 @@ import { CreatedForeignKeys } from "./pg-created-keys.js";
 import { pgConversion } from "./pg-conversions.js";
 import { copyRows } from "./pg-copy.js";
 import { createTableStatements, looksLikeSqlite } from "./pg-ddl.js";
+import { directLoadAllowed, lockIfEmpty } from "./pg-direct.js";
 import { advanceTableSequences, fingerprintTables, orphansOf, refuseUndeferredCycle, type TableState } from "./pg-integrity.js";
 import { describeTable, listTables } from "./pg-schema.js";
 import { abortWhenClientGoes, takeImportLock } from "./pg-session.js";
@@ -16,7 +17,8 @@ import type { ImportTarget } from "./target.js";
  * A PostgreSQL database opened for import (the contract and call sequence: target.ts). One
  * connection, one transaction: BEGIN + SET CONSTRAINTS ALL DEFERRED; each table is COPYed into a
  * TEMP staging table (ON COMMIT DROP: gone after commit or rollback, never in the target's files),
- * compared and applied by SQL on the server. The session runs in UTC with ISO dates and hex bytea,
+ * compared and applied by SQL on the server — or, when the import applies and the table is empty
+ * once locked, COPYed straight into the table (pg-direct.ts). The session runs in UTC with ISO dates and hex bytea,
  * so values compare and print the same whatever the server's defaults.
  */
 export async function openPgTarget(uri: string): Promise<ImportTarget> {
@@ -35,6 +37,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     const message = `${where}: ${what}: ${(err as Error).message}`;
     // Class 22 (a value the column's type refuses) and 23 (a constraint): the data, not Holdfast.
     if (code === "42703" || code === "42P01") return new HoldfastError("IMPORT_SCHEMA_MISMATCH", message, { cause: err, hint: "the target's tables differ from the export's; compare them, or import with --create-schema into a target without them" });
+    if (code === "21000") return new HoldfastError("IMPORT_REJECTED", message, { cause: err, hint: "the export holds the same key more than once; its transaction was rolled back and the target is unchanged" });
     if (code.startsWith("22") || code.startsWith("23")) return new HoldfastError("IMPORT_REJECTED", message, { cause: err, hint: "the target refused a row; its transaction was rolled back and the target is unchanged" });
     return new HoldfastError("INTERNAL", message, { cause: err });
   };
@@ -50,7 +53,8 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     const next = new Map<string, TableState>();
     for (const r of await listTables(client, DEFAULT_HISTORY_TABLE)) {
       const table = await describeTable(client, r);
-      next.set(table.name, { table, relation: `${ident(r.schema)}.${ident(r.table)}`, staged: known.get(table.name)?.staged });
+      const before = known.get(table.name);
+      next.set(table.name, { table, relation: `${ident(r.schema)}.${ident(r.table)}`, staged: before?.staged, loaded: before?.loaded });
     }
     known = next;
   };
@@ -61,17 +65,28 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     return t;
   };
 
-  /** The staging of `table`, checked against the key the caller matches on (ON CONFLICT needs a unique index on exactly it). */
-  const staged = (table: string, key: readonly string[]) => {
+  /** The table, checked against the key the caller matches on (ON CONFLICT needs a unique index on exactly it). */
+  const keyed = (table: string, key: readonly string[]): TableState => {
     const t = state(table);
-    const s = t.staged;
-    if (!s) throw new HoldfastError("INTERNAL", `${table} was not staged before it was compared or applied`);
     const same = (cols: readonly string[]) => cols.length === key.length && cols.every((c) => key.includes(c));
     if (!same(t.table.primaryKey ?? []) && !t.table.uniqueKeys.some((u) => same(u.columns))) {
       throw new HoldfastError("IMPORT_SCHEMA_MISMATCH", `${table}: (${key.join(", ")}) is neither the primary key nor a unique key of the table on ${where}`, { hint: "rows are matched on a key the target enforces; add the key, or choose another" });
     }
+    return t;
+  };
+  /** The staging of a keyed table. */
+  const staged = (t: TableState, key: readonly string[]) => {
+    const s = t.staged;
+    if (!s) throw new HoldfastError("INTERNAL", `${t.table.name} was not staged before it was compared or applied`);
     s.key = key;
     return s;
+  };
+  /** A duplicate key in a table that was empty: the export holds it twice. */
+  const duplicate = (table: string, err: unknown): unknown => {
+    const e = err as { code?: string; detail?: string; constraint?: string };
+    if (e.code !== "23505") return err;
+    const key = /^Key (.*) already exists/.exec(e.detail ?? "")?.[1] ?? "a key";
+    return new HoldfastError("IMPORT_REJECTED", `${where}: loading ${table}: the export holds ${key} more than once (${e.constraint ?? "unique key"}); nothing was written`, { cause: err, hint: "the export's rows must be unique by the target's keys; the import was rolled back and the target is unchanged" });
   };
 
   try {
@@ -86,11 +101,13 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
   const target: ImportTarget = {
     engine: "postgres",
     uri: where,
+    stagesBeforeBegin: false,
     async tables() {
       return [...known.values()].map((t) => t.table);
     },
     async begin() {
-      await guard("BEGIN", () => client.query("BEGIN; SET CONSTRAINTS ALL DEFERRED"));
+      // READ COMMITTED whatever the database's default: a statement after a LOCK sees every row committed before it.
+      await guard("BEGIN", () => client.query("BEGIN ISOLATION LEVEL READ COMMITTED; SET CONSTRAINTS ALL DEFERRED"));
       open = true;
       await guard("waiting for another import", () => takeImportLock(client, where));
       await guard("reading the schema", describeAll); // as the import before this one left it
@@ -110,23 +127,40 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
       createdKeys.add(missing.map((t) => known.get(t.name)?.relation).filter((r): r is string => r !== undefined));
     },
     conversion: pgConversion,
-    async stage(table, columns, rows) {
+    async stage(table, columns, rows, load) {
       const t = state(table);
+      const facts = await guard(`reading ${table}`, () => columnFacts(client, t.relation));
+      const direct = load !== undefined && directLoadAllowed(t, columns, facts, load, known) && (await guard(`locking ${table}`, () => lockIfEmpty(client, t.relation)));
+      if (direct) {
+        return guard(`loading ${table}`, async () => {
+          await createdKeys.lift(client);
+          try {
+            t.loaded = await copyRows(client, `${t.relation} (${columns.map(ident).join(", ")})`, rows);
+          } catch (err) {
+            throw duplicate(table, err);
+          }
+          return t.loaded;
+        });
+      }
       const stage = ident(`holdfast_stage_${++stages}`);
       return guard(`staging ${table}`, async () => {
         await client.query(`CREATE TEMP TABLE ${stage} ON COMMIT DROP AS SELECT ${columns.map(ident).join(", ")} FROM ${t.relation} WITH NO DATA`);
-        t.staged = { name: table, relation: t.relation, stage, columns, facts: await columnFacts(client, t.relation), applied: false };
+        t.staged = { name: table, relation: t.relation, stage, columns, facts, applied: false };
         const n = await copyRows(client, `${stage} (${columns.map(ident).join(", ")})`, rows);
         await client.query(`ANALYZE ${stage}`);
         return n;
       });
     },
     async compare(table, key, _columns, sampleLimit) {
-      const s = staged(table, key);
+      const t = keyed(table, key);
+      if (t.loaded !== undefined) return { insert: t.loaded, unchanged: 0, conflict: 0, samples: [] };
+      const s = staged(t, key);
       return guard(`comparing ${table}`, () => compareStaged(client, s, key, sampleLimit));
     },
     async apply(table, key, _columns, strategy) {
-      const s = staged(table, key);
+      const t = keyed(table, key);
+      if (t.loaded !== undefined) return { inserted: t.loaded, updated: 0, unchanged: 0, skipped: 0 };
+      const s = staged(t, key);
       return guard(`writing ${table}`, async () => {
         await refuseUndeferredCycle(client, state(table), known);
         await createdKeys.lift(client);
@@ -159,14 +193,14 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
       } finally {
         createdKeys.reset();
         open = false;
-        for (const t of known.values()) t.staged = undefined;
+        for (const t of known.values()) [t.staged, t.loaded] = [undefined, undefined];
       }
     },
     async rollback() {
       if (open) await client.query("ROLLBACK");
       createdKeys.reset();
       open = false;
-      for (const t of known.values()) t.staged = undefined;
+      for (const t of known.values()) [t.staged, t.loaded] = [undefined, undefined];
     },
     async close() {
       if (closed) return;

@@ -43,7 +43,9 @@ async function guarded<T>(where: string, work: () => T): Promise<T> {
 /**
  * ImportTarget for a SQLite file: BEGIN IMMEDIATE (writers wait, readers go on and see nothing
  * until commit), foreign keys on and deferred to commit so cycles load, staging tables in the
- * temp schema (never in the file), batched prepared inserts (flat memory).
+ * temp schema (never in the file), batched prepared inserts (flat memory). Staging takes no lock
+ * on the file, so it runs before BEGIN IMMEDIATE (stagesBeforeBegin): the write lock is held only
+ * while the import fingerprints, compares and applies.
  * `create`: a missing file is created (an empty target for --create-schema), and removed again
  * when the import does not commit.
  */
@@ -75,6 +77,7 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
   return {
     engine: "sqlite",
     uri,
+    stagesBeforeBegin: true,
     async tables() {
       return describeTables(db);
     },
@@ -99,7 +102,10 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
       const batch = db.prepare(`INSERT INTO ${staging} (${list}) VALUES ${Array(perBatch).fill(one).join(", ")}`);
       let buffer: TargetValue[] = [];
       let n = 0;
+      // Staged before begin(): one transaction that writes only the temp schema (it takes no lock on the file).
+      const own = !db.inTransaction;
       try {
+        if (own) db.prepare("BEGIN").run();
         for await (const some of rows) {
           for (const row of some) {
             buffer.push(...row);
@@ -110,7 +116,9 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
           }
         }
         for (let i = 0; i < buffer.length; i += columns.length) single.run(buffer.slice(i, i + columns.length));
+        if (own) db.prepare("COMMIT").run();
       } catch (err) {
+        if (own && db.inTransaction) db.prepare("ROLLBACK").run();
         throw failure(`staging ${table} for ${uri}`, err);
       }
       const described = describeTables(db).find((t) => t.name === table);

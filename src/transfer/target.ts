@@ -9,16 +9,22 @@ import type { DecodedValue } from "./values.js";
  * The shape of an import (transfer/import.ts drives it, the same for every engine):
  *
  *   target.begin()
+ *   target.fingerprint(tables)                                  // --plan: the target is as planned
  *   [--create-schema]  target.createTables(tables)             // only tables the target lacks
  *   for each table in dependency order:
  *     conversions = columns.map(c => target.conversion(exportColumn, targetColumn, sample))
- *     target.stage(table, columns, convertedRows)               // COPY / batched inserts into a
- *                                                              // session-local staging table
+ *     target.stage(table, columns, convertedRows, load?)        // COPY / batched inserts into a
+ *                                                              // session-local staging table (PostgreSQL,
+ *                                                              // applying: COPY into a table empty under a lock)
  *     target.compare(table, key, columns, sampleLimit)          // the plan's numbers for this table
  *   target.orphans(tables)                                      // foreign keys the import would break
  *   --dry-run: target.rollback()   (the target's data never changed: staging is session-local)
  *   else for each table: target.apply(table, key, columns, strategy); target.advanceSequences(table)
  *        target.commit()           (foreign keys checked here; a failure rolls everything back)
+ *
+ * A target whose staging takes no lock (`stagesBeforeBegin`: SQLite's temp schema) has every
+ * table converted and staged BEFORE begin(), when no table is to be created; then begin(),
+ * fingerprint, compare each table — the plan is computed under the write lock either way.
  *
  * Staging tables are temporary (PostgreSQL TEMP tables, SQLite's temp schema): they never touch
  * the target's data files, so a dry run leaves the target byte-for-byte as it was.
@@ -28,6 +34,13 @@ export interface ImportTarget {
   engine: "sqlite" | "postgres";
   /** The target without credentials, for messages and reports. */
   uri: string;
+  /**
+   * True when staging needs neither the transaction nor the target's write lock (SQLite: the temp
+   * schema is the connection's own), so the driver stages before begin() and an application's
+   * writers are held up only while the import compares and applies. False for PostgreSQL: its
+   * staging tables live in the transaction, and a direct load needs the table's lock first.
+   */
+  readonly stagesBeforeBegin: boolean;
   /** The target's application tables, described like an export's schema (the same reader code). */
   tables(): Promise<ExportTable[]>;
   begin(): Promise<void>;
@@ -40,8 +53,13 @@ export interface ImportTarget {
    * throws ConversionError (the row goes to the reject file, or the import stops with --strict).
    */
   conversion(from: ExportColumn, to: ExportColumn, sample: readonly DecodedValue[]): ColumnConversion;
-  /** Loads converted rows, in batches, into the staging table of `table` (created here, with `columns`). Returns the rows staged. */
-  stage(table: string, columns: readonly string[], rows: AsyncIterable<TargetValue[][]>): Promise<number>;
+  /**
+   * Loads converted rows, in batches, into the staging table of `table` (created here, with `columns`). Returns the rows staged.
+   * `load` (only when the import applies: not a dry run, not --plan-out): the target may instead
+   * write the rows straight into `table` when, locked against other writers, it holds no row
+   * (PostgreSQL); compare then counts every row as an insert and apply writes nothing more.
+   */
+  stage(table: string, columns: readonly string[], rows: AsyncIterable<TargetValue[][]>, load?: DirectLoad): Promise<number>;
   /** Staging against the table, by `key` (primary key or a named unique key), over `columns`. */
   compare(table: string, key: readonly string[], columns: readonly string[], sampleLimit: number): Promise<TableComparison>;
   /** Writes the staged rows by strategy; never deletes. `fail` throws HoldfastError IMPORT_CONFLICT before writing anything of this table. */
@@ -56,6 +74,12 @@ export interface ImportTarget {
   rollback(): Promise<void>;
   /** Rolls back an open transaction and closes; safe to call twice. */
   close(): Promise<void>;
+}
+
+/** What a target needs to know to write a table's rows straight into it (ImportTarget.stage). */
+export interface DirectLoad {
+  /** Selected tables staged after this one (dependency order): a row may reference theirs only through a deferred foreign key. */
+  pending: readonly string[];
 }
 
 export type Strategy = "skip" | "overwrite" | "merge" | "fail";
