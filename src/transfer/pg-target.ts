@@ -2,7 +2,7 @@ import { connect, describePg, ident, parsePgUrl } from "../engines/postgres/conn
 import { HoldfastError } from "../errors.js";
 import { DEFAULT_HISTORY_TABLE } from "../migrate/history.js";
 import { applyStaged, compareStaged } from "./pg-apply.js";
-import { CreatedForeignKeys } from "./pg-created-keys.js";
+import { CreatedKeys } from "./pg-created-keys.js";
 import { pgConversion } from "./pg-conversions.js";
 import { copyRows } from "./pg-copy.js";
 import { createTableStatements, looksLikeSqlite } from "./pg-ddl.js";
@@ -29,7 +29,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
   let open = false;
   let closed = false;
   let stages = 0;
-  const createdKeys = new CreatedForeignKeys();
+  const createdKeys = new CreatedKeys();
 
   const fail = (what: string, err: unknown): HoldfastError => {
     if (err instanceof HoldfastError) return err;
@@ -134,6 +134,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
       if (direct) {
         return guard(`loading ${table}`, async () => {
           await createdKeys.lift(client);
+          await createdKeys.liftUnique(client, t.relation, table);
           try {
             t.loaded = await copyRows(client, `${t.relation} (${columns.map(ident).join(", ")})`, rows);
           } catch (err) {
@@ -187,7 +188,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     async commit() {
       try {
         await guard("commit (foreign keys are checked here)", async () => {
-          await createdKeys.restore(client);
+          await createdKeys.restore(client, where);
           await client.query("COMMIT");
         });
       } finally {

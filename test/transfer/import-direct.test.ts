@@ -153,6 +153,25 @@ describe.concurrent("import into an empty PostgreSQL table: COPY straight into i
     expect(await cluster.query("SELECT count(*)::int AS n FROM pg_stat_activity WHERE application_name = 'holdfast import' AND datname = current_database()", db)).toEqual([{ n: 0 }]);
   });
 
+  it("--create-schema: created tables get their keys after the load; a key that converts to one value twice is refused at the build, nothing created", async () => {
+    // Two SQLite DATETIME keys, one ISO text and one epoch milliseconds, are one instant in PostgreSQL.
+    const file = await sqliteExport("instants", `CREATE TABLE events (at DATETIME PRIMARY KEY, name TEXT UNIQUE);
+      INSERT INTO events VALUES ('2026-01-01T00:00:00.000Z', 'a'), (1767225600000, 'b'), ('2026-01-02T00:00:00.000Z', 'c');`);
+    const db = await database("SELECT 1");
+    const r = await imp([file, "--to", cluster.url(db), "--strategy", "fail", "--create-schema"]);
+    expect(r.code, r.stderr.slice(-400)).toBe(37);
+    expect(errorLine(r)).toMatch(/: loading events: the export holds \(at\)=\(2026-01-01 00:00:00\+00\) more than once; nothing was written$/);
+    expect(await cluster.query("SELECT to_regclass('public.events') IS NULL AS gone", db)).toEqual([{ gone: true }]);
+    // Without the clash the keys are in place after the load, as declared.
+    const ok = await sqliteExport("instants_ok", `CREATE TABLE events (at DATETIME PRIMARY KEY, name TEXT UNIQUE, parent DATETIME REFERENCES events (at));
+      INSERT INTO events VALUES ('2026-01-01T00:00:00.000Z', 'a', NULL), (1767312000000, 'b', '2026-01-01T00:00:00.000Z');`);
+    const r2 = await imp([ok, "--to", cluster.url(db), "--strategy", "fail", "--create-schema"]);
+    expect(r2.code, r2.stderr.slice(-400)).toBe(0);
+    const keys = await cluster.query<{ contype: string; def: string }>("SELECT contype::text, pg_get_constraintdef(oid) AS def FROM pg_constraint WHERE conrelid = 'events'::regclass ORDER BY contype, def", db);
+    expect(keys.map((k) => `${k.contype} ${k.def}`)).toEqual(["f FOREIGN KEY (parent) REFERENCES events(at) DEFERRABLE INITIALLY DEFERRED", "p PRIMARY KEY (at)", "u UNIQUE (name)"]);
+    await expect(cluster.query("INSERT INTO events (at, name) VALUES ('2026-01-01T00:00:00Z', 'again')", db)).rejects.toThrow(/duplicate key value violates unique constraint/);
+  });
+
   it("an export holding a key twice: one clear line (37), the target unchanged — loaded directly or staged", async () => {
     const file = await sqliteExport("twice", "CREATE TABLE items (id INTEGER, name TEXT); INSERT INTO items VALUES (1, 'x'), (2, 'y'), (1, 'z');");
     const empty = await database("CREATE TABLE items (id bigint PRIMARY KEY, name text);");
