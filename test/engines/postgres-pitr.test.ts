@@ -87,7 +87,7 @@ describe("PostgreSQL point-in-time recovery", () => {
     const result = JSON.parse(r.stdout);
     expect(result.redoDoneLsn).toMatch(/\//);
     const auto = await readFile(join(dir, "postgresql.auto.conf"), "utf8");
-    expect(auto).toMatch(/# \(used by the restore\) restore_command = 'test -f pg_wal\/holdfast-prefetch\/%f && mv .*wal-fetch-client\.js %f %p \/\S*hf-walfetch-/);
+    expect(auto).toMatch(/# \(used by the restore\) restore_command = 's=pg_wal\/holdfast-prefetch\/%f; .*test -f "\$s" && mv -f "\$s" %p \|\| .*wal-fetch-client\.js %f %p \/\S*hf-walfetch-/);
     expect(auto).not.toContain("correct horse");
     const server = await startRestored(dir);
     try {

@@ -29,6 +29,9 @@ import type { EngineLog } from "../../engine.js";
  */
 export const FETCH_SERVICE_PREFIX = "hf-walfetch-";
 
+/** How often the spool is looked at for room (recovery replays a 16 MiB segment in ~50–100 ms). */
+const REFILL_MS = 25;
+
 export interface WalFetchServiceOptions {
   wal: WalArchive;
   keys?: AgeKeys;
@@ -186,12 +189,17 @@ export async function startWalFetchService(o: WalFetchServiceOptions): Promise<W
       cursor = { timeline: parseWalFileName(o.firstSegment)!.timeline, next: segmentNumber(o.firstSegment, o.segmentSize) };
       void pump();
     }
+    // restore_command's shell takes spooled files with `mv`, without a word to this process: look
+    // at the spool often enough that the window is refilled before recovery reaches its end.
+    const refill = setInterval(() => void pump(), REFILL_MS);
+    refill.unref();
     return {
       socketPath,
       stats: () => ({ ...stats }),
       failure: () => failure,
       close: () => (closing ??= (async () => {
         closed = true;
+        clearInterval(refill);
         abort.abort();
         const stopped = new Promise<void>((resolve) => server!.close(() => resolve()));
         for (const socket of sockets) socket.destroy();
