@@ -2,6 +2,7 @@ import type { Settings } from "../config/load.js";
 import { HoldfastError } from "../errors.js";
 import { engineForSource } from "../engines/registry.js";
 import { keyIdOf } from "../pipeline/key-id.js";
+import type { CompressionSettings } from "../pipeline/compression.js";
 import { acquireLock, scopeFor, type HeldLock } from "../repository/lock.js";
 import { openRepository } from "../commands/open-repository.js";
 import type { CommandContext } from "../commands/context.js";
@@ -76,6 +77,11 @@ function sealedRows(batches: AsyncIterable<JsonValue[][]>, table: ExportTable, s
   })();
 }
 
+/** The portable file is zstd whatever the repository uses (`zstd -d | tar -x` opens it); the configured zstd level and threads apply. */
+function portableCompression(c: CompressionSettings): CompressionSettings {
+  return c.algorithm === "zstd" ? c : { algorithm: "zstd", threads: c.threads };
+}
+
 /**
  * Export: read the selected tables inside one snapshot of the source, one NDJSON stream each,
  * then schema.json and export.json; into the repository (kind "export") or one portable file.
@@ -96,7 +102,7 @@ export async function exportData(req: ExportRequest, ctx: CommandContext): Promi
     const chosen = new Set(selectTables(source.tables.map((t) => t.name), req.filter));
     const { tables, columns } = markSensitive(dependencyOrder(source.tables.filter((t) => chosen.has(t.name))), patterns, req.sensitive);
     const sealer = columns.length ? ValueSealer.fresh() : undefined;
-    if (req.out) sink = await FileSink.create(req.settings.tmpDir, resolve(req.out), req.settings.compression, recipients);
+    if (req.out) sink = await FileSink.create(req.settings.tmpDir, resolve(req.out), portableCompression(req.settings.compression), recipients);
     else {
       // Held while the export is written, so prune tells it from an interrupted one.
       const scope = scopeFor(`export:${source.uri}`);
