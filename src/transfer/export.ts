@@ -18,6 +18,7 @@ import { dependencyOrder, type ExportSource } from "./source.js";
 import { openSqliteSource } from "./sqlite-source.js";
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
+import { Readable } from "node:stream";
 import type { JsonValue } from "./values.js";
 
 export interface ExportRequest {
@@ -117,7 +118,9 @@ export async function exportData(req: ExportRequest, ctx: CommandContext): Promi
       const where = req.filter.where[table.name];
       const bar = ctx.progress(`export ${table.name} (${i + 1}/${tables.length})`);
       try {
-        const stream = ndjsonStream(sealedRows(source.rows(table, where), table, sealer), tally);
+        // Sealed columns are encoded here; otherwise the database may write the lines itself.
+        const direct = table.columns.some((c) => c.sensitive) ? undefined : source.ndjson?.(table, where, tally);
+        const stream = direct ? Readable.from(direct, { objectMode: false }) : ndjsonStream(sealedRows(source.rows(table, where), table, sealer), tally);
         const rec = await sink.put(tableStreamName(i, table.name), stream, (n) => bar.update(n));
         entries.push({ name: table.name, stream: rec.name, rows: tally.rows, bytes: rec.bytes, sha256: rec.sha256, ...(where ? { where } : {}) });
       } finally {
