@@ -27,6 +27,9 @@ export function registerTransferCommands(program: Command): void {
     .addOption(new Option("--encryption <mode>", "repository: encrypt to the repository's key; none: plaintext (sealed columns stay sealed)").choices(["repository", "none"]).default("repository"))
     .option("--json", "print the export manifest as JSON")
     .action(async (source: string, _o, cmd: Command) => {
+      // As for import: rows and their bytes stream through; a size-first heap keeps export under its
+      // 150 MB budget (measured at 300k rows: peak RSS 20-50 MB lower; SQLite exports spend ~15% more CPU in GC).
+      setFlagsFromString("--optimize-for-size");
       const { settings, ctx, opts } = await prepare(cmd);
       const { exportData } = await import("../transfer/export.js");
       const result = await exportData(

@@ -1,7 +1,7 @@
-import { createGunzip, createGzip } from "node:zlib";
+import { createGunzip, createGzip, gzipSync } from "node:zlib";
 import { PassThrough, type Duplex } from "node:stream";
 import { availableParallelism } from "node:os";
-import { CompressStream, DecompressStream } from "zstd-napi";
+import { CompressStream, DecompressStream, compress } from "zstd-napi";
 
 export const COMPRESSIONS = ["zstd", "gzip", "none"] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -44,6 +44,22 @@ export function compressor(settings: CompressionSettings): Duplex {
       return createGzip({ level, chunkSize: 1 << 16 });
     case "none":
       return new PassThrough();
+  }
+}
+
+/**
+ * A small buffer as one whole frame (zstd) or member (gzip) of the same settings: zstd frames and
+ * gzip members concatenate, so such blocks can be placed between streams compressed by compressor().
+ */
+export function compressBlock(settings: CompressionSettings, data: Buffer): Buffer {
+  const level = settings.level ?? defaultLevel(settings.algorithm);
+  switch (settings.algorithm) {
+    case "zstd":
+      return compress(data, { compressionLevel: level, checksumFlag: true });
+    case "gzip":
+      return gzipSync(data, { level });
+    case "none":
+      return data;
   }
 }
 

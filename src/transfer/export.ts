@@ -2,6 +2,7 @@ import type { Settings } from "../config/load.js";
 import { HoldfastError } from "../errors.js";
 import { engineForSource } from "../engines/registry.js";
 import { keyIdOf } from "../pipeline/key-id.js";
+import type { CompressionSettings } from "../pipeline/compression.js";
 import { acquireLock, scopeFor, type HeldLock } from "../repository/lock.js";
 import { openRepository } from "../commands/open-repository.js";
 import type { CommandContext } from "../commands/context.js";
@@ -17,6 +18,7 @@ import { dependencyOrder, type ExportSource } from "./source.js";
 import { openSqliteSource } from "./sqlite-source.js";
 import { createHash } from "node:crypto";
 import { resolve } from "node:path";
+import { Readable } from "node:stream";
 import type { JsonValue } from "./values.js";
 
 export interface ExportRequest {
@@ -76,6 +78,11 @@ function sealedRows(batches: AsyncIterable<JsonValue[][]>, table: ExportTable, s
   })();
 }
 
+/** The portable file is zstd whatever the repository uses (`zstd -d | tar -x` opens it); the configured zstd level and threads apply. */
+function portableCompression(c: CompressionSettings): CompressionSettings {
+  return c.algorithm === "zstd" ? c : { algorithm: "zstd", threads: c.threads };
+}
+
 /**
  * Export: read the selected tables inside one snapshot of the source, one NDJSON stream each,
  * then schema.json and export.json; into the repository (kind "export") or one portable file.
@@ -96,7 +103,7 @@ export async function exportData(req: ExportRequest, ctx: CommandContext): Promi
     const chosen = new Set(selectTables(source.tables.map((t) => t.name), req.filter));
     const { tables, columns } = markSensitive(dependencyOrder(source.tables.filter((t) => chosen.has(t.name))), patterns, req.sensitive);
     const sealer = columns.length ? ValueSealer.fresh() : undefined;
-    if (req.out) sink = await FileSink.create(req.settings.tmpDir, resolve(req.out), req.settings.compression, recipients);
+    if (req.out) sink = await FileSink.create(req.settings.tmpDir, resolve(req.out), portableCompression(req.settings.compression), recipients);
     else {
       // Held while the export is written, so prune tells it from an interrupted one.
       const scope = scopeFor(`export:${source.uri}`);
@@ -111,7 +118,9 @@ export async function exportData(req: ExportRequest, ctx: CommandContext): Promi
       const where = req.filter.where[table.name];
       const bar = ctx.progress(`export ${table.name} (${i + 1}/${tables.length})`);
       try {
-        const stream = ndjsonStream(sealedRows(source.rows(table, where), table, sealer), tally);
+        // Sealed columns are encoded here; otherwise the database may write the lines itself.
+        const direct = table.columns.some((c) => c.sensitive) ? undefined : source.ndjson?.(table, where, tally);
+        const stream = direct ? Readable.from(direct, { objectMode: false }) : ndjsonStream(sealedRows(source.rows(table, where), table, sealer), tally);
         const rec = await sink.put(tableStreamName(i, table.name), stream, (n) => bar.update(n));
         entries.push({ name: table.name, stream: rec.name, rows: tally.rows, bytes: rec.bytes, sha256: rec.sha256, ...(where ? { where } : {}) });
       } finally {

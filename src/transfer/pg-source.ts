@@ -5,6 +5,8 @@ import { connect, describePg, ident, parsePgUrl } from "../engines/postgres/conn
 import { DEFAULT_HISTORY_TABLE } from "../migrate/history.js";
 import type { ExportTable } from "./format.js";
 import { copyTextBatches } from "./pg-copy-text.js";
+import { copyBinaryLines, jsonLinesSelect } from "./pg-json-lines.js";
+import type { RowTally } from "./ndjson.js";
 import { describeTable, listTables, type PgTableRef } from "./pg-schema.js";
 import type { ExportSource } from "./source.js";
 import { encodePgValue, type JsonValue } from "./values.js";
@@ -32,6 +34,30 @@ export async function openPgSource(text: string): Promise<ExportSource> {
     let closed = false;
     /** A COPY still streaming (its reader stopped early): the connection is ended, not reused. */
     let copying: NodeJS.ReadableStream | undefined;
+    const relationOf = (table: ExportTable) => {
+      const r = relations.get(table.name)!;
+      return `${ident(r.schema)}.${ident(r.table)}`;
+    };
+    /** One COPY … TO STDOUT in the snapshot, read by `read`; an error before any output names the table (a bad --where). */
+    async function* copyOut<T>(table: ExportTable, where: string | undefined, sql: string, read: (copy: AsyncIterable<Buffer>) => AsyncIterable<T>): AsyncIterable<T> {
+      await client.query("SAVEPOINT holdfast_table");
+      const copy = client.query(copyStreams.to(sql));
+      copying = copy;
+      let started = false;
+      try {
+        for await (const item of read(copy)) {
+          started = true;
+          yield item;
+        }
+      } catch (err) {
+        if (copying !== copy || started || err instanceof HoldfastError) throw err;
+        copying = undefined;
+        await client.query("ROLLBACK TO SAVEPOINT holdfast_table");
+        throw new HoldfastError("USAGE", `cannot read ${table.name}${where ? ` where ${where}` : ""}: ${(err as Error).message}`);
+      }
+      copying = undefined;
+      await client.query("RELEASE SAVEPOINT holdfast_table");
+    }
     return {
       engine: "postgres",
       uri: describePg(ref),
@@ -40,28 +66,16 @@ export async function openPgSource(text: string): Promise<ExportSource> {
       tables,
       // COPY (SELECT …) TO STDOUT in the snapshot: the server streams every value in its text form
       // (the session settings above fix those forms) while the rows are encoded (values.ts).
-      async *rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[][]> {
-        const r = relations.get(table.name)!;
+      rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[][]> {
         const types = table.columns.map((c) => c.type);
-        const select = `SELECT ${table.columns.map((c) => ident(c.name)).join(", ")} FROM ${ident(r.schema)}.${ident(r.table)}${where ? ` WHERE ${where}` : ""}`;
-        await client.query("SAVEPOINT holdfast_table");
-        const copy = client.query(copyStreams.to(`COPY (${select}) TO STDOUT`));
-        copying = copy;
-        let read = false;
-        try {
-          const encode = (fields: (string | null)[]) => fields.map((v, i) => encodePgValue(types[i]!, v));
-          for await (const batch of copyTextBatches(copy, encode)) {
-            read = true;
-            yield batch;
-          }
-        } catch (err) {
-          if (copying !== copy || read || err instanceof HoldfastError) throw err;
-          copying = undefined;
-          await client.query("ROLLBACK TO SAVEPOINT holdfast_table");
-          throw new HoldfastError("USAGE", `cannot read ${table.name}${where ? ` where ${where}` : ""}: ${(err as Error).message}`);
-        }
-        copying = undefined;
-        await client.query("RELEASE SAVEPOINT holdfast_table");
+        const select = `SELECT ${table.columns.map((c) => ident(c.name)).join(", ")} FROM ${relationOf(table)}${where ? ` WHERE ${where}` : ""}`;
+        const encode = (fields: (string | null)[]) => fields.map((v, i) => encodePgValue(types[i]!, v));
+        return copyOut(table, where, `COPY (${select}) TO STDOUT`, (copy) => copyTextBatches(copy, encode));
+      },
+      // The same values written as JSON by the server (pg-json-lines.ts), when every column allows.
+      ndjson(table: ExportTable, where: string | undefined, tally: RowTally): AsyncIterable<Buffer> | undefined {
+        const select = jsonLinesSelect(table, relationOf(table), where);
+        return select === undefined ? undefined : copyOut(table, where, `COPY (${select}) TO STDOUT (FORMAT binary)`, (copy) => copyBinaryLines(copy, tally));
       },
       async close() {
         if (closed) return;

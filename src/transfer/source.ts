@@ -1,5 +1,6 @@
 import type { ExportTable } from "./format.js";
 import type { JsonValue } from "./values.js";
+import type { RowTally } from "./ndjson.js";
 
 /**
  * A database opened for export: one consistent read snapshot (PostgreSQL: a REPEATABLE READ READ
@@ -17,6 +18,11 @@ export interface ExportSource {
   tables: ExportTable[];
   /** One table's rows (optionally only those matching a SQL condition) in batches, values in column order. */
   rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[][]>;
+  /**
+   * The same rows as NDJSON bytes the database writes itself (values exactly as rows() encodes
+   * them), counted into `tally`; undefined when this table's columns need rows().
+   */
+  ndjson?(table: ExportTable, where: string | undefined, tally: RowTally): AsyncIterable<Buffer> | undefined;
   /** Ends the snapshot and closes the connection; safe to call twice. */
   close(): Promise<void>;
 }
