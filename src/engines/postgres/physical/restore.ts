@@ -1,5 +1,6 @@
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { HoldfastError } from "../../../errors.js";
 import { finishVerified } from "../../../pipeline/assemble.js";
 import type { Manifest } from "../../../repository/manifest.js";
@@ -50,6 +51,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
     await extractTar(stream, dir, options.signal);
     // tar stops at the end-of-archive blocks: the bytes it did not read are checked too.
     await finishVerified(stream);
+    options.log?.debug({ id: manifest.id, ms: Date.now() - started, rssMb: Math.round(process.memoryUsage().rss / 1048576) }, "base backup unpacked and verified");
     const owner = await adoptOwner(dir);
     // The files ended up with another owner than the tar header predicted: check again for that one.
     if (owner.uid !== user.uid) await checkAccess(await recoveryUser({ ...owner, uname: "" }), needs, "restore_command");
@@ -127,7 +129,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
  * and the WAL segments recovery holds at once), and the user recovery runs as — read from the base
  * backup's first tar header, see recoveryUser — can reach everything restore_command needs.
  */
-async function preflight(dir: string, replace: boolean, file: { contentBytes: number }, segmentSize: number, needs: NeededPath[], open: () => Promise<AsyncIterable<Buffer> & { destroy(): void }>): Promise<RecoveryUser> {
+async function preflight(dir: string, replace: boolean, file: { contentBytes: number }, segmentSize: number, needs: NeededPath[], open: () => Promise<Readable>): Promise<RecoveryUser> {
   await checkTarget(dir, replace);
   const walHeld = (PREFETCH_SEGMENTS + 2) * (segmentSize || 16 << 20);
   await checkSpace(dir, file.contentBytes, Math.ceil(file.contentBytes / 10) + walHeld);
