@@ -174,7 +174,10 @@ export class AgeDecryptStream extends Transform {
     const decipher = createDecipheriv("chacha20-poly1305", this.key!, chunkNonce(this.counter++, last), { authTagLength: TAG });
     decipher.setAuthTag(sealed.subarray(sealed.length - TAG));
     try {
-      return Buffer.concat([decipher.update(sealed.subarray(0, sealed.length - TAG)), decipher.final()]);
+      const plain = decipher.update(sealed.subarray(0, sealed.length - TAG));
+      const rest = decipher.final();
+      // A stream cipher: final() only checks the tag and adds nothing; no copy of the chunk then.
+      return rest.length ? Buffer.concat([plain, rest]) : plain;
     } catch {
       throw this.corrupt(`damaged: authentication failed in chunk ${this.counter - 1} (the stored bytes differ from what was written)`);
     }

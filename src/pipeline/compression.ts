@@ -1,7 +1,8 @@
 import { createGunzip, createGzip, gzipSync } from "node:zlib";
 import { PassThrough, type Duplex } from "node:stream";
 import { availableParallelism } from "node:os";
-import { CompressStream, DecompressStream, compress } from "zstd-napi";
+import { CompressStream, compress } from "zstd-napi";
+import { ZstdDecompressStream } from "./zstd-decompress.js";
 
 export const COMPRESSIONS = ["zstd", "gzip", "none"] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -66,7 +67,7 @@ export function compressBlock(settings: CompressionSettings, data: Buffer): Buff
 export function decompressor(algorithm: Compression): Duplex {
   switch (algorithm) {
     case "zstd":
-      return new DecompressStream();
+      return new ZstdDecompressStream();
     case "gzip":
       return createGunzip({ chunkSize: 1 << 16 });
     case "none":

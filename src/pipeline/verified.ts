@@ -7,6 +7,8 @@ const STATE = Symbol("holdfast.verified");
 interface VerifiedState {
   /** Settles once every stage (and so every hash check) has seen the last stored byte. */
   done: Promise<void>;
+  /** Stop the checks and the reading of storage at once. */
+  abandon(): void;
 }
 
 /**
@@ -53,11 +55,16 @@ export function verifiedStream(source: Readable, stages: Duplex[], signal?: Abor
       callback(err);
     },
   });
-  const done = pipeline([source, ...stages, sink] as unknown as NodeJS.ReadableStream[], { signal });
+  const stop = new AbortController();
+  const done = pipeline([source, ...stages, sink] as unknown as NodeJS.ReadableStream[], { signal: signal ? AbortSignal.any([signal, stop.signal]) : stop.signal });
   done.catch((err: unknown) => {
     if (!out.destroyed) out.destroy(err as Error);
   });
-  (out as unknown as Record<symbol, VerifiedState>)[STATE] = { done };
+  const abandon = (): void => {
+    if (!out.destroyed) out.destroy();
+    stop.abort();
+  };
+  (out as unknown as Record<symbol, VerifiedState>)[STATE] = { done, abandon };
   return out;
 }
 
@@ -77,6 +84,19 @@ export async function finishVerified(stream: Readable): Promise<void> {
   }
   if (!stream.readableEnded && !stream.destroyed) stream.destroy();
   await state.done;
+}
+
+/**
+ * Stop reading `stream` and stop its checks too, instead of letting the unread rest flow through
+ * them: for a peek at the first bytes (a tar header) whose only use is a decision that the later,
+ * fully checked read of the same file proves again. Without it a peek costs a second complete
+ * read, decryption and decompression of the file, beside the real one. Nothing read from an
+ * abandoned stream may be written or trusted. Any other stream is destroyed.
+ */
+export function abandonVerified(stream: Readable): void {
+  const state = (stream as unknown as Record<symbol, VerifiedState | undefined>)[STATE];
+  if (state) state.abandon();
+  else stream.destroy();
 }
 
 /**

@@ -1,5 +1,6 @@
 import { rename, rm } from "node:fs/promises";
 import { join } from "node:path";
+import type { Readable } from "node:stream";
 import { HoldfastError } from "../../../errors.js";
 import { finishVerified } from "../../../pipeline/assemble.js";
 import type { Manifest } from "../../../repository/manifest.js";
@@ -50,6 +51,8 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
     await extractTar(stream, dir, options.signal);
     // tar stops at the end-of-archive blocks: the bytes it did not read are checked too.
     await finishVerified(stream);
+    const unpacked = Date.now();
+    options.log?.debug({ id: manifest.id, ms: unpacked - started, rssMb: Math.round(process.memoryUsage().rss / 1048576) }, "base backup unpacked and verified");
     const owner = await adoptOwner(dir);
     // The files ended up with another owner than the tar header predicted: check again for that one.
     if (owner.uid !== user.uid) await checkAccess(await recoveryUser({ ...owner, uname: "" }), needs, "restore_command");
@@ -69,10 +72,12 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
       recovery_target_action: "promote",
       ...targetSettings(target),
     }, owner);
+    const recoveryStarted = Date.now();
     const outcome = await runRecovery(dir, owner, { timeoutSeconds: opts.recoveryTimeoutSeconds, archiving: opts.archive }).catch((err: unknown) => {
       // A segment that failed its checks stopped recovery: that is the error to report.
       throw service?.failure() ?? explainFailure(err, reach, target);
     });
+    const recovered = Date.now();
     const walFetch = service.stats();
     await service.close();
     assertTargetReached(outcome, reach, target, catalog.segmentSize ?? segmentSize);
@@ -96,6 +101,8 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
         lastTransactionTime: outcome.lastTransactionTime,
         timeline: outcome.newTimeline,
         walFetch,
+        // Where the time went: files in place (checked), then PostgreSQL's recovery, promotion and stop.
+        seconds: { unpack: (unpacked - started) / 1000, recovery: (recovered - recoveryStarted) / 1000, total: (Date.now() - started) / 1000 },
         serverLog,
       },
       notes: [
@@ -127,7 +134,7 @@ export async function restorePhysical(open: OpenBackupFile, manifest: Manifest, 
  * and the WAL segments recovery holds at once), and the user recovery runs as — read from the base
  * backup's first tar header, see recoveryUser — can reach everything restore_command needs.
  */
-async function preflight(dir: string, replace: boolean, file: { contentBytes: number }, segmentSize: number, needs: NeededPath[], open: () => Promise<AsyncIterable<Buffer> & { destroy(): void }>): Promise<RecoveryUser> {
+async function preflight(dir: string, replace: boolean, file: { contentBytes: number }, segmentSize: number, needs: NeededPath[], open: () => Promise<Readable>): Promise<RecoveryUser> {
   await checkTarget(dir, replace);
   const walHeld = (PREFETCH_SEGMENTS + 2) * (segmentSize || 16 << 20);
   await checkSpace(dir, file.contentBytes, Math.ceil(file.contentBytes / 10) + walHeld);

@@ -1,4 +1,5 @@
-import { Transform, type TransformCallback } from "node:stream";
+import { Transform, type Readable, type TransformCallback } from "node:stream";
+import { abandonVerified } from "../../../pipeline/verified.js";
 
 const BLOCK = 512;
 /** Only the end of backup_manifest is kept: its WAL-Ranges entry sits there, after the file list. */
@@ -103,8 +104,11 @@ export interface TarOwner {
   uname: string;
 }
 
-/** Read the first 512-byte header of a tar stream, then let go of the stream. */
-export async function readTarOwner(stream: AsyncIterable<Buffer> & { destroy(): void }): Promise<TarOwner | undefined> {
+/**
+ * Read the first 512-byte header of a tar stream, then let go of the stream and of its checks: the
+ * owner only steers the preflight; the restore's own read checks every byte, and the owner again.
+ */
+export async function readTarOwner(stream: Readable): Promise<TarOwner | undefined> {
   let head = Buffer.alloc(0);
   try {
     for await (const chunk of stream) {
@@ -112,7 +116,7 @@ export async function readTarOwner(stream: AsyncIterable<Buffer> & { destroy(): 
       if (head.length >= BLOCK) break;
     }
   } finally {
-    stream.destroy();
+    abandonVerified(stream);
   }
   if (head.length < BLOCK || head.subarray(0, BLOCK).every((b) => b === 0)) return undefined;
   return { uid: parseSize(head.subarray(108, 116)), gid: parseSize(head.subarray(116, 124)), uname: cString(head.subarray(265, 297)) };
