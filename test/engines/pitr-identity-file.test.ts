@@ -4,7 +4,7 @@ import { readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
+import { errorLine, identityOnlyEnv, runCli, workspace, type Workspace } from "../support/cli.js";
 import type { PgCluster } from "../support/pg-cluster.js";
 import { shareWithServer, startArchivingCluster, startRestored, switchAndWaitArchived } from "../support/pitr.js";
 
@@ -17,7 +17,6 @@ const exec = promisify(execFile);
 const ROWS = 6;
 let ws: Workspace;
 let cluster: PgCluster;
-let identity: string;
 let lastSegment: string;
 /** Without passphrase: only the identity file opens the repository. */
 let env: Record<string, string | undefined>;
@@ -35,10 +34,7 @@ beforeAll(async () => {
     await cluster.query("SELECT pg_switch_wal()");
   }
   lastSegment = await switchAndWaitArchived((sql) => cluster.query(sql));
-  identity = join(ws.dir, "identity.txt");
-  const e = await runCli(["key", "export", "--out", identity], { env: ws.env });
-  expect(e.code, e.stderr).toBe(0);
-  env = { ...ws.env, HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_PASSPHRASE: undefined, HOLDFAST_IDENTITY_FILE: identity };
+  ({ env } = await identityOnlyEnv(ws));
 }, 120_000);
 afterAll(async () => {
   await cluster?.destroy();

@@ -3,7 +3,7 @@ import { chmod, readFile } from "node:fs/promises";
 import { join } from "node:path";
 import { promisify } from "node:util";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
+import { errorLine, identityOnlyEnv, runCli, workspace, type Workspace } from "../support/cli.js";
 import { startCluster, type PgCluster } from "../support/pg-cluster.js";
 import { countRows, createDatabase } from "../support/sqlite.js";
 
@@ -33,10 +33,7 @@ beforeAll(async () => {
   const p = await runCli(["backup", cluster.url(), "--json"], { env: ws.env });
   expect(p.code, p.stderr).toBe(0);
   pgId = JSON.parse(p.stdout).id;
-  identity = join(ws.dir, "identity.txt");
-  const e = await runCli(["key", "export", "--out", identity], { env: ws.env });
-  expect(e.code, e.stderr).toBe(0);
-  env = { ...ws.env, HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_PASSPHRASE: undefined, HOLDFAST_IDENTITY_FILE: identity };
+  ({ identity, env } = await identityOnlyEnv(ws));
 }, 60_000);
 afterAll(async () => {
   await cluster?.destroy();

@@ -67,3 +67,14 @@ export function errorLine(result: RunResult): string {
   const line = result.stderr.split("\n").find((l) => l.startsWith("holdfast: error: "));
   return line ? line.slice("holdfast: error: ".length) : "";
 }
+
+/**
+ * `holdfast key export` into the workspace, and an environment that opens the repository with that
+ * identity file alone: neither passphrase variable is set.
+ */
+export async function identityOnlyEnv(ws: Workspace): Promise<{ identity: string; env: Record<string, string | undefined> }> {
+  const identity = join(ws.dir, "identity.txt");
+  const e = await runCli(["key", "export", "--out", identity], { env: ws.env });
+  if (e.code !== 0) throw new Error(`key export failed (${e.code}): ${e.stderr}`);
+  return { identity, env: { ...ws.env, HOLDFAST_PASSPHRASE_FILE: undefined, HOLDFAST_PASSPHRASE: undefined, HOLDFAST_IDENTITY_FILE: identity } };
+}
