@@ -1,6 +1,7 @@
 import { Command, Option } from "commander";
 import { HoldfastError } from "../errors.js";
 import { collect, prepare, print, printResult } from "./program.js";
+import { keepYoungGenerationSmall } from "./young-generation.js";
 
 // Each action imports its command and formatter itself, so registering them all stays cheap.
 const format = () => import("./format.js");
@@ -93,6 +94,7 @@ program
   .option("--source <source>", SOURCE_HELP)
   .option("--json", "JSON report")
   .action(async (refs: string[], _o, cmd: Command) => {
+    keepYoungGenerationSmall();
     const { settings, ctx, opts } = await prepare(cmd);
     const [{ verify }, { formatVerify }] = await Promise.all([import("../commands/verify.js"), format()]);
     const report = await verify({ refs, all: Boolean(opts.all), deep: Boolean(opts.deep), source: opts.source as string | undefined, settings }, ctx);
@@ -123,6 +125,7 @@ program
   .option("--archive", "physical: let the restored server archive its WAL into this repository (a real failover); off by default so a side restore never writes into production's archive")
   .option("--json", "JSON report")
   .action(async (refArg: string | undefined, _o, cmd: Command) => {
+    keepYoungGenerationSmall();
     const { settings, ctx, opts } = await prepare(cmd);
     const physical = opts.type === "physical";
     if (!refArg && !physical) throw new HoldfastError("USAGE", "say which backup to restore: an id or latest");

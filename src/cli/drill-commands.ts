@@ -7,6 +7,7 @@ import type { DrillRecord } from "../drill/record.js";
 import { formatMs } from "../drill/verdict.js";
 import { table } from "./text.js";
 import { prepare, printResult } from "./program.js";
+import { keepYoungGenerationSmall } from "./young-generation.js";
 
 /** drill, drills. */
 export function registerDrillCommands(program: Command): void {
@@ -24,6 +25,7 @@ export function registerDrillCommands(program: Command): void {
     .option("--report-out <file>", "also write the HTML report to this file")
     .option("--json", "the drill record as JSON")
     .action(async (database: string, _o, cmd: Command) => {
+      keepYoungGenerationSmall();
       const { settings, ctx, opts } = await prepare(cmd);
       if (opts.latest && opts.targetTime) throw new HoldfastError("USAGE", "give either --target-time or --latest, not both");
       const { runDrill } = await import("../drill/drill.js");

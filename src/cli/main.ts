@@ -1,5 +1,4 @@
 #!/usr/bin/env node
-import "./young-generation.js";
 import { createProgram, installSignalHandlers, runProgram } from "./program.js";
 import { registerCoreCommands } from "./core-commands.js";
 import { registerOpsCommands } from "./ops-commands.js";
