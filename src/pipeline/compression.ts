@@ -3,6 +3,7 @@ import { PassThrough, type Duplex } from "node:stream";
 import { availableParallelism } from "node:os";
 import { CompressStream, compress } from "zstd-napi";
 import { ZstdDecompressStream } from "./zstd-decompress.js";
+import { ZstdWorkerCompressStream } from "./zstd-worker.js";
 
 export const COMPRESSIONS = ["zstd", "gzip", "none"] as const;
 export type Compression = (typeof COMPRESSIONS)[number];
@@ -13,6 +14,8 @@ export interface CompressionSettings {
   level?: number;
   /** zstd worker threads; 0 = single-threaded in the caller's thread pool. Default: all cores. */
   threads?: number;
+  /** zstd on a pool of worker threads (zstd-worker.ts): for several small streams at once; threads is then ignored. */
+  offThread?: boolean;
 }
 
 export const FILE_EXTENSION: Record<Compression, string> = { zstd: ".zst", gzip: ".gz", none: "" };
@@ -33,6 +36,7 @@ export function compressor(settings: CompressionSettings): Duplex {
   const level = settings.level ?? defaultLevel(settings.algorithm);
   switch (settings.algorithm) {
     case "zstd":
+      if (settings.offThread) return new ZstdWorkerCompressStream(level);
       return new CompressStream({
         compressionLevel: level,
         // Multi-threaded zstd overlaps compression with reading; the frame stays standard.

@@ -88,8 +88,9 @@ export class WalArchive {
   /** Data (under name + suffix), then the record pointing at it; returns the record written. */
   async store(path: string, wal: WalFileName, suffix: string, settings: WalWriteSettings, signal?: AbortSignal): Promise<WalRecord> {
     const stored = await storeStream(createReadStream(path, { highWaterMark: 1 << 20 }), this.backend, wal.name, walDataKey(wal.timelineHex, wal.name, suffix), {
-      // One segment is small: single-threaded zstd avoids starting worker threads per call.
-      compression: { ...settings.compression, threads: 0 },
+      // One segment is small: single-threaded zstd per segment, on worker threads so that a batch
+      // of pushes compresses on every core while this thread hashes, encrypts and writes.
+      compression: { ...settings.compression, threads: 0, offThread: true },
       recipients: settings.recipients,
       signal,
     });
