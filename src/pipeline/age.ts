@@ -1,11 +1,13 @@
 import { createCipheriv, createDecipheriv, hkdfSync, randomBytes } from "node:crypto";
 import { Transform, type TransformCallback } from "node:stream";
-import { Decrypter, Encrypter, type Recipient, type Stanza } from "age-encryption";
+import type { Recipient, Stanza } from "age-encryption";
 import { HoldfastError } from "../errors.js";
+import { x25519Header } from "./age-header.js";
 
 /**
  * The age v1 format (https://age-encryption.org/v1), so `age -d` can read every stored file.
- * Headers (recipient stanzas, MAC) are made and opened by the age-encryption library; the payload
+ * Headers for age1… recipients are made with node:crypto (age-header.ts); other headers are made,
+ * and every header is opened, by the age-encryption library (loaded only then). The payload
  * (STREAM of 64 KiB ChaCha20-Poly1305 chunks) is done here with node:crypto, which is an order of
  * magnitude faster than the library's pure-JS web stream and keeps back-pressure.
  */
@@ -34,6 +36,9 @@ function chunkNonce(counter: number, last: boolean): Buffer {
 /** Builds a header for a fresh random file key; returns both. */
 async function newHeader(recipients: string[]): Promise<{ header: Buffer; fileKey: Uint8Array }> {
   if (recipients.length === 0) throw new HoldfastError("WRONG_KEY", "no age recipient configured for encryption");
+  const native = x25519Header(recipients);
+  if (native) return native;
+  const { Encrypter } = await import("age-encryption");
   let captured: Uint8Array | undefined;
   const capture: Recipient = {
     wrapFileKey(fileKey: Uint8Array): Stanza[] {
@@ -145,6 +150,7 @@ export class AgeDecryptStream extends Transform {
         hint: "give the passphrase (--passphrase-file or HOLDFAST_PASSPHRASE_FILE) or an identity file",
       });
     }
+    const { Decrypter } = await import("age-encryption");
     const d = new Decrypter();
     for (const id of this.identities) d.addIdentity(id);
     let fileKey: Uint8Array;

@@ -1,5 +1,4 @@
 import { createHash } from "node:crypto";
-import { identityToRecipient } from "age-encryption";
 import { HoldfastError, registerSecret } from "../errors.js";
 import { keyIdOf } from "../pipeline/key-id.js";
 import type { KeyEntry, RepoConfig } from "./repo-config.js";
@@ -42,7 +41,9 @@ export async function keysInKeyFile(text: string, where: string): Promise<Reposi
 }
 
 /** Identities with their public halves. */
-export function keysOf(identities: readonly string[]): Promise<RepositoryKey[]> {
+export async function keysOf(identities: readonly string[]): Promise<RepositoryKey[]> {
+  // Loaded here, not at start-up: wal-push opens a repository without its keys.
+  const { identityToRecipient } = await import("age-encryption");
   return Promise.all(identities.map(async (identity) => ({ identity, recipient: await identityToRecipient(identity) })));
 }
 

@@ -1,5 +1,4 @@
 import { Readable } from "node:stream";
-import { generateIdentity, identityToRecipient } from "age-encryption";
 import { HoldfastError } from "../errors.js";
 import type { StorageBackend } from "../storage/backend.js";
 import type { AgeKeys } from "../pipeline/age.js";
@@ -77,6 +76,7 @@ export class Repository {
     let encryption: RepoConfig["encryption"];
     if (options.encryption === "passphrase") {
       if (!options.passphrase) throw new HoldfastError("USAGE", "--encryption age needs a passphrase (--passphrase-file or HOLDFAST_PASSPHRASE_FILE) or --recipient");
+      const { generateIdentity, identityToRecipient } = await import("age-encryption");
       const identity = await generateIdentity();
       const keyFile = await sealWithPassphrase(identity + "\n", options.passphrase, options.scryptWorkFactor);
       await backend.put(KEY_FILE_KEY, Readable.from([keyFile]));
