@@ -41,7 +41,9 @@ describe("postgres logical backup → list/show → verify --deep → restore", 
     expect(m.tables.map((t: { name: string }) => t.name)).toEqual(TABLES);
     const rows = Object.fromEntries(m.tables.map((t: { name: string; rows: number }) => [t.name, t.rows]));
     expect(rows).toEqual({ "billing.invoices": 1000, "public.alembic_version": 1, "public.audit_log": 50, "public.customers": 3000, "public.orders": 6000 });
-    for (const t of m.tables) expect(t.checksum).toMatch(/^h64sum:-?\d+$/);
+    // Tables of exactly hashing types get the record hash; numeric, float, jsonb and arrays the row text's.
+    const methods = Object.fromEntries(m.tables.map((t: { name: string; checksum: string }) => [t.name, /^(r?h64sum):-?\d+$/.exec(t.checksum)?.[1]]));
+    expect(methods).toEqual({ "billing.invoices": "h64sum", "public.alembic_version": "rh64sum", "public.audit_log": "rh64sum", "public.customers": "h64sum", "public.orders": "h64sum" });
     expect(m.details.dumpFormat).toBe("custom");
     expect(m.details.pgDumpVersion).toMatch(/^\d+\.\d+/);
     expect(m.details.serverVersion).toBe(m.source.version);
@@ -100,6 +102,51 @@ describe("postgres logical backup → list/show → verify --deep → restore", 
     expect(v.code).toBe(16);
     expect(errorLine(v)).toContain("table public.audit_log has 50 rows, expected 49");
     expect(errorLine(v)).toContain("table public.audit_log content checksum differs");
+  });
+
+  it("picks the record hash only for exactly hashing columns; a check uses the method the manifest names", async () => {
+    await pg.query(`CREATE DATABASE hashes`);
+    await pg.query(`CREATE COLLATION ci (provider = icu, locale = 'und-u-ks-level2', deterministic = false);
+      CREATE DOMAIN positive AS int CHECK (VALUE > 0);
+      CREATE TABLE exact (id bigint, code char(3), name varchar(20), at timestamp, d date, u uuid, b bytea, ok bool, o oid, s smallint);
+      CREATE TABLE caseless (id int, name text COLLATE ci);
+      CREATE TABLE domained (id positive);
+      CREATE TABLE spans (id int, during interval);
+      CREATE TABLE floats (id int, x float8);
+      INSERT INTO exact SELECT i, 'c' || (i % 10), 'n' || i, '2024-01-01'::timestamp + i * interval '1 min', '2024-01-01'::date + i, gen_random_uuid(), '\\x00ff'::bytea, i % 2 = 0, i, i FROM generate_series(1, 500) i;
+      INSERT INTO caseless SELECT i, 'Name ' || i FROM generate_series(1, 50) i;
+      INSERT INTO domained SELECT i FROM generate_series(1, 50) i;
+      INSERT INTO spans SELECT i, i * interval '1 hour' FROM generate_series(1, 50) i;
+      INSERT INTO floats SELECT i, i / 3.0 FROM generate_series(1, 50) i;`, "hashes");
+    const m = await backupJson([pg.url("hashes")]);
+    const methods = Object.fromEntries(m.tables.map((t: { name: string; checksum: string }) => [t.name, t.checksum.split(":")[0]]));
+    expect(methods).toEqual({ "public.caseless": "h64sum", "public.domained": "h64sum", "public.exact": "rh64sum", "public.floats": "h64sum", "public.spans": "h64sum" });
+    const v = await runCli(["verify", m.id, "--deep", "--json"], { env: ws.env });
+    expect(v.code, v.stderr).toBe(0);
+
+    // One changed character in one row changes the record hash.
+    await pg.query("UPDATE exact SET name = 'N1' WHERE id = 1", "hashes");
+    const changed = await backupJson([pg.url("hashes"), "--table", "exact"]);
+    const before = m.tables.find((t: { name: string }) => t.name === "public.exact").checksum;
+    expect(changed.tables[0].checksum).not.toBe(before);
+    // A manifest whose record checksum is another content's is caught by verify --deep.
+    const path = join(ws.repo, "backups", changed.id, "manifest.json");
+    const forged = JSON.parse(await readFile(path, "utf8"));
+    forged.tables[0].checksum = before;
+    await writeFile(path, JSON.stringify(sealed(forged)));
+    const bad = await runCli(["verify", changed.id, "--deep"], { env: ws.env });
+    expect(bad.code).toBe(16);
+    expect(errorLine(bad)).toContain("table public.exact content checksum differs");
+
+    // A backup made before the record hash existed (text method for every table) still verifies:
+    // its checksum, computed here the old way, is checked the old way.
+    const [old] = await pg.query<{ h: string }>(`SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET extra_float_digits = 1; SET bytea_output = 'hex';
+      SELECT coalesce(sum(pg_catalog.hashtextextended(r::text, 0)), 0)::text AS h FROM ONLY public.exact r`, "hashes");
+    forged.tables[0].checksum = `h64sum:${old!.h}`;
+    await writeFile(path, JSON.stringify(sealed(forged)));
+    const legacy = await runCli(["verify", changed.id, "--deep", "--json"], { env: ws.env });
+    expect(legacy.code, legacy.stdout + legacy.stderr).toBe(0);
+    expect(JSON.parse(legacy.stdout).backups[0].deep.tables[0].checksumMatches).toBe(true);
   });
 
   it("dumps in directory format with --jobs 2 and restores with --jobs 2", async () => {

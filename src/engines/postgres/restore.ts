@@ -4,7 +4,7 @@ import { HoldfastError } from "../../errors.js";
 import type { Manifest } from "../../repository/manifest.js";
 import { compareTables, type CheckReport, type OpenBackupFile, type RestoreOptions, type RestoreOutcome } from "../engine.js";
 import { connect, describePg, ident, withDatabase, type PgRef } from "./connection.js";
-import { listTables, STABLE_TEXT_SETTINGS, tablesFacts } from "./facts.js";
+import { checksumMethodOf, listTables, STABLE_TEXT_SETTINGS, tablesFacts } from "./facts.js";
 import { restoreFlags, type RestoreFlags } from "./options.js";
 import { runPgRestore } from "./pg-restore.js";
 
@@ -179,7 +179,12 @@ export async function checkPostgres(target: PgRef, manifest: Manifest, options: 
     let tables = await listTables(client);
     if (options.ignoreUnexpected) tables = tables.filter((t) => expected.has(`${t.schema}.${t.name}`));
     const level = manifest.details.schemaOnly === true ? "none" : options.checksums ? "checksums" : "counts";
-    const actual = await tablesFacts(client, tables, level);
+    // The method each table's checksum was made with (older backups: the text method throughout).
+    const methods = new Map(manifest.tables.flatMap((t) => {
+      const m = checksumMethodOf(t.checksum);
+      return m ? [[t.name, m] as const] : [];
+    }));
+    const actual = await tablesFacts(client, tables, level, methods);
     await client.query("COMMIT");
     const compared = compareTables(manifest.tables, actual);
     return { ok: compared.problems.length === 0, problems: compared.problems, tables: compared.tables, details: { database: target.database } };

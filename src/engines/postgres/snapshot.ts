@@ -97,7 +97,7 @@ async function collectFacts(
       extensions: server.extensions,
       migrationVersion: server.migrationVersion ?? null,
       snapshotId,
-      checksumMethod: "sum of hashtextextended(row::text, 0) in UTC/ISO text settings",
+      checksumMethod: "per table, by prefix: rh64sum = sum of hash_record_extended(row, 0); h64sum = sum of hashtextextended(row::text, 0) in UTC/ISO text settings",
     },
   };
 }
