@@ -37,7 +37,7 @@ async function main(): Promise<void> {
   const ws = await workspace();
   await shareWithServer(ws);
   const cluster = await startCluster({
-    conf: { wal_level: "replica", archive_mode: "on", archive_timeout: "60", archive_command: `'${archiveCommandFor(ws, true)}'`, max_wal_senders: "4", shared_buffers: "128MB", max_wal_size: "1GB" },
+    conf: { wal_level: "replica", archive_mode: "on", archive_timeout: "60", archive_command: `'${archiveCommandFor(ws, true).replace(/'/g, "''")}'`, max_wal_senders: "4", shared_buffers: "128MB", max_wal_size: "1GB" },
   });
   const config = join(ws.dir, "holdfast.yaml");
   await writeFile(config, [`repo: ${ws.repo}`, "copy_to: s3://offsite/bench", `s3: { endpoint: "${s3.endpoint}" }`, "databases:", `  bench: { source: "${cluster.url("bench")}" }`, ""].join("\n"));

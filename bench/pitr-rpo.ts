@@ -39,7 +39,7 @@ async function setUp(streaming: boolean): Promise<Setup> {
   const ws = await workspace();
   await shareWithServer(ws);
   const cluster = await startCluster({
-    conf: { wal_level: "replica", archive_mode: "on", archive_timeout: String(ARCHIVE_TIMEOUT), archive_command: `'${archiveCommandFor(ws, true)}'`, max_wal_senders: "4" },
+    conf: { wal_level: "replica", archive_mode: "on", archive_timeout: String(ARCHIVE_TIMEOUT), archive_command: `'${archiveCommandFor(ws, true).replace(/'/g, "''")}'`, max_wal_senders: "4" },
   });
   await cluster.query("CREATE TABLE rpo (id serial PRIMARY KEY, at timestamptz NOT NULL DEFAULT clock_timestamp())");
   // In the base backup: a restore with none of the writer's rows loses everything since then.
