@@ -218,5 +218,9 @@ async function mkdirCause(dir: string, err: unknown): Promise<unknown> {
   if ((err as NodeJS.ErrnoException).code !== "ENOENT") return err;
   let missing = dir;
   while (dirname(missing) !== missing && !(await stat(dirname(missing)).then(() => true, () => false))) missing = dirname(missing);
-  return mkdir(missing, { mode: DIR_MODE }).then(() => err, (cause: unknown) => cause);
+  // EEXIST: another writer made that level between our look and our mkdir; retrying is right too.
+  return mkdir(missing, { mode: DIR_MODE }).then(
+    () => err,
+    (cause: unknown) => ((cause as NodeJS.ErrnoException).code === "EEXIST" ? err : cause),
+  );
 }
