@@ -1,6 +1,6 @@
 import { createReadStream } from "node:fs";
 import { chown, open, rename, rm } from "node:fs/promises";
-import { createHash } from "node:crypto";
+import { createHash, randomBytes } from "node:crypto";
 import { pipeline } from "node:stream/promises";
 import { z } from "zod";
 import { HoldfastError } from "../errors.js";
@@ -85,9 +85,17 @@ export class WalArchive {
     return { status: "archived", record: await this.store(path, wal, storedSuffix(settings), settings, signal) };
   }
 
-  /** Data (under name + suffix), then the record pointing at it; returns the record written. */
+  /**
+   * Data, then the record pointing at it; returns the record in place afterwards. The data goes
+   * under a name of its own (`<file>.<random>.zst.age`): two pushes of one file at once (PostgreSQL's
+   * archive_command and the daemon's stream, or a retry beside a push that hung) used to write one
+   * data key in turn, and the record written last could name the other's bytes, which then failed
+   * their hash at restore. Now each record names data that only its own writer wrote. A push whose
+   * record was replaced by another's (same content, checked) removes its own data.
+   */
   async store(path: string, wal: WalFileName, suffix: string, settings: WalWriteSettings, signal?: AbortSignal): Promise<WalRecord> {
-    const stored = await storeStream(createReadStream(path, { highWaterMark: 1 << 20 }), this.backend, wal.name, walDataKey(wal.timelineHex, wal.name, suffix), {
+    const key = walDataKey(wal.timelineHex, wal.name, `.${randomBytes(8).toString("hex")}${suffix}`);
+    const stored = await storeStream(createReadStream(path, { highWaterMark: 1 << 20 }), this.backend, wal.name, key, {
       // One segment is small: single-threaded zstd per segment, on worker threads so that a batch
       // of pushes compresses on every core while this thread hashes, encrypts and writes.
       compression: { ...settings.compression, threads: 0, offThread: true },
@@ -96,7 +104,16 @@ export class WalArchive {
     });
     const record: WalRecord = { formatVersion: 1, archivedAt: new Date().toISOString(), file: stored };
     await writeJson(this.backend, walRecordKey(wal.timelineHex, wal.name), sealed(record), { signal, pretty: false });
-    return record;
+    const now = await this.record(wal.name);
+    if (!now || now.file.key === key) return record;
+    // Another push of this file wrote its record after ours: its data is what the archive holds now.
+    await this.backend.delete(key, { signal }).catch(() => undefined);
+    if (now.file.contentSha256 !== stored.contentSha256 || now.file.contentBytes !== stored.contentBytes) {
+      throw new HoldfastError("CORRUPTED", `WAL file ${wal.name} was archived in ${this.backend.location} at the same moment with different content (sha256 ${now.file.contentSha256.slice(0, 16)}…, this one ${stored.contentSha256.slice(0, 16)}…)`, {
+        hint: "two clusters may be archiving into the same repository; give each cluster its own repository",
+      });
+    }
+    return now;
   }
 
   /**

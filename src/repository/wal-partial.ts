@@ -7,8 +7,9 @@ import { WalArchive, sha256OfFile, storedSuffix, type WalRecord, type WalWriteSe
  * zero-filled after the last record it received, so it is the segment's valid beginning.
  *
  * Unlike a completed segment it may be stored again holding more WAL (each stop of the stream
- * ships it). Its data goes under a key named after its content hash, so the record in place always
- * points at data that matches it; the record is replaced last and the old data removed after.
+ * ships it). Its data, like every WAL file's, goes under a name of its own (WalArchive.store), so
+ * the record in place always points at data that matches it; the record is replaced last and the
+ * old data removed after.
  *
  * At restore, restore_command asks for the full segment name. When the archive has no such
  * segment, wal-fetch hands out the partial instead (as barman-wal-restore --partial does):
@@ -29,7 +30,7 @@ export async function pushPartial(archive: WalArchive, path: string, fileName: s
   const local = await sha256OfFile(path);
   const existing = await archive.record(fileName);
   if (existing && existing.file.contentSha256 === local.sha256 && existing.file.contentBytes === local.bytes) return { status: "already-archived", record: existing };
-  const record = await archive.store(path, WalArchive.nameOf(fileName), `.${local.sha256.slice(0, 16)}${storedSuffix(settings)}`, settings, signal);
+  const record = await archive.store(path, WalArchive.nameOf(fileName), storedSuffix(settings), settings, signal);
   if (existing && existing.file.key !== record.file.key) await archive.backend.delete(existing.file.key, { signal });
   return { status: "archived", record };
 }

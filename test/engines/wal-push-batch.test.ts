@@ -1,11 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { randomBytes } from "node:crypto";
 import { existsSync } from "node:fs";
-import { mkdir, readdir, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, readdir, stat, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { CLI, runCli, workspace, type Workspace } from "../support/cli.js";
 import { startCluster, type PgCluster } from "../support/pg-cluster.js";
-import { archiveCommandFor, runAsServerUser, shareWithServer, switchAndWaitArchived } from "../support/pitr.js";
+import { archiveCommandFor, loseArchivedSegment, runAsServerUser, shareWithServer, switchAndWaitArchived } from "../support/pitr.js";
 
 /**
  * wal-push takes along every file PostgreSQL has marked ready, in parallel, and leaves a marker
@@ -71,7 +71,7 @@ describe("wal-push of the files PostgreSQL has marked ready", () => {
 
   it("PostgreSQL's own archiver then goes through the markers and archives what follows", async () => {
     const conflicting = ready[2]!;
-    for (const suffix of [".json", ".zst.age"]) await rm(join(ws.repo, "wal", conflicting.slice(0, 8), conflicting + suffix));
+    await loseArchivedSegment(ws, conflicting);
     await cluster.query(`ALTER SYSTEM SET archive_command = '${archiveCommandFor(ws, true).replace(/'/g, "''")}'`);
     await cluster.query("SELECT pg_reload_conf()");
     await cluster.query("INSERT INTO t VALUES (100)");

@@ -22,13 +22,18 @@ describe("wal-push / wal-fetch", () => {
     const r = await runCli(["wal-push", path], { env: noSecret });
     expect(r.code, r.stderr).toBe(0);
     const names = (await readdir(walDir())).sort();
-    expect(names).toEqual([`${SEG}.json`, `${SEG}.zst.age`]);
+    expect(names).toHaveLength(2);
+    expect(names).toContain(`${SEG}.json`);
+    // The data under a name of its own, which the record names.
+    const dataName = names.find((n) => n !== `${SEG}.json`)!;
+    expect(dataName).toMatch(new RegExp(`^${SEG}\\.[0-9a-f]{16}\\.zst\\.age$`));
     for (const n of names) expect((await stat(join(walDir(), n))).mode & 0o777).toBe(0o600);
     expect((await stat(walDir())).mode & 0o777).toBe(0o700);
-    const stored = await readFile(join(walDir(), `${SEG}.zst.age`));
+    const stored = await readFile(join(walDir(), dataName));
     expect(stored.subarray(0, 22).toString()).toBe("age-encryption.org/v1\n");
     expect(stored.length).toBeLessThan(400 * 1024); // the zero tail compressed
     const record = JSON.parse(await readFile(join(walDir(), `${SEG}.json`), "utf8"));
+    expect(record.file.key).toBe(`wal/${SEG.slice(0, 8)}/${dataName}`);
     expect(record.file.contentBytes).toBe(1024 * 1024);
     expect(record.file.compression.algorithm).toBe("zstd");
     expect(JSON.stringify(record)).not.toContain("correct horse");
@@ -67,6 +72,24 @@ describe("wal-push / wal-fetch", () => {
     const noRepo = await runCli(["wal-push", join(ws.dir, SEG)], { env: { ...ws.env, HOLDFAST_REPO: join(ws.dir, "nowhere") } });
     expect(noRepo.code).toBe(6);
   });
+
+  it("several pushes of one file at once (archive_command beside the daemon's stream) leave a record whose data matches it", async () => {
+    for (let round = 0; round < 4; round++) {
+      const name = `00000001000000000000001${round}`;
+      const path = join(ws.dir, name);
+      await writeFile(path, randomBytes(4 * 1024 * 1024));
+      const pushes = await Promise.all(Array.from({ length: 6 }, () => runCli(["wal-push", path], { env: ws.env })));
+      for (const p of pushes) expect(p.code, p.stderr).toBe(0);
+      // The record names data its own writer wrote: fetched, both hashes check out.
+      const back = join(ws.dir, `back-${name}`);
+      const fetched = await runCli(["wal-fetch", name, back, "--prefetch", "0"], { env: ws.env });
+      expect(fetched.code, fetched.stderr).toBe(0);
+      expect((await readFile(back)).equals(await readFile(path))).toBe(true);
+      const record = JSON.parse(await readFile(join(walDir(), `${name}.json`), "utf8"));
+      const data = (await readdir(walDir())).filter((n) => n.startsWith(`${name}.`) && n.endsWith(".zst.age"));
+      expect(data).toContain(record.file.key.slice(record.file.key.lastIndexOf("/") + 1));
+    }
+  }, 120_000);
 
   it("loses nothing when a push is killed with SIGKILL: no record, the retry archives it", async () => {
     const name = "000000010000000000000002";

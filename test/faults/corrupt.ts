@@ -22,13 +22,15 @@ interface Kind {
 const KINDS: Kind[] = [
   { fault: "backup data file", key: (id) => dataKey(id), detect: (id) => ["verify", id] },
   { fault: "manifest", key: (id) => `backups/${id}/manifest.json`, detect: () => ["verify", "--all"] },
-  { fault: "WAL segment data", key: () => `wal/00000001/${WAL}.zst.age`, detect: (_id, s) => ["wal-fetch", WAL, join(s, "seg"), "--prefetch", "0"] },
+  { fault: "WAL segment data", key: () => walData, detect: (_id, s) => ["wal-fetch", WAL, join(s, "seg"), "--prefetch", "0"] },
   { fault: "WAL record (.json)", key: () => `wal/00000001/${WAL}.json`, detect: (_id, s) => ["wal-fetch", WAL, join(s, "seg"), "--prefetch", "0"] },
   { fault: "key file", key: () => "keys/repository.key.age", detect: (id) => ["verify", id] },
   { fault: "holdfast.json", key: () => "holdfast.json", detect: () => ["list"] },
 ];
 
 let dataKeys = new Map<string, string>();
+/** The WAL file's data, as its record names it (each push writes under a name of its own). */
+let walData = "";
 const dataKey = (id: string): string => dataKeys.get(id)!;
 
 /** Flip one byte (XOR with a random non-zero value) or cut the file short, at a random place. */
@@ -69,6 +71,7 @@ export async function corruptionRows(plan: Plan): Promise<FaultRow[]> {
     if (push.code !== 0) throw new Error(`wal-push failed: ${failureText(push)}`);
     const [m] = await listBackups(ws.env);
     dataKeys = new Map([[m!.id, m!.files[0]!.key]]);
+    walData = (JSON.parse(await readFile(join(ws.repo, "wal", "00000001", `${WAL}.json`), "utf8")) as { file: { key: string } }).file.key;
     const rows: FaultRow[] = [];
     for (const kind of KINDS) {
       rows.push(

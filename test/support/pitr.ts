@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from "node:child_process";
-import { chmod, rm } from "node:fs/promises";
+import { chmod, readFile, rm } from "node:fs/promises";
 import { join } from "node:path";
 import pg from "pg";
 import { archiveCommand } from "../../dist/commands/setup-archiving.js";
@@ -42,7 +42,10 @@ export function startArchivingCluster(ws: Workspace, options: { lean?: boolean }
 
 /** Lose one archived segment: its record and its data, as a damaged or pruned-by-hand archive would. */
 export async function loseArchivedSegment(ws: Workspace, segment: string): Promise<void> {
-  for (const suffix of [".json", ".zst.age"]) await rm(join(ws.repo, "wal", segment.slice(0, 8), segment + suffix));
+  const record = join(ws.repo, "wal", segment.slice(0, 8), `${segment}.json`);
+  const data = (JSON.parse(await readFile(record, "utf8")) as { file: { key: string } }).file.key;
+  await rm(record);
+  await rm(join(ws.repo, data));
 }
 
 /** Force the current segment out and wait until the archiver has pushed it (or fail). */
