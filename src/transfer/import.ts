@@ -110,28 +110,24 @@ export async function importData(req: ImportRequest, ctx: CommandContext): Promi
       planned.push({ name: s.input.table.name, key: s.input.key, columns: s.columns, created: !s.input.exists, rows: s.rows, ...tableCounts(comparison, req.strategy), rejected: s.rejected, conversions: s.conversions, conflicts: comparison.samples });
     };
 
-    let fingerprint: string;
-    if (target.stagesBeforeBegin && inputs.every((i) => i.exists)) {
-      // Staging takes no lock on the target (SQLite's temp schema): every table is staged first, and
-      // the write lock is held only to fingerprint, compare and apply — an application's writers go on meanwhile.
-      const staged: StagedRows[] = [];
-      for await (const s of stageTables(staging, inputs, ctx)) staged.push(s);
-      await target.begin();
-      ctx.log.info({ target: target.uri }, "write lock taken");
-      const now = planInputs(selected, await target.tables(), keys, req.createSchema, target.uri);
-      if (inputsShape(now) !== inputsShape(inputs)) {
-        throw new HoldfastError("IMPORT_SCHEMA_MISMATCH", `the tables of ${target.uri} changed while the import staged its rows; nothing was written`, { hint: "import again" });
-      }
-      fingerprint = await target.fingerprint(names);
-      if (savedPlan) checkPlanFingerprint(savedPlan, fingerprint);
+    // Staging takes no lock on the target (SQLite's temp schema): every table is staged first, and
+    // the write lock is held only to fingerprint, compare and apply — an application's writers go on meanwhile.
+    const stageFirst = target.stagesBeforeBegin && inputs.every((i) => i.exists);
+    const staged: StagedRows[] = [];
+    if (stageFirst) for await (const s of stageTables(staging, inputs, ctx)) staged.push(s);
+    await target.begin();
+    ctx.log.info({ target: target.uri }, "write lock taken");
+    // Another import may have created tables while this one waited for the target: plan against what is there now.
+    const now = planInputs(selected, await target.tables(), keys, req.createSchema, target.uri);
+    if (stageFirst && inputsShape(now) !== inputsShape(inputs)) {
+      throw new HoldfastError("IMPORT_SCHEMA_MISMATCH", `the tables of ${target.uri} changed while the import staged its rows; nothing was written`, { hint: "import again" });
+    }
+    inputs = now;
+    const fingerprint = await target.fingerprint(names);
+    if (savedPlan) checkPlanFingerprint(savedPlan, fingerprint);
+    if (stageFirst) {
       for (const s of staged) await compare(s);
     } else {
-      await target.begin();
-      ctx.log.info({ target: target.uri }, "write lock taken");
-      // Another import may have created tables while this one waited for the target: plan against what is there now.
-      inputs = planInputs(selected, await target.tables(), keys, req.createSchema, target.uri);
-      fingerprint = await target.fingerprint(names);
-      if (savedPlan) checkPlanFingerprint(savedPlan, fingerprint);
       const missing = inputs.filter((i) => !i.exists).map((i) => i.table);
       if (missing.length) {
         await target.createTables(dependencyOrder(missing).map((t) => ({ ...t, columns: t.columns.filter((c) => !c.generated) })), reader.schema.engine);

@@ -69,10 +69,7 @@ export class CreatedKeys {
       try {
         await client.query(u.sql);
       } catch (err) {
-        const e = err as { code?: string; detail?: string };
-        if (e.code !== "23505") throw err;
-        const key = /^Key (.*) is duplicated/.exec(e.detail ?? "")?.[1] ?? "a key";
-        throw new HoldfastError("IMPORT_REJECTED", `${where}: loading ${u.table}: the export holds ${key} more than once; nothing was written`, { cause: err, hint: "the export's rows must be unique by the target's keys; the import was rolled back and the target is unchanged" });
+        throw exportHoldsKeyTwice(err, where, u.table, false);
       }
     }
     for (const sql of this.liftedForeign.splice(0)) await client.query(sql);
@@ -84,4 +81,17 @@ export class CreatedKeys {
     this.liftedForeign = [];
     this.liftedUnique = [];
   }
+}
+
+/**
+ * A unique key the export's own rows break (23505, from a COPY into a table that was empty or from
+ * building a lifted key): IMPORT_REJECTED naming the key, with the constraint when asked. Any other
+ * error is returned as it is.
+ */
+export function exportHoldsKeyTwice(err: unknown, where: string, table: string, withConstraint: boolean): unknown {
+  const e = err as { code?: string; detail?: string; constraint?: string };
+  if (e.code !== "23505") return err;
+  const key = /^Key (.*) (?:already exists|is duplicated)/.exec(e.detail ?? "")?.[1] ?? "a key";
+  const constraint = withConstraint ? ` (${e.constraint ?? "unique key"})` : "";
+  return new HoldfastError("IMPORT_REJECTED", `${where}: loading ${table}: the export holds ${key} more than once${constraint}; nothing was written`, { cause: err, hint: "the export's rows must be unique by the target's keys; the import was rolled back and the target is unchanged" });
 }

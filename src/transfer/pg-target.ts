@@ -2,7 +2,7 @@ import { connect, describePg, ident, parsePgUrl } from "../engines/postgres/conn
 import { HoldfastError } from "../errors.js";
 import { DEFAULT_HISTORY_TABLE } from "../migrate/history.js";
 import { applyStaged, compareStaged } from "./pg-apply.js";
-import { CreatedKeys } from "./pg-created-keys.js";
+import { CreatedKeys, exportHoldsKeyTwice } from "./pg-created-keys.js";
 import { pgConversion } from "./pg-conversions.js";
 import { copyRows } from "./pg-copy.js";
 import { createTableStatements, looksLikeSqlite } from "./pg-ddl.js";
@@ -81,13 +81,6 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     s.key = key;
     return s;
   };
-  /** A duplicate key in a table that was empty: the export holds it twice. */
-  const duplicate = (table: string, err: unknown): unknown => {
-    const e = err as { code?: string; detail?: string; constraint?: string };
-    if (e.code !== "23505") return err;
-    const key = /^Key (.*) already exists/.exec(e.detail ?? "")?.[1] ?? "a key";
-    return new HoldfastError("IMPORT_REJECTED", `${where}: loading ${table}: the export holds ${key} more than once (${e.constraint ?? "unique key"}); nothing was written`, { cause: err, hint: "the export's rows must be unique by the target's keys; the import was rolled back and the target is unchanged" });
-  };
 
   try {
     await client.query("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'postgres'; SET bytea_output = 'hex'; SET extra_float_digits = 3");
@@ -138,7 +131,8 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
           try {
             t.loaded = await copyRows(client, `${t.relation} (${columns.map(ident).join(", ")})`, rows);
           } catch (err) {
-            throw duplicate(table, err);
+            // A duplicate key in a table that was empty: the export holds it twice.
+            throw exportHoldsKeyTwice(err, where, table, true);
           }
           return t.loaded;
         });
