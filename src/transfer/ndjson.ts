@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { HoldfastError } from "../errors.js";
-import { wholeLines } from "./lines.js";
 import type { JsonValue } from "./values.js";
 
 /** Lines are gathered into chunks of about this size before they go down the pipeline. */
@@ -59,30 +58,55 @@ function parseLines(lines: string[], before: number, where: string): unknown[] {
   });
 }
 
+/** Whole lines of an NDJSON stream: each line ends in its newline; `before` is the count of lines before them. */
+export interface LineChunk {
+  bytes: Buffer;
+  rows: number;
+  before: number;
+}
+
 /**
- * NDJSON bytes → parsed lines, a batch (the whole lines of one chunk) at a time. Once the stream
- * ends, its size, SHA-256 and line count must equal `expected`, else the iteration throws
- * (TRUNCATED when bytes are missing, CORRUPTED otherwise) — so a consumer must treat rows as
- * unproven until it ends.
+ * NDJSON bytes → chunks of whole lines, as bytes (a newline never occurs inside a UTF-8 character,
+ * so a chunk always decodes alone). Once the stream ends, its size, SHA-256 and line count must
+ * equal `expected`, else the iteration throws (TRUNCATED when bytes are missing, CORRUPTED
+ * otherwise) — so a consumer must treat rows as unproven until it ends. A chunk is only valid until
+ * the next one is asked for.
  */
-export async function* ndjsonBatches(stream: AsyncIterable<Buffer>, expected: StreamExpectation, where: string): AsyncIterable<unknown[]> {
+export async function* ndjsonChunks(stream: AsyncIterable<Buffer>, expected: StreamExpectation, where: string): AsyncIterable<LineChunk> {
   const hash = createHash("sha256");
   let bytes = 0;
   let rows = 0;
+  let rest: Buffer | undefined;
   const truncated = () => (bytes < expected.bytes ? new HoldfastError("TRUNCATED", `${where} is truncated: ${bytes} of ${expected.bytes} bytes`, { hint: "the export is incomplete; copy it again or take a new one" }) : undefined);
-  const onChunk = (chunk: Buffer) => {
+  for await (const chunk of stream) {
     hash.update(chunk);
     bytes += chunk.length;
     if (bytes > expected.bytes) throw new HoldfastError("CORRUPTED", `${where} is longer than its manifest records (${expected.bytes} bytes)`);
-  };
-  const endsInside = () => truncated() ?? new HoldfastError("CORRUPTED", `${where} ends inside a line`);
-  for await (const lines of wholeLines(stream, { onChunk, endsInside })) {
-    const batch = parseLines(lines, rows, where);
-    rows += batch.length;
-    yield batch;
+    const end = chunk.lastIndexOf(0x0a);
+    if (end < 0) {
+      rest = rest ? Buffer.concat([rest, chunk]) : Buffer.from(chunk);
+      continue;
+    }
+    const whole = rest ? Buffer.concat([rest, chunk.subarray(0, end + 1)]) : chunk.subarray(0, end + 1);
+    rest = end + 1 < chunk.length ? Buffer.from(chunk.subarray(end + 1)) : undefined;
+    let n = 0;
+    for (let i = whole.indexOf(0x0a); i >= 0; i = whole.indexOf(0x0a, i + 1)) n++;
+    yield { bytes: whole, rows: n, before: rows };
+    rows += n;
   }
+  if (rest?.length) throw truncated() ?? new HoldfastError("CORRUPTED", `${where} ends inside a line`);
   const short = truncated();
   if (short) throw short;
   if (hash.digest("hex") !== expected.sha256) throw new HoldfastError("CORRUPTED", `${where} does not match the SHA-256 its manifest records`, { hint: "the export was altered or damaged; do not import it" });
   if (rows !== expected.rows) throw new HoldfastError("CORRUPTED", `${where} holds ${rows} rows, its manifest says ${expected.rows}`);
+}
+
+/** The lines of a chunk, without their newlines. */
+export function chunkLines(chunk: LineChunk): string[] {
+  return chunk.bytes.toString("utf8", 0, chunk.bytes.length - 1).split("\n");
+}
+
+/** A chunk's lines parsed (JSON); a line that is not JSON throws CORRUPTED, naming it. */
+export function parseChunk(chunk: LineChunk, where: string): unknown[] {
+  return parseLines(chunkLines(chunk), chunk.before, where);
 }

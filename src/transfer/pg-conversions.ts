@@ -11,7 +11,7 @@ import { JsonDocument, type DecodedValue } from "./values.js";
  */
 
 /** Epoch values at or above this magnitude are milliseconds (1e11 s is the year 5138; 1e11 ms is 1973). */
-const MILLISECONDS_FROM = 1e11;
+export const MILLISECONDS_FROM = 1e11;
 
 const RANGES: Record<string, [bigint, bigint]> = {
   smallint: [-32768n, 32767n],
@@ -19,7 +19,8 @@ const RANGES: Record<string, [bigint, bigint]> = {
   bigint: [-9223372036854775808n, 9223372036854775807n],
 };
 
-const ISO = /^\d{4,}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?(?:Z|[+-]\d\d(?::?\d\d)?)?$/i;
+/** A date/time in ISO 8601 form, or PostgreSQL's (a BC date as PostgreSQL prints it: "0044-03-15 12:00:00+00 BC"): passed as it is. */
+export const ISO = /^\d{4,}-\d\d-\d\d(?:[ T]\d\d:\d\d(?::\d\d(?:\.\d+)?)?)?(?:Z|[+-]\d\d(?::?\d\d)?)?(?: BC)?$/i;
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$|^NaN$/i;
 const TRUE = new Set(["1", "t", "true", "y", "yes", "on"]);
 const FALSE = new Set(["0", "f", "false", "n", "no", "off"]);
@@ -72,9 +73,12 @@ function boolean(v: DecodedValue): boolean {
 
 type TimeForm = "ISO 8601 text" | "epoch seconds" | "epoch milliseconds";
 
+/** A string read as an epoch number by the date and time conversions. */
+export const EPOCH_TEXT = /^\s*-?\d+(\.\d+)?\s*$/;
+
 function numeric(v: DecodedValue): number | undefined {
   if (typeof v === "bigint" || typeof v === "number") return Number(v);
-  if (typeof v === "string" && /^\s*-?\d+(\.\d+)?\s*$/.test(v)) return Number(v);
+  if (typeof v === "string" && EPOCH_TEXT.test(v)) return Number(v);
   return undefined;
 }
 

@@ -3,7 +3,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import copyStreams from "pg-copy-streams";
-import type { TargetValue } from "./target.js";
+import type { StageBatch, TargetValue } from "./target.js";
 
 /** A character COPY's text format escapes. */
 const SPECIAL = /[\\\n\r\t]/;
@@ -26,9 +26,17 @@ export function copyField(v: TargetValue): string {
 /** Lines are gathered into chunks of about this many characters before they are written. */
 const CHUNK = 64 * 1024;
 
-async function* copyText(batches: AsyncIterable<TargetValue[][]>, counter: { rows: number }): AsyncIterable<string> {
+async function* copyText(batches: AsyncIterable<StageBatch>, counter: { rows: number }): AsyncIterable<string | Buffer> {
   let chunk = "";
   for await (const rows of batches) {
+    if (!Array.isArray(rows)) {
+      if (chunk) yield chunk;
+      chunk = "";
+      counter.rows += rows.rows;
+      if (rows.copyText.length) yield rows.copyText;
+      await new Promise(setImmediate); // lets the socket take what it can before more work runs
+      continue;
+    }
     for (const row of rows) {
       let line = "";
       for (let i = 0; i < row.length; i++) line += i ? `\t${copyField(row[i]!)}` : copyField(row[i]!);
@@ -44,7 +52,7 @@ async function* copyText(batches: AsyncIterable<TargetValue[][]>, counter: { row
 }
 
 /** Streams batches of rows into `COPY <into> FROM STDIN` with back-pressure (memory stays flat). Returns the rows copied. */
-export async function copyRows(client: pg.Client, into: string, rows: AsyncIterable<TargetValue[][]>): Promise<number> {
+export async function copyRows(client: pg.Client, into: string, rows: AsyncIterable<StageBatch>): Promise<number> {
   const counter = { rows: 0 };
   const sink = client.query(copyStreams.from(`COPY ${into} FROM STDIN`));
   await pipeline(Readable.from(copyText(rows, counter)), sink);

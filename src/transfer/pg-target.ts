@@ -95,6 +95,7 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
     engine: "postgres",
     uri: where,
     stagesBeforeBegin: false,
+    copyText: true,
     async tables() {
       return [...known.values()].map((t) => t.table);
     },

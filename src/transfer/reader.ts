@@ -6,7 +6,7 @@ import type { Manifest } from "../repository/manifest.js";
 import type { Repository } from "../repository/repository.js";
 import { EXPORT_FORMAT_VERSION, EXPORT_MANIFEST_NAME, SCHEMA_NAME, exportManifestSchema, exportSchemaSchema, type ExportManifest, type ExportSchema, type ExportTable, type ExportTableEntry } from "./format.js";
 import { fileStreams } from "./file-streams.js";
-import { ndjsonBatches } from "./ndjson.js";
+import { ndjsonChunks, parseChunk, type LineChunk } from "./ndjson.js";
 import { ValueSealer } from "./sensitive.js";
 import { decodeValue, type DecodedValue } from "./values.js";
 
@@ -36,8 +36,16 @@ export interface ExportTableReader {
   entry: ExportTableEntry;
   table: ExportTable;
   rows(): AsyncIterable<DecodedValue[]>;
-  /** The same rows a batch at a time (what a bulk loader wants); either this or rows(), once. */
+  /** The same rows a batch at a time (what a bulk loader wants); either this, rows() or lineChunks(), once. */
   batches(): AsyncIterable<DecodedValue[][]>;
+  /**
+   * The rows undecoded: chunks of whole NDJSON lines as bytes, for a loader that rewrites bytes
+   * itself (ndjson-copy.ts) and decodes with `decode` only what it cannot. The stream's checks run
+   * as with batches(). Undefined when a column is sealed and opened: its values must be decoded.
+   */
+  lineChunks?: () => AsyncIterable<LineChunk>;
+  /** A chunk's rows decoded, as batches() gives them (the same checks and errors). */
+  decode(chunk: LineChunk): DecodedValue[][];
 }
 
 export interface ReadOptions {
@@ -107,18 +115,23 @@ async function openExport(streams: ExportStreams, where: string, options: ReadOp
         for (const entry of manifest.tables) {
           const table = byName.get(entry.name);
           if (!table) throw new HoldfastError("CORRUPTED", `${where}: ${entry.name} is in ${EXPORT_MANIFEST_NAME} but not in ${SCHEMA_NAME}`);
-          const lines = ndjsonBatches(await streams.open(entry.stream), entry, `${where}: ${entry.stream}`);
+          const chunks = ndjsonChunks(await streams.open(entry.stream), entry, `${where}: ${entry.stream}`);
+          const decode = rowDecoder(table, sealer, `${where}: ${entry.stream}`);
           let started = false;
-          const batches = () => {
+          const lineChunks = () => {
             if (started) throw new HoldfastError("INTERNAL", `rows of ${entry.name} read twice`);
             started = true;
-            return decodeBatches(lines, table, sealer, `${where}: ${entry.stream}`);
+            return chunks;
+          };
+          const batches = async function* () {
+            for await (const chunk of lineChunks()) yield decode(chunk);
           };
           const rows = async function* () {
             for await (const batch of batches()) yield* batch;
           };
-          yield { entry, table, rows, batches };
-          if (!started) for await (const _ of batches()) void _; // read through: the stream's checks still run
+          const sealed = table.columns.some((c) => c.sensitive);
+          yield { entry, table, rows, batches, decode, ...(sealed ? {} : { lineChunks }) };
+          if (!started) for await (const _ of lineChunks()) void _; // read through: the stream's checks still run
         }
       },
       close: () => streams.close(),
@@ -129,7 +142,8 @@ async function openExport(streams: ExportStreams, where: string, options: ReadOp
   }
 }
 
-async function* decodeBatches(lines: AsyncIterable<unknown[]>, table: ExportTable, sealer: ValueSealer | undefined, where: string): AsyncIterable<DecodedValue[][]> {
+/** The decoder of a table's chunks of lines: parsed, checked for the table's width, each value decoded (sealed ones opened). */
+function rowDecoder(table: ExportTable, sealer: ValueSealer | undefined, where: string): (chunk: LineChunk) => DecodedValue[][] {
   const columns = table.columns;
   const width = columns.length;
   const decoders = columns.map((c) => (v: unknown): DecodedValue => {
@@ -137,17 +151,16 @@ async function* decodeBatches(lines: AsyncIterable<unknown[]>, table: ExportTabl
     if (!sealer) return v as string;
     return decodeValue(c.type, sealer.open(`${table.name}.${c.name}`, v, where), where);
   });
-  let n = 0;
-  for await (const batch of lines) {
-    const out: DecodedValue[][] = new Array(batch.length);
-    for (let r = 0; r < batch.length; r++) {
-      const line = batch[r];
-      n++;
-      if (!Array.isArray(line) || line.length !== width) throw new HoldfastError("CORRUPTED", `${where}: row ${n} does not have the table's ${width} columns`);
+  return (chunk) => {
+    const lines = parseChunk(chunk, where);
+    const out: DecodedValue[][] = new Array(lines.length);
+    for (let r = 0; r < lines.length; r++) {
+      const line = lines[r];
+      if (!Array.isArray(line) || line.length !== width) throw new HoldfastError("CORRUPTED", `${where}: row ${chunk.before + r + 1} does not have the table's ${width} columns`);
       const row: DecodedValue[] = new Array(width);
       for (let i = 0; i < width; i++) row[i] = decoders[i]!(line[i]);
       out[r] = row;
     }
-    yield out;
-  }
+    return out;
+  };
 }

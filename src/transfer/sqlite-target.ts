@@ -107,6 +107,7 @@ export async function openSqliteTarget(text: string, options: { create?: boolean
       try {
         if (own) db.prepare("BEGIN").run();
         for await (const some of rows) {
+          if (!Array.isArray(some)) throw new HoldfastError("INTERNAL", `${table}: SQLite staging was handed COPY text`);
           for (const row of some) {
             buffer.push(...row);
             if (++n % perBatch === 0) {

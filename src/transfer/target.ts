@@ -59,7 +59,9 @@ export interface ImportTarget {
    * write the rows straight into `table` when, locked against other writers, it holds no row
    * (PostgreSQL); compare then counts every row as an insert and apply writes nothing more.
    */
-  stage(table: string, columns: readonly string[], rows: AsyncIterable<TargetValue[][]>, load?: DirectLoad): Promise<number>;
+  stage(table: string, columns: readonly string[], rows: AsyncIterable<StageBatch>, load?: DirectLoad): Promise<number>;
+  /** True when stage() also takes rows as COPY text (CopyText batches: PostgreSQL); else it gets rows of values only. */
+  readonly copyText?: boolean;
   /** Staging against the table, by `key` (primary key or a named unique key), over `columns`. */
   compare(table: string, key: readonly string[], columns: readonly string[], sampleLimit: number): Promise<TableComparison>;
   /** Writes the staged rows by strategy; never deletes. `fail` throws HoldfastError IMPORT_CONFLICT before writing anything of this table. */
@@ -87,6 +89,15 @@ export const STRATEGIES: readonly Strategy[] = ["skip", "overwrite", "merge", "f
 
 /** What a driver binds: JSON goes as its text, timestamps as ISO text, booleans as the engine wants them. */
 export type TargetValue = null | bigint | number | string | boolean | Buffer;
+
+/** Rows already written in PostgreSQL's COPY text format (ndjson-copy.ts): `rows` whole lines, the columns in the staged order. */
+export interface CopyText {
+  copyText: Buffer;
+  rows: number;
+}
+
+/** A batch of rows for stage(): values, or (for a target with `copyText`) COPY text. */
+export type StageBatch = TargetValue[][] | CopyText;
 
 export interface ColumnConversion {
   /** For the plan, when the value changes form: "DATETIME (epoch milliseconds) → timestamp with time zone". */

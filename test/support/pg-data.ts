@@ -33,7 +33,8 @@ export async function seedApp(cluster: PgCluster, db: string, rows = 3000): Prom
  */
 export async function fingerprint(cluster: PgCluster, db: string, table: string): Promise<string> {
   const rows = await cluster.query<{ f: string; n: string }>(
-    `SET TimeZone = 'UTC'; SELECT count(*)::text AS n, md5(coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '')) AS f FROM ${table} t`,
+    // The alias is not a plain letter: a column of that name would stand in for the whole row.
+    `SET TimeZone = 'UTC'; SELECT count(*)::text AS n, md5(coalesce(string_agg(fingerprinted_row::text, E'\\n' ORDER BY fingerprinted_row::text), '')) AS f FROM ${table} fingerprinted_row`,
     db,
   );
   return `${rows[0]!.n}:${rows[0]!.f}`;

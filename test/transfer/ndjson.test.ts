@@ -1,6 +1,6 @@
 import { createHash } from "node:crypto";
 import { describe, expect, it } from "vitest";
-import { ndjsonBatches } from "../../src/transfer/ndjson.js";
+import { ndjsonChunks, parseChunk } from "../../src/transfer/ndjson.js";
 
 function expectation(text: string, rows: number) {
   const bytes = Buffer.from(text);
@@ -14,11 +14,11 @@ async function* chunks(text: string, size: number): AsyncIterable<Buffer> {
 
 async function read(text: string, rows: number, size = 7): Promise<unknown[]> {
   const out: unknown[] = [];
-  for await (const batch of ndjsonBatches(chunks(text, size), expectation(text, rows), "t.ndjson")) out.push(...batch);
+  for await (const chunk of ndjsonChunks(chunks(text, size), expectation(text, rows), "t.ndjson")) out.push(...parseChunk(chunk, "t.ndjson"));
   return out;
 }
 
-describe("ndjsonBatches", () => {
+describe("ndjsonChunks", () => {
   it("parses lines split anywhere across chunks (multi-byte characters too), in order", async () => {
     const rows = [[1, "a\nb", null], [2, "é€😀", { $json: null }], [3, "", [1, 2]]];
     const text = rows.map((r) => JSON.stringify(r)).join("\n") + "\n";
@@ -36,7 +36,7 @@ describe("ndjsonBatches", () => {
     const text = "[1]\n[2]\n";
     const wrong = { ...expectation(text, 2), sha256: "0".repeat(64) };
     const iterate = async () => {
-      for await (const _ of ndjsonBatches(chunks(text, 4), wrong, "t.ndjson")) void _;
+      for await (const _ of ndjsonChunks(chunks(text, 4), wrong, "t.ndjson")) void _;
     };
     await expect(iterate()).rejects.toMatchObject({ code: "CORRUPTED", message: expect.stringContaining("SHA-256") });
   });

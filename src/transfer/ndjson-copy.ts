@@ -1,0 +1,488 @@
+import { EPOCH_TEXT, ISO, MILLISECONDS_FROM } from "./pg-conversions.js";
+import { copyField } from "./pg-copy.js";
+import type { ExportColumn } from "./format.js";
+import type { ColumnConversion, TargetValue } from "./target.js";
+import { decodeValue, type DecodedValue } from "./values.js";
+
+/**
+ * NDJSON lines → PostgreSQL COPY text, byte to byte, for the values whose COPY field is their JSON
+ * token or a plain rewrite of it: no JavaScript value is built for them (no JSON.parse of the line,
+ * no BigInt, no string per value), which is most of an import's CPU otherwise.
+ *
+ * Exactness: a field is written here only when it is the very text the decoding path gives
+ * (decodeValue → the column's conversion → copyField), case by case below; any other value of a
+ * line goes through that path itself (`generic`), and a line that is not a well-formed JSON array
+ * of the table's width, or holds a value that does not convert, returns false so the caller decodes
+ * the whole line the usual way (its error, or its reject record). The one deliberate difference: a
+ * jsonb document is handed over as its JSON text, so its numbers keep every digit instead of going
+ * through a JavaScript double.
+ */
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const MINUS = 0x2d;
+const PLUS = 0x2b;
+const DOT = 0x2e;
+const ZERO = 0x30;
+
+/** Types whose decoded value is the JSON string itself (values.ts, decodeValue). */
+const STRING_TYPES = new Set(["text", "decimal", "timestamptz", "timestamp", "date", "time", "uuid", "other", "any"]);
+/** Types whose integer token decodes to that integer (or a number equal to it). */
+const NUMBER_TYPES = new Set(["integer", "numeric", "any", "float"]);
+/** Digits an integer token may have to fit the declared column (and stay a safe integer): beyond, the decoding path checks it. */
+const INTEGER_DIGITS: Record<string, number> = { smallint: 4, integer: 9, bigint: 15 };
+const SAFE_DIGITS = 15;
+
+const MAX_DATE_MS = 8.64e15;
+
+const isDigit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
+const isHex = (c: number | undefined) => c !== undefined && ((c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66));
+
+/** What the last scanned token was. */
+const token = { escapes: false, ascii: true, number: false, integer: false, digits: 0 };
+
+function skipSpace(b: Buffer, i: number, end: number): number {
+  while (i < end && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
+  return i;
+}
+
+function scanString(b: Buffer, i: number, end: number): number {
+  token.escapes = false;
+  token.ascii = true;
+  for (i++; i < end; ) {
+    const c = b[i]!;
+    if (c === QUOTE) return i + 1;
+    if (c < 0x20) return -1;
+    if (c === BACKSLASH) {
+      token.escapes = true;
+      const e = b[i + 1];
+      if (e === 0x75) {
+        if (!(isHex(b[i + 2]) && isHex(b[i + 3]) && isHex(b[i + 4]) && isHex(b[i + 5]))) return -1;
+        i += 6;
+      } else if (e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) i += 2;
+      else return -1;
+      continue;
+    }
+    if (c >= 0x80) token.ascii = false;
+    i++;
+  }
+  return -1;
+}
+
+function scanNumber(b: Buffer, i: number, end: number): number {
+  const start = i;
+  if (b[i] === MINUS) i++;
+  if (b[i] === ZERO) i++;
+  else if (isDigit(b[i])) while (i < end && isDigit(b[i])) i++;
+  else return -1;
+  token.integer = true;
+  token.digits = i - start - (b[start] === MINUS ? 1 : 0);
+  if (b[i] === DOT) {
+    token.integer = false;
+    if (!isDigit(b[++i])) return -1;
+    while (i < end && isDigit(b[i])) i++;
+  }
+  if (b[i] === 0x65 || b[i] === 0x45) {
+    token.integer = false;
+    i++;
+    if (b[i] === PLUS || b[i] === MINUS) i++;
+    if (!isDigit(b[i])) return -1;
+    while (i < end && isDigit(b[i])) i++;
+  }
+  return i <= end ? i : -1;
+}
+
+function scanWord(b: Buffer, i: number, end: number, word: string): number {
+  if (i + word.length > end) return -1;
+  for (let k = 0; k < word.length; k++) if (b[i + k] !== word.charCodeAt(k)) return -1;
+  return i + word.length;
+}
+
+/** The end of the JSON value at i (validated as JSON.parse would), or -1. */
+function scanValue(b: Buffer, i: number, end: number, depth: number): number {
+  const c = b[i];
+  if (c === QUOTE) return scanString(b, i, end);
+  if (c === 0x7b || c === 0x5b) {
+    if (depth > 200) return -1; // left to JSON.parse
+    const close = c === 0x7b ? 0x7d : 0x5d;
+    i = skipSpace(b, i + 1, end);
+    if (b[i] === close) return i + 1;
+    for (;;) {
+      if (close === 0x7d) {
+        if (b[i] !== QUOTE) return -1;
+        i = scanString(b, i, end);
+        if (i < 0) return -1;
+        i = skipSpace(b, i, end);
+        if (b[i] !== 0x3a) return -1;
+        i = skipSpace(b, i + 1, end);
+      }
+      i = scanValue(b, i, end, depth + 1);
+      if (i < 0) return -1;
+      i = skipSpace(b, i, end);
+      if (b[i] === close) return i + 1;
+      if (b[i] !== 0x2c) return -1;
+      i = skipSpace(b, i + 1, end);
+    }
+  }
+  if (c === 0x74) return scanWord(b, i, end, "true");
+  if (c === 0x66) return scanWord(b, i, end, "false");
+  if (c === 0x6e) return scanWord(b, i, end, "null");
+  return scanNumber(b, i, end);
+}
+
+/** The output: COPY text bytes, grown as needed. */
+class Out {
+  buf: Buffer;
+  at = 0;
+  constructor(size: number) {
+    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
+  }
+  room(n: number): void {
+    if (this.at + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
+    this.buf.copy(next, 0, 0, this.at);
+    this.buf = next;
+  }
+  byte(c: number): void {
+    this.room(1);
+    this.buf[this.at++] = c;
+  }
+  bytes(b: Buffer, s: number, e: number): void {
+    this.room(e - s);
+    this.at += b.copy(this.buf, this.at, s, e);
+  }
+  text(s: string): void {
+    this.room(Buffer.byteLength(s));
+    this.at += this.buf.write(s, this.at);
+  }
+  /** Bytes with COPY's escapes for a backslash, tab and carriage return (raw in JSON only as escapes' backslashes and spaces). */
+  escaped(b: Buffer, s: number, e: number): void {
+    this.room(2 * (e - s));
+    const o = this.buf;
+    let at = this.at;
+    for (let i = s; i < e; i++) {
+      const c = b[i]!;
+      if (c === BACKSLASH) {
+        o[at++] = BACKSLASH;
+        o[at++] = BACKSLASH;
+      } else if (c === 0x09) {
+        o[at++] = BACKSLASH;
+        o[at++] = 0x74;
+      } else if (c === 0x0d) {
+        o[at++] = BACKSLASH;
+        o[at++] = 0x72;
+      } else o[at++] = c;
+    }
+    this.at = at;
+  }
+}
+
+/** A field written straight from its token (start, end), or false: the decoding path writes it. */
+type FieldWriter = (b: Buffer, s: number, e: number, out: Out) => boolean;
+
+/**
+ * A JSON string's contents as a COPY field: the simple escapes rewritten (\n → COPY's \n, \\ →
+ * COPY's \\, \" → ", \/ → /, \b and \f → their byte, as copyField leaves them), \u… left to the
+ * decoding path.
+ */
+function stringField(b: Buffer, s: number, e: number, out: Out): boolean {
+  if (!token.escapes) {
+    out.bytes(b, s + 1, e - 1);
+    return true;
+  }
+  const mark = out.at;
+  out.room(2 * (e - s));
+  const o = out.buf;
+  let at = out.at;
+  for (let i = s + 1; i < e - 1; i++) {
+    const c = b[i]!;
+    if (c !== BACKSLASH) {
+      o[at++] = c;
+      continue;
+    }
+    const x = b[++i]!;
+    if (x === 0x6e || x === 0x72 || x === 0x74) {
+      o[at++] = BACKSLASH;
+      o[at++] = x;
+    } else if (x === BACKSLASH) {
+      o[at++] = BACKSLASH;
+      o[at++] = BACKSLASH;
+    } else if (x === QUOTE || x === 0x2f) o[at++] = x;
+    else if (x === 0x62) o[at++] = 0x08;
+    else if (x === 0x66) o[at++] = 0x0c;
+    else {
+      out.at = mark;
+      return false;
+    }
+  }
+  out.at = at;
+  return true;
+}
+
+/** The string token's contents as a JavaScript string, when plain ASCII without escapes. */
+function plainAscii(b: Buffer, s: number, e: number): string | undefined {
+  return !token.escapes && token.ascii ? b.toString("latin1", s + 1, e - 1) : undefined;
+}
+
+function isDecimalText(b: Buffer, s: number, e: number): boolean {
+  let i = s;
+  if (b[i] === PLUS || b[i] === MINUS) i++;
+  const digitsFrom = i;
+  while (i < e && isDigit(b[i])) i++;
+  let digits = i - digitsFrom;
+  if (b[i] === DOT) {
+    const from = ++i;
+    while (i < e && isDigit(b[i])) i++;
+    digits += i - from;
+  }
+  if (digits === 0) return false;
+  if (i < e && (b[i] === 0x65 || b[i] === 0x45)) {
+    i++;
+    if (b[i] === PLUS || b[i] === MINUS) i++;
+    const from = i;
+    while (i < e && isDigit(b[i])) i++;
+    if (i === from) return false;
+  }
+  return i === e;
+}
+
+/** A number token whose text is what String() gives for its value (so copyField would write it back unchanged). */
+function canonicalNumber(b: Buffer, s: number, e: number): boolean {
+  const text = b.toString("latin1", s, e);
+  return String(Number(text)) === text;
+}
+
+/**
+ * A number token that is not an integer's (a fraction, an exponent) and is written back as it is:
+ * never for an integer column (the decoding path refuses it), only when String() gives the same
+ * text, and for NUMERIC/untyped columns only when the value has a fraction (an integral value
+ * decodes to a BigInt, written in full digits).
+ */
+function fractionalAsIs(from: ExportColumn, b: Buffer, s: number, e: number): boolean {
+  if (from.type === "integer") return false;
+  const text = b.toString("latin1", s, e);
+  const value = Number(text);
+  return String(value) === text && (from.type === "float" || !Number.isInteger(value));
+}
+
+/** An integer token of at most SAFE_DIGITS digits, read exactly. */
+function smallInteger(b: Buffer, s: number, e: number): number {
+  let i = s;
+  const negative = b[i] === MINUS;
+  if (negative) i++;
+  let n = 0;
+  for (; i < e; i++) n = n * 10 + (b[i]! - ZERO);
+  return negative ? -n : n;
+}
+
+function isMinusZero(b: Buffer, s: number, e: number): boolean {
+  return e - s === 2 && b[s] === MINUS && b[s + 1] === ZERO;
+}
+
+/** The writer for one column when its value can be written from the token, by the target column's type and the export's. */
+function fastWriter(from: ExportColumn, to: ExportColumn): FieldWriter | undefined {
+  const strings = STRING_TYPES.has(from.type);
+  const numbers = NUMBER_TYPES.has(from.type);
+  switch (to.type) {
+    case "integer": {
+      if (!numbers || from.type === "float") return undefined;
+      const limit = Math.min(INTEGER_DIGITS[to.declaredType] ?? SAFE_DIGITS, SAFE_DIGITS);
+      return (b, s, e, out) => {
+        if (!token.integer || token.digits > limit || isMinusZero(b, s, e)) return false;
+        out.bytes(b, s, e);
+        return true;
+      };
+    }
+    case "decimal":
+      return (b, s, e, out) => {
+        if (b[s] === QUOTE) {
+          if (!strings || token.escapes || !isDecimalText(b, s + 1, e - 1)) return false;
+          out.bytes(b, s + 1, e - 1);
+          return true;
+        }
+        if (!numbers || !token.number || isMinusZero(b, s, e)) return false;
+        if (token.integer ? token.digits > SAFE_DIGITS : !fractionalAsIs(from, b, s, e)) return false;
+        out.bytes(b, s, e);
+        return true;
+      };
+    case "float":
+      if (!numbers) return undefined;
+      return (b, s, e, out) => {
+        if (!token.number || isMinusZero(b, s, e)) return false;
+        if (token.integer ? token.digits > SAFE_DIGITS : from.type === "integer" || !canonicalNumber(b, s, e)) return false;
+        out.bytes(b, s, e);
+        return true;
+      };
+    case "boolean":
+      return (b, s, e, out) => {
+        const c = b[s];
+        if (from.type === "boolean" && (c === 0x74 || c === 0x66)) out.byte(c); // true → t, false → f
+        else if (numbers && e - s === 1 && (c === ZERO || c === 0x31)) out.byte(c === ZERO ? 0x66 : 0x74);
+        else return false;
+        return true;
+      };
+    case "timestamptz":
+    case "timestamp": {
+      const zoned = to.type === "timestamptz";
+      return (b, s, e, out) => {
+        if (b[s] === QUOTE) {
+          const text = strings ? plainAscii(b, s, e) : undefined;
+          if (text === undefined || !ISO.test(text)) return false;
+          out.bytes(b, s + 1, e - 1);
+          return true;
+        }
+        if (!numbers || !token.integer || token.digits > SAFE_DIGITS) return false;
+        const n = smallInteger(b, s, e);
+        const ms = Math.abs(n) >= MILLISECONDS_FROM ? n : n * 1000;
+        if (Math.abs(ms) > MAX_DATE_MS) return false;
+        const iso = new Date(ms).toISOString();
+        out.text(zoned ? iso : iso.slice(0, -1));
+        return true;
+      };
+    }
+    case "date":
+      if (!strings) return undefined;
+      return (b, s, e, out) => {
+        const text = b[s] === QUOTE ? plainAscii(b, s, e) : undefined;
+        if (text === undefined || EPOCH_TEXT.test(text)) return false;
+        out.bytes(b, s + 1, e - 1);
+        return true;
+      };
+    case "bytes":
+      if (from.type !== "bytes") return undefined;
+      return (b, s, e, out) => {
+        const text = b[s] === QUOTE ? plainAscii(b, s, e) : undefined;
+        if (text === undefined) return false;
+        out.text("\\\\x");
+        out.text(Buffer.from(text, "base64").toString("hex"));
+        return true;
+      };
+    case "json":
+      if (from.type !== "json" || to.declaredType !== "jsonb") return undefined;
+      return (b, s, e, out) => {
+        const c = b[s];
+        // A number alone goes the decoding path (its text as JavaScript prints it); {"$json": …} is a wrapper to open.
+        if (c !== 0x7b && c !== 0x5b && c !== QUOTE && c !== 0x74 && c !== 0x66) return false;
+        if (c === 0x7b) {
+          const k = skipSpace(b, s + 1, e);
+          if (scanWord(b, k, e, '"$json"') > 0) return false;
+        }
+        out.escaped(b, s, e);
+        return true;
+      };
+    default:
+      // The text conversion: a string passes as it is.
+      if (!strings) return undefined;
+      return (b, s, e, out) => b[s] === QUOTE && stringField(b, s, e, out);
+  }
+}
+
+export interface TranscodeColumn {
+  from: ExportColumn;
+  to: ExportColumn;
+  conversion: ColumnConversion;
+  /** Its place in the exported line. */
+  position: number;
+}
+
+/** Lines the transcoder could not write: the caller decodes them (with their errors and rejects) and writes them itself. */
+export interface Transcoded {
+  copy: Buffer;
+  rows: number;
+  /** Each line written the decoding way instead, as [its number in the chunk, its text]. */
+  left: [number, string][];
+}
+
+/**
+ * A table's transcoder: chunks of whole NDJSON lines (each ending in \n) → COPY text of the
+ * written columns, in their order. `width` is the exported line's number of values.
+ */
+export function ndjsonToCopy(columns: readonly TranscodeColumn[], width: number, where: string): (chunk: Buffer) => Transcoded {
+  const fast = columns.map((c) => fastWriter(c.from, c.to));
+  const starts = new Int32Array(width);
+  const ends = new Int32Array(width);
+  const escapes = new Uint8Array(width);
+  const ascii = new Uint8Array(width);
+  const number = new Uint8Array(width);
+  const integer = new Uint8Array(width);
+  const digits = new Int32Array(width);
+
+  /** The decoding path for one value: JSON.parse, decodeValue, the conversion, copyField. Throws when it does not convert. */
+  const generic = (k: number, b: Buffer, s: number, e: number, out: Out) => {
+    const c = columns[k]!;
+    const value: DecodedValue = decodeValue(c.from.type, JSON.parse(b.toString("utf8", s, e)), where);
+    const v: TargetValue = value === null ? null : c.conversion.convert(value);
+    out.text(copyField(v));
+  };
+
+  const line = (b: Buffer, start: number, end: number, out: Out): boolean => {
+    let i = skipSpace(b, start, end);
+    if (b[i] !== 0x5b) return false;
+    i = skipSpace(b, i + 1, end);
+    for (let col = 0; col < width; col++) {
+      if (col > 0) {
+        if (b[i] !== 0x2c) return false;
+        i = skipSpace(b, i + 1, end);
+      }
+      const s = i;
+      i = scanValue(b, i, end, 0);
+      if (i < 0) return false;
+      starts[col] = s;
+      ends[col] = i;
+      // Flags of the token itself (a nested value of an object sets them too).
+      const c = b[s];
+      const isString = c === QUOTE;
+      const isNumber = c === MINUS || isDigit(c);
+      escapes[col] = isString && token.escapes ? 1 : 0;
+      ascii[col] = !isString || token.ascii ? 1 : 0;
+      number[col] = isNumber ? 1 : 0;
+      integer[col] = isNumber && token.integer ? 1 : 0;
+      digits[col] = isNumber ? token.digits : 0;
+      i = skipSpace(b, i, end);
+    }
+    if (b[i] !== 0x5d || skipSpace(b, i + 1, end) !== end) return false;
+    for (let k = 0; k < columns.length; k++) {
+      if (k) out.byte(0x09);
+      const p = columns[k]!.position;
+      const s = starts[p]!;
+      const e = ends[p]!;
+      if (b[s] === 0x6e) {
+        out.byte(BACKSLASH);
+        out.byte(0x4e); // null → \N
+        continue;
+      }
+      token.escapes = escapes[p] === 1;
+      token.ascii = ascii[p] === 1;
+      token.number = number[p] === 1;
+      token.integer = integer[p] === 1;
+      token.digits = digits[p]!;
+      if (fast[k]?.(b, s, e, out)) continue;
+      try {
+        generic(k, b, s, e, out);
+      } catch {
+        return false; // the line is decoded the usual way: its reject record, or its error
+      }
+    }
+    out.byte(0x0a);
+    return true;
+  };
+
+  return (chunk) => {
+    const out = new Out(chunk.length + (chunk.length >> 2));
+    const left: [number, string][] = [];
+    let rows = 0;
+    let n = 0;
+    for (let start = 0; start < chunk.length; n++) {
+      let end = chunk.indexOf(0x0a, start);
+      if (end < 0) end = chunk.length;
+      const mark = out.at;
+      if (line(chunk, start, end, out)) rows++;
+      else {
+        out.at = mark;
+        left.push([n, chunk.toString("utf8", start, end)]);
+      }
+      start = end + 1;
+    }
+    return { copy: out.buf.subarray(0, out.at), rows, left };
+  };
+}
