@@ -1,4 +1,5 @@
-import { EPOCH_TEXT, ISO, MILLISECONDS_FROM } from "./pg-conversions.js";
+import { EPOCH_TEXT, MILLISECONDS_FROM } from "./pg-conversions.js";
+import { ByteOut } from "./byte-out.js";
 import { copyField } from "./pg-copy.js";
 import type { ExportColumn } from "./format.js";
 import type { ColumnConversion, TargetValue } from "./target.js";
@@ -130,31 +131,8 @@ function scanValue(b: Buffer, i: number, end: number, depth: number): number {
   return scanNumber(b, i, end);
 }
 
-/** The output: COPY text bytes, grown as needed. */
-class Out {
-  buf: Buffer;
-  at = 0;
-  constructor(size: number) {
-    this.buf = Buffer.allocUnsafe(Math.max(size, 1024));
-  }
-  room(n: number): void {
-    if (this.at + n <= this.buf.length) return;
-    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.at + n));
-    this.buf.copy(next, 0, 0, this.at);
-    this.buf = next;
-  }
-  byte(c: number): void {
-    this.room(1);
-    this.buf[this.at++] = c;
-  }
-  bytes(b: Buffer, s: number, e: number): void {
-    this.room(e - s);
-    this.at += b.copy(this.buf, this.at, s, e);
-  }
-  text(s: string): void {
-    this.room(Buffer.byteLength(s));
-    this.at += this.buf.write(s, this.at);
-  }
+/** The output: COPY text bytes. */
+class Out extends ByteOut {
   /** Bytes with COPY's escapes for a backslash, tab and carriage return (raw in JSON only as escapes' backslashes and spaces). */
   escaped(b: Buffer, s: number, e: number): void {
     this.room(2 * (e - s));
@@ -246,6 +224,37 @@ function isDecimalText(b: Buffer, s: number, e: number): boolean {
   return i === e;
 }
 
+function digitsAt(b: Buffer, i: number, n: number): boolean {
+  for (let k = 0; k < n; k++) if (!isDigit(b[i + k])) return false;
+  return true;
+}
+
+/** The ISO pattern of pg-conversions.ts, on bytes: \d{4,}-\d\d-\d\d([ T]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)?( BC)?, case-insensitive. */
+function isIsoText(b: Buffer, s: number, e: number): boolean {
+  let i = s;
+  while (i < e && isDigit(b[i])) i++;
+  if (i - s < 4 || b[i] !== MINUS || !digitsAt(b, i + 1, 2) || b[i + 3] !== MINUS || !digitsAt(b, i + 4, 2)) return false;
+  i += 6;
+  if (i < e && (b[i] === 0x20 || (b[i]! | 0x20) === 0x74) && digitsAt(b, i + 1, 2) && b[i + 3] === 0x3a && digitsAt(b, i + 4, 2)) {
+    i += 6;
+    if (i < e && b[i] === 0x3a && digitsAt(b, i + 1, 2)) {
+      i += 3;
+      if (i < e && b[i] === DOT && isDigit(b[i + 1])) {
+        i++;
+        while (i < e && isDigit(b[i])) i++;
+      }
+    }
+  }
+  if (i < e && (b[i]! | 0x20) === 0x7a) i++;
+  else if (i < e && (b[i] === PLUS || b[i] === MINUS) && digitsAt(b, i + 1, 2)) {
+    i += 3;
+    if (i < e && b[i] === 0x3a && digitsAt(b, i + 1, 2)) i += 3;
+    else if (digitsAt(b, i, 2) && i + 2 <= e) i += 2;
+  }
+  if (e - i === 3 && b[i] === 0x20 && (b[i + 1]! | 0x20) === 0x62 && (b[i + 2]! | 0x20) === 0x63) i += 3;
+  return i === e;
+}
+
 /** A number token whose text is what String() gives for its value (so copyField would write it back unchanged). */
 function canonicalNumber(b: Buffer, s: number, e: number): boolean {
   const text = b.toString("latin1", s, e);
@@ -326,8 +335,7 @@ function fastWriter(from: ExportColumn, to: ExportColumn): FieldWriter | undefin
       const zoned = to.type === "timestamptz";
       return (b, s, e, out) => {
         if (b[s] === QUOTE) {
-          const text = strings ? plainAscii(b, s, e) : undefined;
-          if (text === undefined || !ISO.test(text)) return false;
+          if (!strings || token.escapes || !isIsoText(b, s + 1, e - 1)) return false;
           out.bytes(b, s + 1, e - 1);
           return true;
         }

@@ -5,7 +5,7 @@ import { connect, describePg, ident, parsePgUrl } from "../engines/postgres/conn
 import { DEFAULT_HISTORY_TABLE } from "../migrate/history.js";
 import type { ExportTable } from "./format.js";
 import { copyTextBatches } from "./pg-copy-text.js";
-import { copyBinaryLines, jsonLinesSelect } from "./pg-json-lines.js";
+import { copyTextToNdjson } from "./copy-ndjson.js";
 import type { RowTally } from "./ndjson.js";
 import { describeTable, listTables, type PgTableRef } from "./pg-schema.js";
 import type { ExportSource } from "./source.js";
@@ -38,6 +38,7 @@ export async function openPgSource(text: string): Promise<ExportSource> {
       const r = relations.get(table.name)!;
       return `${ident(r.schema)}.${ident(r.table)}`;
     };
+    const selectOf = (table: ExportTable, where: string | undefined) => `SELECT ${table.columns.map((c) => ident(c.name)).join(", ")} FROM ${relationOf(table)}${where ? ` WHERE ${where}` : ""}`;
     /** One COPY … TO STDOUT in the snapshot, read by `read`; an error before any output names the table (a bad --where). */
     async function* copyOut<T>(table: ExportTable, where: string | undefined, sql: string, read: (copy: AsyncIterable<Buffer>) => AsyncIterable<T>): AsyncIterable<T> {
       await client.query("SAVEPOINT holdfast_table");
@@ -68,14 +69,12 @@ export async function openPgSource(text: string): Promise<ExportSource> {
       // (the session settings above fix those forms) while the rows are encoded (values.ts).
       rows(table: ExportTable, where?: string): AsyncIterable<JsonValue[][]> {
         const types = table.columns.map((c) => c.type);
-        const select = `SELECT ${table.columns.map((c) => ident(c.name)).join(", ")} FROM ${relationOf(table)}${where ? ` WHERE ${where}` : ""}`;
         const encode = (fields: (string | null)[]) => fields.map((v, i) => encodePgValue(types[i]!, v));
-        return copyOut(table, where, `COPY (${select}) TO STDOUT`, (copy) => copyTextBatches(copy, encode));
+        return copyOut(table, where, `COPY (${selectOf(table, where)}) TO STDOUT`, (copy) => copyTextBatches(copy, encode));
       },
-      // The same values written as JSON by the server (pg-json-lines.ts), when every column allows.
-      ndjson(table: ExportTable, where: string | undefined, tally: RowTally): AsyncIterable<Buffer> | undefined {
-        const select = jsonLinesSelect(table, relationOf(table), where);
-        return select === undefined ? undefined : copyOut(table, where, `COPY (${select}) TO STDOUT (FORMAT binary)`, (copy) => copyBinaryLines(copy, tally));
+      // The same COPY, its text rewritten into NDJSON bytes without JavaScript values (copy-ndjson.ts).
+      ndjson(table: ExportTable, where: string | undefined, tally: RowTally): AsyncIterable<Buffer> {
+        return copyOut(table, where, `COPY (${selectOf(table, where)}) TO STDOUT`, (copy) => copyTextToNdjson(copy, table.columns, tally));
       },
       async close() {
         if (closed) return;

@@ -4,8 +4,8 @@ import { openPgSource } from "../../dist/transfer/pg-source.js";
 import type { ExportSource } from "../../dist/transfer/source.js";
 
 /**
- * PostgreSQL writes the NDJSON lines of an export itself (pg-json-lines.ts): every value must equal
- * what the JavaScript encoder (values.ts) makes of the same column's text form.
+ * An export of PostgreSQL rewrites COPY's text into NDJSON bytes (copy-ndjson.ts): every value must
+ * equal what the JavaScript encoder (values.ts) makes of the same column's text form.
  */
 let cluster: PgCluster;
 beforeAll(async () => {
@@ -45,7 +45,7 @@ async function jsValues(source: ExportSource, name: string, where?: string): Pro
   return rows;
 }
 
-async function serverLines(source: ExportSource, name: string, where?: string): Promise<{ lines: string[]; rows: number } | undefined> {
+async function byteLines(source: ExportSource, name: string, where?: string): Promise<{ lines: string[]; rows: number } | undefined> {
   const table = source.tables.find((t) => t.name === name)!;
   const tally = { rows: 0 };
   const stream = source.ndjson!(table, where, tally);
@@ -57,12 +57,12 @@ async function serverLines(source: ExportSource, name: string, where?: string): 
   return { lines: text.slice(0, -1).split("\n"), rows: tally.rows };
 }
 
-describe("NDJSON lines written by PostgreSQL", () => {
+describe("NDJSON lines rewritten from COPY text", () => {
   it("hold the values the JavaScript encoder gives, for every type and edge value", async () => {
     const source = await openPgSource(cluster.url("edges"));
     try {
       const expected = await jsValues(source, "edges");
-      const got = await serverLines(source, "edges");
+      const got = await byteLines(source, "edges");
       expect(got!.rows).toBe(5);
       expect(got!.lines.map((l) => JSON.parse(l))).toEqual(expected);
       // A few values spelled out, so both encoders being wrong the same way shows too.
@@ -76,20 +76,38 @@ describe("NDJSON lines written by PostgreSQL", () => {
       expect(third!.slice(12, 15)).toEqual(["0044-03-15 10:00:00+00 BC", "0044-03-15 10:00:00 BC", "0044-03-15 BC"]);
       expect(third![17]).toEqual({ $json: { $json: 1 } });
       // With a condition, and a bad one refused with the table named.
-      expect((await serverLines(source, "edges", "id > 0 AND id < 100"))!.lines.map((l) => JSON.parse(l))).toEqual(await jsValues(source, "edges", "id > 0 AND id < 100"));
-      await expect(serverLines(source, "edges", "nope = 1")).rejects.toMatchObject({ code: "USAGE", message: expect.stringMatching(/cannot read edges where nope = 1/) });
+      expect((await byteLines(source, "edges", "id > 0 AND id < 100"))!.lines.map((l) => JSON.parse(l))).toEqual(await jsValues(source, "edges", "id > 0 AND id < 100"));
+      await expect(byteLines(source, "edges", "nope = 1")).rejects.toMatchObject({ code: "USAGE", message: expect.stringMatching(/cannot read edges where nope = 1/) });
       // The snapshot is still usable after the refused condition.
-      expect((await serverLines(source, "edges"))!.rows).toBe(5);
+      expect((await byteLines(source, "edges"))!.rows).toBe(5);
     } finally {
       await source.close();
     }
   });
 
-  it("leave a json column (its own text, newlines and all) to the JavaScript encoder", async () => {
+  it("give a json column (its own text, newlines and all) the JavaScript encoder's value, on one line", async () => {
     const source = await openPgSource(cluster.url("edges"));
     try {
-      expect(await serverLines(source, "kept_json")).toBeUndefined();
+      const got = await byteLines(source, "kept_json");
+      expect(got).toEqual({ lines: ['[1,{"a":1}]'], rows: 1 });
       expect(await jsValues(source, "kept_json")).toEqual([[1, { a: 1 }]]);
+    } finally {
+      await source.close();
+    }
+  });
+
+  it("keep 20,000 rows of every kind equal to the JavaScript encoder's across COPY's chunks", async () => {
+    await cluster.query(
+      `CREATE TABLE many AS SELECT i AS id, (i * 7919) % 1000003 - 500000 AS n, i / 7.0 AS num, (i / 3.0)::float8 AS f, i % 2 = 0 AS ok,
+         repeat(E'x"\\\\\\t\\n', i % 5) || chr(1 + i % 30) || 'é' AS t, decode(md5(i::text), 'hex') AS raw,
+         timestamptz '2026-01-01 00:00:00+00' + i * interval '1.5 seconds' AS tz, jsonb_build_object('i', i, 's', E'q"\\\\') AS doc FROM generate_series(1, 20000) i`,
+      "edges",
+    );
+    const source = await openPgSource(cluster.url("edges"));
+    try {
+      const got = await byteLines(source, "many");
+      expect(got!.rows).toBe(20000);
+      expect(got!.lines.map((l) => JSON.parse(l))).toEqual(await jsValues(source, "many"));
     } finally {
       await source.close();
     }
