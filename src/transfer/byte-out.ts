@@ -1,3 +1,17 @@
+/** Bytes the transcoders (ndjson-copy.ts, copy-ndjson.ts) look for. */
+export const QUOTE = 0x22;
+export const BACKSLASH = 0x5c;
+export const MINUS = 0x2d;
+export const ZERO = 0x30;
+
+export const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39;
+
+/** n ASCII digits from i. */
+export function digitsAt(b: Buffer, i: number, n: number): boolean {
+  for (let k = 0; k < n; k++) if (!isDigit(b[i + k])) return false;
+  return true;
+}
+
 /** Bytes written into a buffer that grows as needed: what the transcoders (ndjson-copy.ts, copy-ndjson.ts) write into. */
 export class ByteOut {
   buf: Buffer;

@@ -1,4 +1,4 @@
-import { ByteOut } from "./byte-out.js";
+import { BACKSLASH, ByteOut, MINUS, QUOTE, ZERO, digitsAt, isDigit } from "./byte-out.js";
 import type { ExportColumn } from "./format.js";
 import type { RowTally } from "./ndjson.js";
 import { copyTextFields } from "./pg-copy-text.js";
@@ -20,24 +20,15 @@ import { encodePgValue } from "./values.js";
 
 const TAB = 0x09;
 const NEWLINE = 0x0a;
-const BACKSLASH = 0x5c;
-const QUOTE = 0x22;
-const MINUS = 0x2d;
-const ZERO = 0x30;
 const OUT_BYTES = 256 * 1024;
 const HEX = "0123456789abcdef";
 
-const isDigit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
 
 /** Whether the field held a backslash (an escape) — set while the line is split. */
 let escapes = false;
 
 type FieldWriter = (b: Buffer, s: number, e: number, out: ByteOut) => boolean;
 
-function digitsAt(b: Buffer, i: number, n: number): boolean {
-  for (let k = 0; k < n; k++) if (!isDigit(b[i + k])) return false;
-  return true;
-}
 
 /** An integer as PostgreSQL prints it, short enough to be a safe JSON number: -?(0|[1-9]\d{0,14}). */
 function integerField(b: Buffer, s: number, e: number, out: ByteOut): boolean {

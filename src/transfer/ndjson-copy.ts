@@ -1,5 +1,5 @@
 import { EPOCH_TEXT, MILLISECONDS_FROM } from "./pg-conversions.js";
-import { ByteOut } from "./byte-out.js";
+import { BACKSLASH, ByteOut, MINUS, QUOTE, ZERO, digitsAt, isDigit } from "./byte-out.js";
 import { copyField } from "./pg-copy.js";
 import type { ExportColumn } from "./format.js";
 import type { ColumnConversion, TargetValue } from "./target.js";
@@ -19,12 +19,8 @@ import { decodeValue, type DecodedValue } from "./values.js";
  * through a JavaScript double.
  */
 
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-const MINUS = 0x2d;
 const PLUS = 0x2b;
 const DOT = 0x2e;
-const ZERO = 0x30;
 
 /** Types whose decoded value is the JSON string itself (values.ts, decodeValue). */
 const STRING_TYPES = new Set(["text", "decimal", "timestamptz", "timestamp", "date", "time", "uuid", "other", "any"]);
@@ -36,7 +32,6 @@ const SAFE_DIGITS = 15;
 
 const MAX_DATE_MS = 8.64e15;
 
-const isDigit = (c: number | undefined) => c !== undefined && c >= 0x30 && c <= 0x39;
 const isHex = (c: number | undefined) => c !== undefined && ((c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66));
 
 /** What the last scanned token was. */
@@ -224,10 +219,6 @@ function isDecimalText(b: Buffer, s: number, e: number): boolean {
   return i === e;
 }
 
-function digitsAt(b: Buffer, i: number, n: number): boolean {
-  for (let k = 0; k < n; k++) if (!isDigit(b[i + k])) return false;
-  return true;
-}
 
 /** The ISO pattern of pg-conversions.ts, on bytes: \d{4,}-\d\d-\d\d([ T]\d\d:\d\d(:\d\d(\.\d+)?)?)?(Z|[+-]\d\d(:?\d\d)?)?( BC)?, case-insensitive. */
 function isIsoText(b: Buffer, s: number, e: number): boolean {
