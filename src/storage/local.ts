@@ -218,9 +218,10 @@ async function mkdirCause(dir: string, err: unknown): Promise<unknown> {
   if ((err as NodeJS.ErrnoException).code !== "ENOENT") return err;
   let missing = dir;
   while (dirname(missing) !== missing && !(await stat(dirname(missing)).then(() => true, () => false))) missing = dirname(missing);
-  // EEXIST: another writer made that level between our look and our mkdir; retrying is right too.
+  // EEXIST: another writer made that level between our look and our mkdir; ENOENT: another writer
+  // removed its parent (an emptied folder) in that time. Retrying is right for both.
   return mkdir(missing, { mode: DIR_MODE }).then(
     () => err,
-    (cause: unknown) => ((cause as NodeJS.ErrnoException).code === "EEXIST" ? err : cause),
+    (cause: unknown) => (["EEXIST", "ENOENT"].includes((cause as NodeJS.ErrnoException).code ?? "") ? err : cause),
   );
 }

@@ -17,9 +17,10 @@ describe("local folder under writers that empty each other's folders", () => {
     try {
       const backend = openBackend(join(dir, "repo"));
       // Each delete removes the folders it leaves empty, up to the root: the next put must make them again.
+      // Keys at two depths: one writer's delete also removes the level another writer is about to make.
       const worker = async (w: number) => {
         for (let n = 0; n < 150; n++) {
-          const key = `locks/in-use/deep/er/w${w}-${n}`;
+          const key = w % 2 ? `locks/in-use/deep/er/w${w}-${n}` : `locks/in-use/w${w}-${n}`;
           await backend.put(key, Readable.from([Buffer.from("claim")]));
           await backend.delete(key);
         }
