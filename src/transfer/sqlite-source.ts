@@ -5,7 +5,9 @@ import { assertSqliteFile } from "../engines/sqlite/source-file.js";
 import { sqliteVersion } from "../engines/sqlite/inspect.js";
 import { DEFAULT_HISTORY_TABLE } from "../migrate/history.js";
 import type { ExportColumn, ExportTable, NormalizedType, SequenceFacts } from "./format.js";
+import type { RowTally } from "./ndjson.js";
 import type { ExportSource } from "./source.js";
+import { sqliteJsonLines, sqliteJsonLinesSelect } from "./sqlite-json-lines.js";
 import { encodeSqliteValue, type JsonValue, type SourceValue } from "./values.js";
 
 export const q = (name: string) => `"${name.replace(/"/g, '""')}"`;
@@ -114,6 +116,20 @@ export async function openSqliteSource(text: string): Promise<ExportSource> {
           }
         }
         if (batch.length) yield batch;
+      },
+      // The same values written as JSON by SQLite (sqlite-json-lines.ts), when the table is not too wide for it.
+      ndjson(table: ExportTable, where: string | undefined, tally: RowTally): AsyncIterable<Buffer> | undefined {
+        const select = sqliteJsonLinesSelect(table, q, where);
+        if (select === undefined) return undefined;
+        return (async function* () {
+          let stmt;
+          try {
+            stmt = db.prepare(select);
+          } catch (err) {
+            throw new HoldfastError("USAGE", `cannot read ${table.name}${where ? ` where ${where}` : ""}: ${(err as Error).message}`);
+          }
+          yield* sqliteJsonLines(stmt, table, tally);
+        })();
       },
       async close() {
         if (closed) return;
