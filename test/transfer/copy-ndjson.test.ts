@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { encoderValues, sourceLines } from "../support/export-lines.js";
 import { startCluster, type PgCluster } from "../support/pg-cluster.js";
 import { openPgSource } from "../../dist/transfer/pg-source.js";
-import type { ExportSource } from "../../dist/transfer/source.js";
 
 /**
  * An export of PostgreSQL rewrites COPY's text into NDJSON bytes (copy-ndjson.ts): every value must
@@ -38,31 +38,12 @@ afterAll(async () => {
   await cluster?.destroy();
 });
 
-async function jsValues(source: ExportSource, name: string, where?: string): Promise<unknown[]> {
-  const table = source.tables.find((t) => t.name === name)!;
-  const rows: unknown[] = [];
-  for await (const batch of source.rows(table, where)) for (const row of batch) rows.push(JSON.parse(JSON.stringify(row)));
-  return rows;
-}
-
-async function byteLines(source: ExportSource, name: string, where?: string): Promise<{ lines: string[]; rows: number } | undefined> {
-  const table = source.tables.find((t) => t.name === name)!;
-  const tally = { rows: 0 };
-  const stream = source.ndjson!(table, where, tally);
-  if (!stream) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  const text = Buffer.concat(chunks).toString("utf8");
-  expect(text.endsWith("\n")).toBe(true);
-  return { lines: text.slice(0, -1).split("\n"), rows: tally.rows };
-}
-
 describe("NDJSON lines rewritten from COPY text", () => {
   it("hold the values the JavaScript encoder gives, for every type and edge value", async () => {
     const source = await openPgSource(cluster.url("edges"));
     try {
-      const expected = await jsValues(source, "edges");
-      const got = await byteLines(source, "edges");
+      const expected = await encoderValues(source, "edges");
+      const got = await sourceLines(source, "edges");
       expect(got!.rows).toBe(5);
       expect(got!.lines.map((l) => JSON.parse(l))).toEqual(expected);
       // A few values spelled out, so both encoders being wrong the same way shows too.
@@ -76,10 +57,10 @@ describe("NDJSON lines rewritten from COPY text", () => {
       expect(third!.slice(12, 15)).toEqual(["0044-03-15 10:00:00+00 BC", "0044-03-15 10:00:00 BC", "0044-03-15 BC"]);
       expect(third![17]).toEqual({ $json: { $json: 1 } });
       // With a condition, and a bad one refused with the table named.
-      expect((await byteLines(source, "edges", "id > 0 AND id < 100"))!.lines.map((l) => JSON.parse(l))).toEqual(await jsValues(source, "edges", "id > 0 AND id < 100"));
-      await expect(byteLines(source, "edges", "nope = 1")).rejects.toMatchObject({ code: "USAGE", message: expect.stringMatching(/cannot read edges where nope = 1/) });
+      expect((await sourceLines(source, "edges", "id > 0 AND id < 100"))!.lines.map((l) => JSON.parse(l))).toEqual(await encoderValues(source, "edges", "id > 0 AND id < 100"));
+      await expect(sourceLines(source, "edges", "nope = 1")).rejects.toMatchObject({ code: "USAGE", message: expect.stringMatching(/cannot read edges where nope = 1/) });
       // The snapshot is still usable after the refused condition.
-      expect((await byteLines(source, "edges"))!.rows).toBe(5);
+      expect((await sourceLines(source, "edges"))!.rows).toBe(5);
     } finally {
       await source.close();
     }
@@ -88,9 +69,9 @@ describe("NDJSON lines rewritten from COPY text", () => {
   it("give a json column (its own text, newlines and all) the JavaScript encoder's value, on one line", async () => {
     const source = await openPgSource(cluster.url("edges"));
     try {
-      const got = await byteLines(source, "kept_json");
+      const got = await sourceLines(source, "kept_json");
       expect(got).toEqual({ lines: ['[1,{"a":1}]'], rows: 1 });
-      expect(await jsValues(source, "kept_json")).toEqual([[1, { a: 1 }]]);
+      expect(await encoderValues(source, "kept_json")).toEqual([[1, { a: 1 }]]);
     } finally {
       await source.close();
     }
@@ -105,9 +86,9 @@ describe("NDJSON lines rewritten from COPY text", () => {
     );
     const source = await openPgSource(cluster.url("edges"));
     try {
-      const got = await byteLines(source, "many");
+      const got = await sourceLines(source, "many");
       expect(got!.rows).toBe(20000);
-      expect(got!.lines.map((l) => JSON.parse(l))).toEqual(await jsValues(source, "many"));
+      expect(got!.lines.map((l) => JSON.parse(l))).toEqual(await encoderValues(source, "many"));
     } finally {
       await source.close();
     }

@@ -4,7 +4,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { openSqliteSource } from "../../src/transfer/sqlite-source.js";
-import type { ExportSource } from "../../src/transfer/source.js";
+import { encoderValues, sourceLines } from "../support/export-lines.js";
 
 /**
  * SQLite writes the NDJSON lines of an export itself (sqlite-json-lines.ts): every value, of every
@@ -40,33 +40,14 @@ afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
 
-async function jsValues(source: ExportSource, name: string, where?: string): Promise<unknown[]> {
-  const table = source.tables.find((t) => t.name === name)!;
-  const rows: unknown[] = [];
-  for await (const batch of source.rows(table, where)) for (const row of batch) rows.push(JSON.parse(JSON.stringify(row)));
-  return rows;
-}
-
-async function sqliteLines(source: ExportSource, name: string, where?: string) {
-  const table = source.tables.find((t) => t.name === name)!;
-  const tally = { rows: 0 };
-  const stream = source.ndjson!(table, where, tally);
-  if (!stream) return undefined;
-  const chunks: Buffer[] = [];
-  for await (const chunk of stream) chunks.push(chunk);
-  const text = Buffer.concat(chunks).toString("utf8");
-  expect(text.endsWith("\n")).toBe(true);
-  return { values: text.slice(0, -1).split("\n").map((l) => JSON.parse(l) as unknown), rows: tally.rows };
-}
-
 describe("NDJSON lines written by SQLite", () => {
   it("hold the values the JavaScript encoder gives, for every storage class in every kind of column", async () => {
     const source = await openSqliteSource(file);
     try {
-      const expected = await jsValues(source, "kinds");
-      const got = await sqliteLines(source, "kinds");
+      const expected = await encoderValues(source, "kinds");
+      const got = await sourceLines(source, "kinds");
       expect(got!.rows).toBe(VALUES.length);
-      expect(got!.values).toEqual(expected);
+      expect(got!.lines.map((l) => JSON.parse(l) as unknown)).toEqual(expected);
       // A few spelled out, so both being wrong the same way shows too (the columns' affinity converts some values as they are stored).
       const row = (k: number) => (expected as unknown[][])[k]!;
       expect(row(6)[1]).toBe("1152921504606846976"); // a big integer in an INTEGER column: its digits
@@ -78,8 +59,8 @@ describe("NDJSON lines written by SQLite", () => {
       expect(row(17)[10]).toEqual({ $t: "bytes", v: "" }); // x'' in a VARCHAR column: tagged
       expect(row(14)[10]).toBe("\n\t");
       // With a condition, and a bad one refused with the table named.
-      expect((await sqliteLines(source, "kinds", "id > 3 AND id < 20"))!.values).toEqual(await jsValues(source, "kinds", "id > 3 AND id < 20"));
-      await expect(sqliteLines(source, "kinds", "nope = 1")).rejects.toMatchObject({ code: "USAGE", message: expect.stringMatching(/cannot read kinds where nope = 1/) });
+      expect((await sourceLines(source, "kinds", "id > 3 AND id < 20"))!.lines.map((l) => JSON.parse(l) as unknown)).toEqual(await encoderValues(source, "kinds", "id > 3 AND id < 20"));
+      await expect(sourceLines(source, "kinds", "nope = 1")).rejects.toMatchObject({ code: "USAGE", message: expect.stringMatching(/cannot read kinds where nope = 1/) });
     } finally {
       await source.close();
     }
@@ -88,9 +69,9 @@ describe("NDJSON lines written by SQLite", () => {
   it("keep 30,000 rows equal to the JavaScript encoder's across chunks, BLOB rows included", async () => {
     const source = await openSqliteSource(file);
     try {
-      const got = await sqliteLines(source, "many");
+      const got = await sourceLines(source, "many");
       expect(got!.rows).toBe(30000);
-      expect(got!.values).toEqual(await jsValues(source, "many"));
+      expect(got!.lines.map((l) => JSON.parse(l) as unknown)).toEqual(await encoderValues(source, "many"));
     } finally {
       await source.close();
     }
