@@ -2,6 +2,8 @@
 export const QUOTE = 0x22;
 export const BACKSLASH = 0x5c;
 export const MINUS = 0x2d;
+export const PLUS = 0x2b;
+export const DOT = 0x2e;
 export const ZERO = 0x30;
 
 export const isDigit = (c: number | undefined): boolean => c !== undefined && c >= 0x30 && c <= 0x39;

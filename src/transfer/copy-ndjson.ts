@@ -1,4 +1,5 @@
 import { BACKSLASH, ByteOut, MINUS, QUOTE, ZERO, digitsAt, isDigit } from "./byte-out.js";
+import { scanNumber, token } from "./json-scan.js";
 import type { ExportColumn } from "./format.js";
 import type { RowTally } from "./ndjson.js";
 import { copyTextFields } from "./pg-copy-text.js";
@@ -30,34 +31,16 @@ let escapes = false;
 type FieldWriter = (b: Buffer, s: number, e: number, out: ByteOut) => boolean;
 
 
-/** An integer as PostgreSQL prints it, short enough to be a safe JSON number: -?(0|[1-9]\d{0,14}). */
+/** An integer as PostgreSQL prints it, with at most 15 digits: a safe JSON number as it is. */
 function integerField(b: Buffer, s: number, e: number, out: ByteOut): boolean {
-  const from = b[s] === MINUS ? s + 1 : s;
-  const n = e - from;
-  if (escapes || n < 1 || n + (from - s) > 15 || (b[from] === ZERO && n > 1) || !digitsAt(b, from, n)) return false;
+  if (scanNumber(b, s, e) !== e || !token.integer || token.digits > 15) return false;
   out.bytes(b, s, e);
   return true;
 }
 
-/** A JSON number: -?(0|[1-9]\d*)(\.\d+)?([eE][+-]?\d+)? (NaN and the infinities are not). */
+/** A float PostgreSQL printed as a JSON number (NaN and the infinities are not one). */
 function floatField(b: Buffer, s: number, e: number, out: ByteOut): boolean {
-  if (escapes) return false;
-  let i = s;
-  if (b[i] === MINUS) i++;
-  if (b[i] === ZERO) i++;
-  else if (isDigit(b[i])) while (i < e && isDigit(b[i])) i++;
-  else return false;
-  if (i < e && b[i] === 0x2e) {
-    if (!isDigit(b[++i])) return false;
-    while (i < e && isDigit(b[i])) i++;
-  }
-  if (i < e && (b[i] === 0x65 || b[i] === 0x45)) {
-    i++;
-    if (b[i] === 0x2b || b[i] === MINUS) i++;
-    if (!isDigit(b[i])) return false;
-    while (i < e && isDigit(b[i])) i++;
-  }
-  if (i !== e) return false;
+  if (scanNumber(b, s, e) !== e) return false;
   out.bytes(b, s, e);
   return true;
 }

@@ -1,5 +1,6 @@
 import { EPOCH_TEXT, MILLISECONDS_FROM } from "./pg-conversions.js";
-import { BACKSLASH, ByteOut, MINUS, QUOTE, ZERO, digitsAt, isDigit } from "./byte-out.js";
+import { BACKSLASH, ByteOut, DOT, MINUS, PLUS, QUOTE, ZERO, digitsAt, isDigit } from "./byte-out.js";
+import { scanValue, scanWord, skipSpace, token } from "./json-scan.js";
 import { copyField } from "./pg-copy.js";
 import type { ExportColumn } from "./format.js";
 import type { ColumnConversion, TargetValue } from "./target.js";
@@ -19,9 +20,6 @@ import { decodeValue, type DecodedValue } from "./values.js";
  * through a JavaScript double.
  */
 
-const PLUS = 0x2b;
-const DOT = 0x2e;
-
 /** Types whose decoded value is the JSON string itself (values.ts, decodeValue). */
 const STRING_TYPES = new Set(["text", "decimal", "timestamptz", "timestamp", "date", "time", "uuid", "other", "any"]);
 /** Types whose integer token decodes to that integer (or a number equal to it). */
@@ -31,100 +29,6 @@ const INTEGER_DIGITS: Record<string, number> = { smallint: 4, integer: 9, bigint
 const SAFE_DIGITS = 15;
 
 const MAX_DATE_MS = 8.64e15;
-
-const isHex = (c: number | undefined) => c !== undefined && ((c >= 0x30 && c <= 0x39) || ((c | 0x20) >= 0x61 && (c | 0x20) <= 0x66));
-
-/** What the last scanned token was. */
-const token = { escapes: false, ascii: true, number: false, integer: false, digits: 0 };
-
-function skipSpace(b: Buffer, i: number, end: number): number {
-  while (i < end && (b[i] === 0x20 || b[i] === 0x09 || b[i] === 0x0d)) i++;
-  return i;
-}
-
-function scanString(b: Buffer, i: number, end: number): number {
-  token.escapes = false;
-  token.ascii = true;
-  for (i++; i < end; ) {
-    const c = b[i]!;
-    if (c === QUOTE) return i + 1;
-    if (c < 0x20) return -1;
-    if (c === BACKSLASH) {
-      token.escapes = true;
-      const e = b[i + 1];
-      if (e === 0x75) {
-        if (!(isHex(b[i + 2]) && isHex(b[i + 3]) && isHex(b[i + 4]) && isHex(b[i + 5]))) return -1;
-        i += 6;
-      } else if (e === QUOTE || e === BACKSLASH || e === 0x2f || e === 0x62 || e === 0x66 || e === 0x6e || e === 0x72 || e === 0x74) i += 2;
-      else return -1;
-      continue;
-    }
-    if (c >= 0x80) token.ascii = false;
-    i++;
-  }
-  return -1;
-}
-
-function scanNumber(b: Buffer, i: number, end: number): number {
-  const start = i;
-  if (b[i] === MINUS) i++;
-  if (b[i] === ZERO) i++;
-  else if (isDigit(b[i])) while (i < end && isDigit(b[i])) i++;
-  else return -1;
-  token.integer = true;
-  token.digits = i - start - (b[start] === MINUS ? 1 : 0);
-  if (b[i] === DOT) {
-    token.integer = false;
-    if (!isDigit(b[++i])) return -1;
-    while (i < end && isDigit(b[i])) i++;
-  }
-  if (b[i] === 0x65 || b[i] === 0x45) {
-    token.integer = false;
-    i++;
-    if (b[i] === PLUS || b[i] === MINUS) i++;
-    if (!isDigit(b[i])) return -1;
-    while (i < end && isDigit(b[i])) i++;
-  }
-  return i <= end ? i : -1;
-}
-
-function scanWord(b: Buffer, i: number, end: number, word: string): number {
-  if (i + word.length > end) return -1;
-  for (let k = 0; k < word.length; k++) if (b[i + k] !== word.charCodeAt(k)) return -1;
-  return i + word.length;
-}
-
-/** The end of the JSON value at i (validated as JSON.parse would), or -1. */
-function scanValue(b: Buffer, i: number, end: number, depth: number): number {
-  const c = b[i];
-  if (c === QUOTE) return scanString(b, i, end);
-  if (c === 0x7b || c === 0x5b) {
-    if (depth > 200) return -1; // left to JSON.parse
-    const close = c === 0x7b ? 0x7d : 0x5d;
-    i = skipSpace(b, i + 1, end);
-    if (b[i] === close) return i + 1;
-    for (;;) {
-      if (close === 0x7d) {
-        if (b[i] !== QUOTE) return -1;
-        i = scanString(b, i, end);
-        if (i < 0) return -1;
-        i = skipSpace(b, i, end);
-        if (b[i] !== 0x3a) return -1;
-        i = skipSpace(b, i + 1, end);
-      }
-      i = scanValue(b, i, end, depth + 1);
-      if (i < 0) return -1;
-      i = skipSpace(b, i, end);
-      if (b[i] === close) return i + 1;
-      if (b[i] !== 0x2c) return -1;
-      i = skipSpace(b, i + 1, end);
-    }
-  }
-  if (c === 0x74) return scanWord(b, i, end, "true");
-  if (c === 0x66) return scanWord(b, i, end, "false");
-  if (c === 0x6e) return scanWord(b, i, end, "null");
-  return scanNumber(b, i, end);
-}
 
 /** The output: COPY text bytes. */
 class Out extends ByteOut {

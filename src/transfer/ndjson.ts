@@ -101,12 +101,7 @@ export async function* ndjsonChunks(stream: AsyncIterable<Buffer>, expected: Str
   if (rows !== expected.rows) throw new HoldfastError("CORRUPTED", `${where} holds ${rows} rows, its manifest says ${expected.rows}`);
 }
 
-/** The lines of a chunk, without their newlines. */
-export function chunkLines(chunk: LineChunk): string[] {
-  return chunk.bytes.toString("utf8", 0, chunk.bytes.length - 1).split("\n");
-}
-
 /** A chunk's lines parsed (JSON); a line that is not JSON throws CORRUPTED, naming it. */
 export function parseChunk(chunk: LineChunk, where: string): unknown[] {
-  return parseLines(chunkLines(chunk), chunk.before, where);
+  return parseLines(chunk.bytes.toString("utf8", 0, chunk.bytes.length - 1).split("\n"), chunk.before, where);
 }
