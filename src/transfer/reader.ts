@@ -41,7 +41,7 @@ export interface ExportTableReader {
   /**
    * The rows undecoded: chunks of whole NDJSON lines as bytes, for a loader that rewrites bytes
    * itself (ndjson-copy.ts) and decodes with `decode` only what it cannot. The stream's checks run
-   * as with batches(). Undefined when a column is sealed and opened: its values must be decoded.
+   * as with batches(). Undefined when a column is sealed: its values must be decoded.
    */
   lineChunks?: () => AsyncIterable<LineChunk>;
   /** A chunk's rows decoded, as batches() gives them (the same checks and errors). */
