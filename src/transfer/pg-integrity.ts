@@ -63,6 +63,24 @@ export async function orphansOf(client: pg.Client, child: TableState, fk: Foreig
 }
 
 /**
+ * Whether PostgreSQL itself checked, row by row, everything just written against this NOT
+ * DEFERRABLE foreign key: its check triggers fire in this session (none disabled, and
+ * session_replication_role is origin, where triggers enabled for replicas only do not fire). A
+ * table loaded straight into (it was empty when locked) then holds no orphan of that key, or its
+ * COPY would have failed, and the scan for them is left out: on 5 M rows it read the whole table again.
+ */
+export async function checkedByServer(client: pg.Client, relation: string, fk: ForeignKey): Promise<boolean> {
+  if (fk.deferrable !== false || !fk.name) return false;
+  const { rows } = await client.query<{ checked: boolean | null }>(
+    `SELECT current_setting('session_replication_role') = 'origin' AND count(*) > 0 AND bool_and(t.tgenabled IN ('O', 'A')) AS checked
+     FROM pg_constraint c JOIN pg_trigger t ON t.tgconstraint = c.oid AND t.tgrelid = c.conrelid
+     WHERE c.conrelid = $1::regclass AND c.conname = $2 AND c.contype = 'f' AND NOT c.condeferrable`,
+    [relation, fk.name],
+  );
+  return rows[0]?.checked === true;
+}
+
+/**
  * A NOT DEFERRABLE foreign key is checked at the end of each statement: rows of this table that
  * reference rows staged for a table not yet applied (a cycle) would fail there. Refused before
  * anything of this table is written, naming the constraint.

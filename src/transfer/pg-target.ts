@@ -7,7 +7,7 @@ import { pgConversion } from "./pg-conversions.js";
 import { copyRows } from "./pg-copy.js";
 import { createTableStatements, looksLikeSqlite } from "./pg-ddl.js";
 import { directLoadAllowed, lockIfEmpty } from "./pg-direct.js";
-import { advanceTableSequences, fingerprintTables, orphansOf, refuseUndeferredCycle, type TableState } from "./pg-integrity.js";
+import { advanceTableSequences, checkedByServer, fingerprintTables, orphansOf, refuseUndeferredCycle, type TableState } from "./pg-integrity.js";
 import { describeTable, listTables } from "./pg-schema.js";
 import { abortWhenClientGoes, takeImportLock } from "./pg-session.js";
 import { columnFacts } from "./pg-staged.js";
@@ -171,6 +171,8 @@ export async function openPgTarget(uri: string): Promise<ImportTarget> {
       for (const name of tables) {
         const child = state(name);
         for (const fk of child.table.foreignKeys) {
+          const loadedDirectly = child.loaded !== undefined && !child.staged && !createdKeys.isCreated(child.relation);
+          if (loadedDirectly && (await guard(`checking ${name}'s foreign keys`, () => checkedByServer(client, child.relation, fk)))) continue;
           const o = await guard(`checking ${name}'s foreign keys`, () => orphansOf(client, child, fk, known.get(fk.references.table), strategy));
           if (o.count > 0) out.push(o);
         }

@@ -210,6 +210,35 @@ describe.concurrent("import into an empty PostgreSQL table: COPY straight into i
     expect(await cluster.query("SELECT (SELECT count(*)::int FROM parent) AS p, (SELECT count(*)::int FROM child) AS c", db)).toEqual([{ p: 0, c: 0 }]);
   });
 
+  it("a NOT DEFERRABLE key checks each loaded row itself; with its check not firing (triggers disabled, replica role) the plan still finds the orphan", async () => {
+    const schema = "CREATE TABLE parent (id bigint PRIMARY KEY); CREATE TABLE child (id bigint PRIMARY KEY, parent_id bigint REFERENCES parent); INSERT INTO parent VALUES (1), (2);";
+    const rows = (values: (bigint | null)[][]) => (async function* () { yield values; })();
+    const load = async (url: string, values: (bigint | null)[][]) => {
+      const target = await openPgTarget(url);
+      try {
+        await target.begin();
+        const loaded = await target.stage("child", ["id", "parent_id"], rows(values), { pending: [] });
+        const orphans = await target.orphans(["child"], "fail");
+        await target.rollback();
+        return { loaded, orphans };
+      } finally {
+        await target.close();
+      }
+    };
+    const orphan = [{ table: "child", foreignKey: "child_parent_id_fkey", references: "parent (id)", count: 1, samples: ["(id)=(3)"] }];
+    // Checked by the COPY: a row without its parent never lands, and rows that do have none to find.
+    const checked = await database(schema);
+    await expect(load(cluster.url(checked), [[1n, 1n], [3n, 7n]])).rejects.toThrow(/child_parent_id_fkey/);
+    expect(await load(cluster.url(checked), [[1n, 1n], [2n, 2n], [4n, null]])).toEqual({ loaded: 3, orphans: [] });
+    // Its trigger disabled: the COPY lets the orphan in, and the plan's scan finds it.
+    const disabled = await database(`${schema} ALTER TABLE child DISABLE TRIGGER ALL;`);
+    expect(await load(cluster.url(disabled), [[1n, 1n], [3n, 7n]])).toEqual({ loaded: 2, orphans: orphan });
+    // A session in the replica role fires no ordinary trigger either.
+    const replica = await database(schema);
+    await cluster.query(`ALTER DATABASE ${replica} SET session_replication_role = replica`);
+    expect(await load(cluster.url(replica), [[1n, 1n], [3n, 7n]])).toEqual({ loaded: 2, orphans: orphan });
+  });
+
   it("kill -9 while loading directly: the table stays empty, no session left", async () => {
     const db = await database(`CREATE TABLE items (id bigint PRIMARY KEY, name text NOT NULL);
       CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN PERFORM pg_sleep(60); RETURN NULL; END $$;
