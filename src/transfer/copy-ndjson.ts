@@ -132,6 +132,10 @@ function stringField(b: Buffer, s: number, e: number, out: ByteOut): boolean {
   o[at++] = QUOTE;
   for (let i = s; i < e; i++) {
     let c = b[i]!;
+    if (c > QUOTE && c !== BACKSLASH) {
+      o[at++] = c; // most bytes: nothing to escape
+      continue;
+    }
     if (c === BACKSLASH) {
       const x = b[++i];
       if (x === BACKSLASH) {
@@ -221,16 +225,27 @@ export async function* copyTextToNdjson(stream: AsyncIterable<Buffer>, columns: 
     out.byte(0x5d);
     out.byte(NEWLINE);
   };
+  // A row split between chunks is joined alone; the chunks themselves are read where they are.
   let rest: Buffer | undefined;
   for await (const chunk of stream) {
-    const b = rest ? Buffer.concat([rest, chunk]) : chunk;
     let start = 0;
-    for (let end = b.indexOf(NEWLINE); end >= 0; end = b.indexOf(NEWLINE, start)) {
-      line(b, start, end);
+    if (rest) {
+      const first = chunk.indexOf(NEWLINE);
+      if (first < 0) {
+        rest = Buffer.concat([rest, chunk]);
+        continue;
+      }
+      const row = Buffer.concat([rest, chunk.subarray(0, first)]);
+      line(row, 0, row.length);
+      tally.rows++;
+      start = first + 1;
+    }
+    for (let end = chunk.indexOf(NEWLINE, start); end >= 0; end = chunk.indexOf(NEWLINE, start)) {
+      line(chunk, start, end);
       tally.rows++;
       start = end + 1;
     }
-    rest = start < b.length ? Buffer.from(b.subarray(start)) : undefined;
+    rest = start < chunk.length ? Buffer.from(chunk.subarray(start)) : undefined;
     if (out.at >= OUT_BYTES) yield out.take(OUT_BYTES + 64 * 1024);
   }
   if (rest?.length) throw new Error("COPY output ended inside a row");

@@ -77,18 +77,23 @@ describe("NDJSON lines rewritten from COPY text", () => {
     }
   });
 
-  it("keep 20,000 rows of every kind equal to the JavaScript encoder's across COPY's chunks", async () => {
+  it("keep 20,000 rows of every kind, and rows longer than several chunks, equal to the JavaScript encoder's across COPY's chunks", async () => {
     await cluster.query(
       `CREATE TABLE many AS SELECT i AS id, (i * 7919) % 1000003 - 500000 AS n, i / 7.0 AS num, (i / 3.0)::float8 AS f, i % 2 = 0 AS ok,
          repeat(E'x"\\\\\\t\\n', i % 5) || chr(1 + i % 30) || 'é' AS t, decode(md5(i::text), 'hex') AS raw,
          timestamptz '2026-01-01 00:00:00+00' + i * interval '1.5 seconds' AS tz, jsonb_build_object('i', i, 's', E'q"\\\\') AS doc FROM generate_series(1, 20000) i`,
       "edges",
     );
+    // Rows of 340 kB and more span several of COPY's chunks, a chunk then holding no row's end.
+    await cluster.query(`CREATE TABLE wide AS SELECT i AS id, repeat(md5(i::text) || E'\\t"', i * 10000) AS t FROM generate_series(0, 3) i`, "edges");
     const source = await openPgSource(cluster.url("edges"));
     try {
       const got = await sourceLines(source, "many");
       expect(got!.rows).toBe(20000);
       expect(got!.lines.map((l) => JSON.parse(l))).toEqual(await encoderValues(source, "many"));
+      const wide = await sourceLines(source, "wide");
+      expect(wide!.lines.map((l) => (JSON.parse(l) as [number, string])[1].length)).toEqual([0, 340000, 680000, 1020000]);
+      expect(wide!.lines.map((l) => JSON.parse(l))).toEqual(await encoderValues(source, "wide"));
     } finally {
       await source.close();
     }
