@@ -1,4 +1,5 @@
 import type Database from "better-sqlite3";
+import { ByteOut } from "./byte-out.js";
 import type { ExportTable, NormalizedType } from "./format.js";
 import type { RowTally } from "./ndjson.js";
 import { encodeSqliteValue, type JsonValue } from "./values.js";
@@ -26,7 +27,7 @@ const SAFE = 9007199254740991; // Number.MAX_SAFE_INTEGER
 /** json_array takes at most 127 arguments (SQLITE_MAX_FUNCTION_ARG's default). */
 const MAX_COLUMNS = 100;
 const BLOB_MARK = '{"$hex":';
-const OUT_CHARS = 256 * 1024;
+const OUT_BYTES = 256 * 1024;
 
 const tag = (kind: string, value: string) => `json_object('$t', '${kind}', 'v', ${value})`;
 
@@ -58,11 +59,15 @@ export function sqliteJsonLinesSelect(table: ExportTable, quote: (name: string) 
   return `SELECT json_array(${values.join(", ")}) FROM ${quote(table.name)}${where ? ` WHERE ${where}` : ""}`;
 }
 
-/** The statement's rows → NDJSON bytes in chunks of about 256 KiB, rows counted into `tally`; a row holding BLOBs is re-encoded here. */
+/**
+ * The statement's rows → NDJSON bytes in chunks of about 256 KiB, rows counted into `tally`; a row
+ * holding BLOBs is re-encoded here. Each line is written into the chunk as it comes, so its string
+ * dies young (no array of lines kept until the chunk is full: those outlived V8's scavenges and
+ * filled the old generation).
+ */
 export async function* sqliteJsonLines(stmt: Database.Statement, table: ExportTable, tally: RowTally): AsyncIterable<Buffer> {
   const types = table.columns.map((c) => c.type);
-  let pending: string[] = [];
-  let size = 0;
+  const out = new ByteOut(OUT_BYTES + 64 * 1024);
   for (const line of stmt.pluck(true).iterate() as IterableIterator<string>) {
     let text = line;
     if (line.includes(BLOB_MARK)) {
@@ -73,14 +78,11 @@ export async function* sqliteJsonLines(stmt: Database.Statement, table: ExportTa
       }
       text = JSON.stringify(values);
     }
-    pending.push(text);
-    size += text.length + 1;
+    out.room(3 * text.length + 1); // UTF-8 takes at most 3 bytes per UTF-16 unit
+    out.at += out.buf.write(text, out.at);
+    out.buf[out.at++] = 0x0a;
     tally.rows++;
-    if (size >= OUT_CHARS) {
-      yield Buffer.from(`${pending.join("\n")}\n`);
-      pending = [];
-      size = 0;
-    }
+    if (out.at >= OUT_BYTES) yield out.take(OUT_BYTES + 64 * 1024);
   }
-  if (pending.length) yield Buffer.from(`${pending.join("\n")}\n`);
+  if (out.at) yield out.take(0);
 }
