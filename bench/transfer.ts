@@ -90,7 +90,10 @@ function sum(parts: Timed[]): Timed {
 
 async function main(): Promise<void> {
   if (!process.env.BENCH_CLI) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD], { cwd: resolve(import.meta.dirname, ".."), stdio: "inherit" });
-  const pg = await startCluster({ conf: { shared_buffers: "256MB", max_wal_size: "4GB", checkpoint_timeout: "30min" } });
+  // No checkpoint starts inside a timed step: max_wal_size is above what one load writes, and each
+  // step begins with a CHECKPOINT (settle()). Otherwise whichever load met a checkpoint would pay
+  // for it and for the full-page writes after it, and not the others.
+  const pg = await startCluster({ conf: { shared_buffers: "256MB", max_wal_size: "16GB", checkpoint_timeout: "1h" } });
   const work = await mkdtemp(join(tmpdir(), "holdfast-bench-transfer-"));
   try {
     console.error(`loading ${ORDERS} orders, ${CUSTOMERS} customers into PostgreSQL and SQLite …`);
@@ -103,6 +106,7 @@ async function main(): Promise<void> {
     const pgEnv = { PGHOST: pg.socketDir, PGPORT: String(pg.port), PGUSER: pg.superuser };
     const hfEnv = { HOLDFAST_TMPDIR: work, HOLDFAST_LOG_LEVEL: "warn" };
     const psql = (db: string, command: string) => timed([join(bin, "psql"), "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db, "-c", command], { env: pgEnv });
+    const settle = () => pg.query("CHECKPOINT");
     const withSchema = async (db: string) => {
       await pg.query(`CREATE DATABASE ${db}`);
       await pg.query(SCHEMA, db);
@@ -110,8 +114,10 @@ async function main(): Promise<void> {
 
     console.error("psql \\copy out and in");
     await withSchema("dst_copy");
+    await settle();
     const copyOut = [];
     for (const t of TABLES) copyOut.push(await psql("src", `\\copy ${t} TO '${join(work, `${t}.copy`)}'`));
+    await settle();
     const copyIn = [];
     for (const t of TABLES) copyIn.push(await psql("dst_copy", `\\copy ${t} FROM '${join(work, `${t}.copy`)}'`));
     const copyRound = sum([...copyOut, ...copyIn]);
@@ -119,18 +125,23 @@ async function main(): Promise<void> {
     console.error("holdfast export + import (PostgreSQL → PostgreSQL)");
     await withSchema("dst_hf");
     const pgExport = join(work, "pg.export");
+    await settle();
     const hfOut = await timed([process.execPath, CLI, "export", pg.url("src"), "--out", pgExport, "--encryption", "none"], { env: hfEnv });
+    await settle();
     const hfIn = await timed([process.execPath, CLI, "import", pgExport, "--to", pg.url("dst_hf"), "--strategy", "fail"], { env: hfEnv });
     const hfRound = sum([hfOut, hfIn]);
 
     console.error("pgloader (SQLite → PostgreSQL)");
     await pg.query("CREATE DATABASE dst_pgloader");
+    await settle();
     const loader = await timed(["pgloader", "--quiet", `sqlite://${sqlite}`, `pgsql://${pg.superuser}@unix:${pg.socketDir}:${pg.port}/dst_pgloader`]);
 
     console.error("holdfast export + import --create-schema (SQLite → PostgreSQL)");
     await pg.query("CREATE DATABASE dst_hf_sqlite");
     const sqliteExport = join(work, "sqlite.export");
+    await settle();
     const hfSqOut = await timed([process.execPath, CLI, "export", `sqlite:${sqlite}`, "--out", sqliteExport, "--encryption", "none"], { env: hfEnv });
+    await settle();
     const hfSqIn = await timed([process.execPath, CLI, "import", sqliteExport, "--to", pg.url("dst_hf_sqlite"), "--strategy", "fail", "--create-schema"], { env: hfEnv });
     const hfSq = sum([hfSqOut, hfSqIn]);
 
