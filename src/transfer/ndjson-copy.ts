@@ -24,6 +24,8 @@ import { decodeValue, type DecodedValue } from "./values.js";
 const STRING_TYPES = new Set(["text", "decimal", "timestamptz", "timestamp", "date", "time", "uuid", "other", "any"]);
 /** Types whose integer token decodes to that integer (or a number equal to it). */
 const NUMBER_TYPES = new Set(["integer", "numeric", "any", "float"]);
+/** How both exporters open a text value tagged in a column of another type. */
+const TEXT_TAG = Buffer.from('{"$t":"text","v":');
 /** Digits an integer token may have to fit the declared column (and stay a safe integer): beyond, the decoding path checks it. */
 const INTEGER_DIGITS: Record<string, number> = { smallint: 4, integer: 9, bigint: 15 };
 const SAFE_DIGITS = 15;
@@ -294,6 +296,8 @@ export interface Transcoded {
   rows: number;
   /** Each line written the decoding way instead, as [its number in the chunk, its text]. */
   left: [number, string][];
+  /** Values of the written lines that took the decoding path one by one (the rest were written from their tokens). */
+  decoded: number;
 }
 
 /**
@@ -302,6 +306,11 @@ export interface Transcoded {
  */
 export function ndjsonToCopy(columns: readonly TranscodeColumn[], width: number, where: string): (chunk: Buffer) => Transcoded {
   const fast = columns.map((c) => fastWriter(c.from, c.to));
+  // A value tagged {"$t":"text","v":"…"} (SQLite text in a column of another affinity, such as ISO
+  // dates in DATETIME) decodes to its string, as a text column's value does: the text writer takes it.
+  const fastTagged = columns.map((c) => (c.from.type === "json" ? undefined : fastWriter({ ...c.from, type: "text" }, c.to)));
+  const tagged = new Uint8Array(width);
+  let decoded = 0;
   const starts = new Int32Array(width);
   const ends = new Int32Array(width);
   const escapes = new Uint8Array(width);
@@ -327,12 +336,19 @@ export function ndjsonToCopy(columns: readonly TranscodeColumn[], width: number,
         if (b[i] !== 0x2c) return false;
         i = skipSpace(b, i + 1, end);
       }
-      const s = i;
+      let s = i;
       i = scanValue(b, i, end, 0);
       if (i < 0) return false;
+      // {"$t":"text","v":"…"}, written compactly as both exporters write it: its string stands for the value.
+      const inner = s + TEXT_TAG.length;
+      tagged[col] = 0;
+      if (b[s] === 0x7b && b[i - 1] === 0x7d && inner < i - 1 && TEXT_TAG.compare(b, s, inner) === 0 && b[inner] === QUOTE && scanValue(b, inner, i - 1, 0) === i - 1) {
+        tagged[col] = 1;
+        s = inner;
+      }
       starts[col] = s;
-      ends[col] = i;
-      // Flags of the token itself (a nested value of an object sets them too).
+      ends[col] = tagged[col] ? i - 1 : i;
+      // Flags of the token itself (a nested value of an object sets them too; a tagged string's are its own, scanned last).
       const c = b[s];
       const isString = c === QUOTE;
       const isNumber = c === MINUS || isDigit(c);
@@ -359,9 +375,10 @@ export function ndjsonToCopy(columns: readonly TranscodeColumn[], width: number,
       token.number = number[p] === 1;
       token.integer = integer[p] === 1;
       token.digits = digits[p]!;
-      if (fast[k]?.(b, s, e, out)) continue;
+      if ((tagged[p] ? fastTagged[k] : fast[k])?.(b, s, e, out)) continue;
       try {
-        generic(k, b, s, e, out);
+        decoded++;
+        generic(k, b, tagged[p] ? s - TEXT_TAG.length : s, tagged[p] ? e + 1 : e, out);
       } catch {
         return false; // the line is decoded the usual way: its reject record, or its error
       }
@@ -373,19 +390,22 @@ export function ndjsonToCopy(columns: readonly TranscodeColumn[], width: number,
   return (chunk) => {
     const out = new Out(chunk.length + (chunk.length >> 2));
     const left: [number, string][] = [];
+    decoded = 0;
     let rows = 0;
     let n = 0;
     for (let start = 0; start < chunk.length; n++) {
       let end = chunk.indexOf(0x0a, start);
       if (end < 0) end = chunk.length;
       const mark = out.at;
+      const decodedBefore = decoded;
       if (line(chunk, start, end, out)) rows++;
       else {
         out.at = mark;
+        decoded = decodedBefore;
         left.push([n, chunk.toString("utf8", start, end)]);
       }
       start = end + 1;
     }
-    return { copy: out.buf.subarray(0, out.at), rows, left };
+    return { copy: out.buf.subarray(0, out.at), rows, left, decoded };
   };
 }

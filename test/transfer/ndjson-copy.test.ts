@@ -71,6 +71,14 @@ function transcodeOne(c: Case, line: string) {
   return t(Buffer.from(`${line}\n`));
 }
 
+// SQLite text in a column of another affinity is tagged: {"$t":"text","v":"…"} (compact, as both
+// exporters write it), also with spaces, and other tags, which the decoding path opens.
+for (const c of CASES) {
+  if (c.from.type === "json") continue;
+  const strings = c.tokens.filter((t) => t.startsWith('"'));
+  c.tokens.push(...strings.map((t) => `{"$t":"text","v":${t}}`), ...strings.slice(0, 2).map((t) => `{"$t": "text", "v": ${t}}`), '{"$t":"text","v":12}', '{"$t":"integer","v":"12"}', '{"$t":"text","v":"a","x":1}', '{"$t":"text","v":null}');
+}
+
 describe("NDJSON → COPY text", () => {
   it("writes every value exactly as the decoding path does, or leaves its line to it", () => {
     let fast = 0;
@@ -112,6 +120,7 @@ describe("NDJSON → COPY text", () => {
       values.push([pick([CASES[9]!, CASES[10]!, CASES[12]!]), JSON.stringify(pick([n, Math.round(n), Math.round(random() * 2 ** 53)]))]);
       const ms = Math.round((random() - 0.3) * 4e12);
       values.push([pick([CASES[15]!, CASES[16]!, CASES[17]!]), pick([JSON.stringify(new Date(ms).toISOString()), String(ms), String(Math.round(ms / 1000))])]);
+      values.push([pick([CASES[1]!, CASES[16]!, CASES[17]!, CASES[9]!]), `{"$t":"text","v":${pick([JSON.stringify(text), JSON.stringify(new Date(ms).toISOString())])}}`]);
     }
     let fast = 0;
     for (const [c, token] of values) {
@@ -129,8 +138,11 @@ describe("NDJSON → COPY text", () => {
     const ordinary: [Case, string][] = [
       [CASES[0]!, '"plain"'], [CASES[0]!, '"tab\\there"'], [CASES[4]!, "-2147483648"], [CASES[8]!, '"12.50"'], [CASES[10]!, "1.5"],
       [CASES[13]!, "true"], [CASES[14]!, "1"], [CASES[15]!, '"2026-11-24T10:00:00.123456Z"'], [CASES[17]!, "1700000000000"], [CASES[19]!, '"2026-11-24"'], [CASES[20]!, '"AAEC/w=="'],
+      [CASES[17]!, '{"$t":"text","v":"2026-11-24T10:00:00.123Z"}'], [CASES[1]!, '{"$t":"text","v":"tab\\there"}'],
     ];
-    for (const [c, token] of ordinary) expect(transcodeOne(c, `[1, ${token}, "x"]`).left, token).toEqual([]);
+    for (const [c, token] of ordinary) expect(transcodeOne(c, `[1, ${token}, "x"]`), token).toMatchObject({ left: [], rows: 1, decoded: 0 });
+    // And the count is of values that did take it.
+    expect(transcodeOne(CASES[0]!, '[1, "\\u00e9", "x"]')).toMatchObject({ left: [], rows: 1, decoded: 1 });
   });
 
   it("hands a jsonb document over as its JSON text: the same document, numbers with every digit; {$json} wrappers, numbers alone and json columns take the decoding path", () => {
