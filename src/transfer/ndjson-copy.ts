@@ -152,8 +152,36 @@ function isIsoText(b: Buffer, s: number, e: number): boolean {
   return i === e;
 }
 
+/**
+ * A plain decimal token (-?D+.D+, no exponent) that String() prints back as it is, told from its
+ * bytes: at most 15 significant digits (any such decimal is the only one of that length that reads
+ * as its double, so it is the shortest that does: the digits String() prints), no trailing zero in
+ * the fraction, and at most 5 zeros after "0." (String() writes 1e-7 for 0.0000001). Such values,
+ * amounts like 897.86, are most fractional numbers in exports; any other token is checked by
+ * printing it (canonicalNumber).
+ */
+function shortPlainDecimal(b: Buffer, s: number, e: number): boolean {
+  let i = b[s] === MINUS ? s + 1 : s;
+  const intStart = i;
+  while (i < e && isDigit(b[i])) i++;
+  const intDigits = i - intStart;
+  if (intDigits === 0 || b[i] !== DOT) return false;
+  const fracStart = ++i;
+  while (i < e && isDigit(b[i])) i++;
+  if (i !== e || i === fracStart || b[e - 1] === ZERO) return false;
+  let significant = intDigits + (e - fracStart);
+  if (intDigits === 1 && b[intStart] === ZERO) {
+    let z = fracStart;
+    while (b[z] === ZERO) z++;
+    if (z - fracStart > 5) return false;
+    significant = e - z;
+  }
+  return significant <= 15;
+}
+
 /** A number token whose text is what String() gives for its value (so copyField would write it back unchanged). */
 function canonicalNumber(b: Buffer, s: number, e: number): boolean {
+  if (shortPlainDecimal(b, s, e)) return true;
   const text = b.toString("latin1", s, e);
   return String(Number(text)) === text;
 }
@@ -166,6 +194,7 @@ function canonicalNumber(b: Buffer, s: number, e: number): boolean {
  */
 function fractionalAsIs(from: ExportColumn, b: Buffer, s: number, e: number): boolean {
   if (from.type === "integer") return false;
+  if (shortPlainDecimal(b, s, e)) return true; // a fraction, never integral
   const text = b.toString("latin1", s, e);
   const value = Number(text);
   return String(value) === text && (from.type === "float" || !Number.isInteger(value));

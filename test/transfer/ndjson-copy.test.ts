@@ -19,7 +19,8 @@ type Case = { from: ExportColumn; to: ExportColumn; tokens: string[] };
 
 const STRINGS = ['"plain"', '""', '"tab\\there"', '"new\\nline\\r"', '"back\\\\slash"', '"q\\"uote\\/"', '"\\b\\f"', '"\\u00e9\\u0001"', '"\\ud83d\\ude00"', '"é€😀"', '"\\\\N"', '"  spaced  "'];
 const INTEGERS = ["0", "-1", "7", "32767", "32768", "-2147483648", "2147483648", "9007199254740991", "-9007199254740991", "123456789012345", "1234567890123456", '"9223372036854775807"', '"-9223372036854775808"', "-0", "1e3", "1.5", '"12"'];
-const FLOATS = ["0", "1.5", "-2.25", "0.1", "1e+300", "1e300", "5e-324", "-0", "123456789012345678", '"NaN"', '"Infinity"', '"-Infinity"', "1.0", "100"];
+const FLOATS = ["0", "1.5", "-2.25", "0.1", "1e+300", "1e300", "5e-324", "-0", "123456789012345678", '"NaN"', '"Infinity"', '"-Infinity"', "1.0", "100",
+  "897.86", "0.000001", "0.0000001", "-0.000012345", "0.10", "123456789012.345", "1234567890123.456", "0.1234567890123456", "99999999999999.9", "0.30000000000000004", "0.10000000000000001", "123456789.12345679", "4503599627370496.5", "1.7976931348623157e308", "12.5e-1"];
 const TIMES = ['"2026-11-24T10:00:00.123456Z"', '"2026-11-24T10:00:00"', '"2026-11-24 10:00:00+05:30"', '"infinity"', '"-infinity"', '"0044-03-15 12:00:00 BC"', '" 2026-01-01"', '"1700000000"', '"12:00"', "1700000000", "1700000000000", "-86400", "1e20", "1700000000.5", "99999999999999",
   '"2026-01-01 BC"', '"2026-01-01T10:00:00+0530"', '"2026-01-01T10:00+05"', '"2026-01-01t10:00:00z"', '"2026-1-01"', '"12026-01-01"', '"2026-01-01T10:00:00.Z"', '"2026-01-01 10:00:00 bc"', '"2026-01-01T10:00:00+05:3"', '"2026-01-01T1"', '"2026-01-01 "', '"2026-01-01BC"'];
 
@@ -118,6 +119,10 @@ describe("NDJSON → COPY text", () => {
       const magnitude = 10 ** Math.floor(random() * 40 - 20);
       const n = (random() - 0.5) * magnitude;
       values.push([pick([CASES[9]!, CASES[10]!, CASES[12]!]), JSON.stringify(pick([n, Math.round(n), Math.round(random() * 2 ** 53)]))]);
+      // Short decimals, as amounts are: 1 to 17 significant digits, some with leading zeros after the point.
+      const places = Math.floor(random() * 9);
+      const decimal = (Math.round((random() - 0.5) * 10 ** Math.floor(random() * 12)) / 10 ** places).toFixed(places);
+      values.push([pick([CASES[9]!, CASES[10]!, CASES[12]!]), pick([decimal, decimal.replace(/0+$/, "").replace(/\.$/, ""), String(Number(decimal))])]);
       const ms = Math.round((random() - 0.3) * 4e12);
       values.push([pick([CASES[15]!, CASES[16]!, CASES[17]!]), pick([JSON.stringify(new Date(ms).toISOString()), String(ms), String(Math.round(ms / 1000))])]);
       values.push([pick([CASES[1]!, CASES[16]!, CASES[17]!, CASES[9]!]), `{"$t":"text","v":${pick([JSON.stringify(text), JSON.stringify(new Date(ms).toISOString())])}}`]);
