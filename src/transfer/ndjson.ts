@@ -87,12 +87,23 @@ export async function* ndjsonChunks(stream: AsyncIterable<Buffer>, expected: Str
       rest = rest ? Buffer.concat([rest, chunk]) : Buffer.from(chunk);
       continue;
     }
-    const whole = rest ? Buffer.concat([rest, chunk.subarray(0, end + 1)]) : chunk.subarray(0, end + 1);
-    rest = end + 1 < chunk.length ? Buffer.from(chunk.subarray(end + 1)) : undefined;
-    let n = 0;
-    for (let i = whole.indexOf(0x0a); i >= 0; i = whole.indexOf(0x0a, i + 1)) n++;
-    yield { bytes: whole, rows: n, before: rows };
-    rows += n;
+    let from = 0;
+    if (rest) {
+      // The line split between chunks is joined alone; the chunk's own lines are read where they are.
+      from = chunk.indexOf(0x0a) + 1;
+      const joined = Buffer.concat([rest, chunk.subarray(0, from)]);
+      yield { bytes: joined, rows: 1, before: rows };
+      rows += 1;
+    }
+    const tail = end + 1 < chunk.length ? Buffer.from(chunk.subarray(end + 1)) : undefined;
+    if (from <= end) {
+      const whole = chunk.subarray(from, end + 1);
+      let n = 0;
+      for (let i = whole.indexOf(0x0a); i >= 0; i = whole.indexOf(0x0a, i + 1)) n++;
+      yield { bytes: whole, rows: n, before: rows };
+      rows += n;
+    }
+    rest = tail;
   }
   if (rest?.length) throw truncated() ?? new HoldfastError("CORRUPTED", `${where} ends inside a line`);
   const short = truncated();
