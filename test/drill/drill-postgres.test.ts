@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { open, readFile, writeFile } from "node:fs/promises";
+import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { sealed } from "../../src/repository/json-object.js";
 import { EXIT_CODES } from "../../src/errors.js";
 import { errorLine, runCli, startCli, workspace, type Workspace } from "../support/cli.js";
+import { flipByte } from "../support/damage.js";
 import { startCluster, type PgCluster } from "../support/pg-cluster.js";
 
 /**
@@ -75,9 +76,7 @@ describe("holdfast drill (PostgreSQL logical)", () => {
     await writeFile(path, original);
 
     const key = m.files[0]!.key;
-    const fh = await open(join(ws.repo, key), "r+");
-    await fh.write(Buffer.from([0x42]), 0, 1, 40);
-    await fh.close();
+    await flipByte(join(ws.repo, key), 40);
     const damaged = await runCli(["drill", pg.url("audited"), "--json"], { env: ws.env });
     expect(damaged.code, damaged.stderr).toBe(EXIT_CODES.DRILL_FAILED);
     const rec = JSON.parse(damaged.stdout);

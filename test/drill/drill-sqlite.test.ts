@@ -1,11 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { existsSync } from "node:fs";
-import { mkdir, open, readdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { EXIT_CODES } from "../../src/errors.js";
 import { sealed } from "../../src/repository/json-object.js";
 import { errorLine, runCli, startCli, workspace, type Workspace } from "../support/cli.js";
+import { flipByte } from "../support/damage.js";
 import { createDatabase } from "../support/sqlite.js";
 
 /**
@@ -100,9 +101,7 @@ describe("holdfast drill (SQLite)", () => {
   it("fails on a damaged stored file, naming it, and records the failure", async () => {
     const id = await freshBackup();
     const key = (await manifestOf(id)).files[0]!.key;
-    const fh = await open(join(ws.repo, key), "r+");
-    await fh.write(Buffer.from([0x42]), 0, 1, 40);
-    await fh.close();
+    await flipByte(join(ws.repo, key), 40);
     const r = await drill([]);
     expect(r.code, r.stderr).toBe(EXIT_CODES.DRILL_FAILED);
     const rec = JSON.parse(r.stdout);
