@@ -13,6 +13,7 @@ import { LocalBackend } from "../../src/storage/local.js";
 import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
 import { startCluster, type PgCluster } from "../support/pg-cluster.js";
 import { databases, seedApp } from "../support/pg-data.js";
+import { flipByte } from "../support/damage.js";
 
 /**
  * A consumer that stops reading before the end (pg_restore once it has what it needs, a tar
@@ -108,9 +109,7 @@ describe("finishVerified: checks run over the bytes an early-stopping consumer s
 
   it("a child process that exits early (EPIPE), like pg_restore: the rest is still checked", async () => {
     const { record, path } = await store("child");
-    const handle = await open(path, "r+");
-    await handle.write(Buffer.from("X"), 0, 1, data.length - 10);
-    await handle.close();
+    await flipByte(path, data.length - 10);
     const stream = await openStoredFile(backend, record);
     const child = spawn("head", ["-c", "1000"], { stdio: ["pipe", "pipe", "ignore"] });
     let out = 0;
