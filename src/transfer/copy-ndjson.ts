@@ -1,6 +1,7 @@
 import { BACKSLASH, ByteOut, MINUS, QUOTE, ZERO, digitsAt, isDigit } from "./byte-out.js";
 import { scanNumber, token } from "./json-scan.js";
 import type { ExportColumn } from "./format.js";
+import { wholeLineBytes } from "./lines.js";
 import type { RowTally } from "./ndjson.js";
 import { copyTextFields } from "./pg-copy-text.js";
 import { encodePgValue } from "./values.js";
@@ -225,29 +226,12 @@ export async function* copyTextToNdjson(stream: AsyncIterable<Buffer>, columns: 
     out.byte(0x5d);
     out.byte(NEWLINE);
   };
-  // A row split between chunks is joined alone; the chunks themselves are read where they are.
-  let rest: Buffer | undefined;
-  for await (const chunk of stream) {
-    let start = 0;
-    if (rest) {
-      const first = chunk.indexOf(NEWLINE);
-      if (first < 0) {
-        rest = Buffer.concat([rest, chunk]);
-        continue;
-      }
-      const row = Buffer.concat([rest, chunk.subarray(0, first)]);
-      line(row, 0, row.length);
+  for await (const run of wholeLineBytes(stream, { endsInside: () => new Error("COPY output ended inside a row") })) {
+    for (let start = 0, end = run.indexOf(NEWLINE); end >= 0; start = end + 1, end = run.indexOf(NEWLINE, start)) {
+      line(run, start, end);
       tally.rows++;
-      start = first + 1;
     }
-    for (let end = chunk.indexOf(NEWLINE, start); end >= 0; end = chunk.indexOf(NEWLINE, start)) {
-      line(chunk, start, end);
-      tally.rows++;
-      start = end + 1;
-    }
-    rest = start < chunk.length ? Buffer.from(chunk.subarray(start)) : undefined;
     if (out.at >= OUT_BYTES) yield out.take(OUT_BYTES + 64 * 1024);
   }
-  if (rest?.length) throw new Error("COPY output ended inside a row");
   if (out.at) yield out.take(0);
 }

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { Readable } from "node:stream";
 import { HoldfastError } from "../errors.js";
+import { wholeLineBytes } from "./lines.js";
 import type { JsonValue } from "./values.js";
 
 /** Lines are gathered into chunks of about this size before they go down the pipeline. */
@@ -76,36 +77,19 @@ export async function* ndjsonChunks(stream: AsyncIterable<Buffer>, expected: Str
   const hash = createHash("sha256");
   let bytes = 0;
   let rows = 0;
-  let rest: Buffer | undefined;
   const truncated = () => (bytes < expected.bytes ? new HoldfastError("TRUNCATED", `${where} is truncated: ${bytes} of ${expected.bytes} bytes`, { hint: "the export is incomplete; copy it again or take a new one" }) : undefined);
-  for await (const chunk of stream) {
+  const onChunk = (chunk: Buffer) => {
     hash.update(chunk);
     bytes += chunk.length;
     if (bytes > expected.bytes) throw new HoldfastError("CORRUPTED", `${where} is longer than its manifest records (${expected.bytes} bytes)`);
-    const end = chunk.lastIndexOf(0x0a);
-    if (end < 0) {
-      rest = rest ? Buffer.concat([rest, chunk]) : Buffer.from(chunk);
-      continue;
-    }
-    let from = 0;
-    if (rest) {
-      // The line split between chunks is joined alone; the chunk's own lines are read where they are.
-      from = chunk.indexOf(0x0a) + 1;
-      const joined = Buffer.concat([rest, chunk.subarray(0, from)]);
-      yield { bytes: joined, rows: 1, before: rows };
-      rows += 1;
-    }
-    const tail = end + 1 < chunk.length ? Buffer.from(chunk.subarray(end + 1)) : undefined;
-    if (from <= end) {
-      const whole = chunk.subarray(from, end + 1);
-      let n = 0;
-      for (let i = whole.indexOf(0x0a); i >= 0; i = whole.indexOf(0x0a, i + 1)) n++;
-      yield { bytes: whole, rows: n, before: rows };
-      rows += n;
-    }
-    rest = tail;
+  };
+  const endsInside = () => truncated() ?? new HoldfastError("CORRUPTED", `${where} ends inside a line`);
+  for await (const run of wholeLineBytes(stream, { onChunk, endsInside })) {
+    let n = 0;
+    for (let i = run.indexOf(0x0a); i >= 0; i = run.indexOf(0x0a, i + 1)) n++;
+    yield { bytes: run, rows: n, before: rows };
+    rows += n;
   }
-  if (rest?.length) throw truncated() ?? new HoldfastError("CORRUPTED", `${where} ends inside a line`);
   const short = truncated();
   if (short) throw short;
   if (hash.digest("hex") !== expected.sha256) throw new HoldfastError("CORRUPTED", `${where} does not match the SHA-256 its manifest records`, { hint: "the export was altered or damaged; do not import it" });
