@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
-import { Readable, Writable } from "node:stream";
+import { Readable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type pg from "pg";
 import copyStreams from "pg-copy-streams";
+import { CopyOut } from "./pg-copy-out.js";
 import type { StageBatch, TargetValue } from "./target.js";
 
 /** A character COPY's text format escapes. */
@@ -61,14 +62,5 @@ export async function copyRows(client: pg.Client, into: string, rows: AsyncItera
 
 /** Streams `COPY (<select>) TO STDOUT` through a SHA-256 (memory stays flat). */
 export async function hashCopyOut(client: pg.Client, select: string, hash: ReturnType<typeof createHash>): Promise<void> {
-  const source = client.query(copyStreams.to(`COPY (${select}) TO STDOUT`));
-  await pipeline(
-    source,
-    new Writable({
-      write(chunk: Buffer, _enc, done) {
-        hash.update(chunk);
-        done();
-      },
-    }),
-  );
+  for await (const chunk of client.query(new CopyOut(`COPY (${select}) TO STDOUT`))) hash.update(chunk);
 }

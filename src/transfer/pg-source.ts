@@ -1,11 +1,11 @@
 import type pg from "pg";
-import copyStreams from "pg-copy-streams";
 import { HoldfastError } from "../errors.js";
 import { connect, describePg, ident, parsePgUrl } from "../engines/postgres/connection.js";
 import { DEFAULT_HISTORY_TABLE } from "../migrate/history.js";
 import type { ExportTable } from "./format.js";
 import { copyTextBatches } from "./pg-copy-text.js";
 import { copyTextToNdjson } from "./copy-ndjson.js";
+import { CopyOut } from "./pg-copy-out.js";
 import type { RowTally } from "./ndjson.js";
 import { describeTable, listTables, type PgTableRef } from "./pg-schema.js";
 import type { ExportSource } from "./source.js";
@@ -33,7 +33,7 @@ export async function openPgSource(text: string): Promise<ExportSource> {
     const migrationVersion = await latestMigration(client);
     let closed = false;
     /** A COPY still streaming (its reader stopped early): the connection is ended, not reused. */
-    let copying: NodeJS.ReadableStream | undefined;
+    let copying: CopyOut | undefined;
     const relationOf = (table: ExportTable) => {
       const r = relations.get(table.name)!;
       return `${ident(r.schema)}.${ident(r.table)}`;
@@ -42,7 +42,7 @@ export async function openPgSource(text: string): Promise<ExportSource> {
     /** One COPY … TO STDOUT in the snapshot, read by `read`; an error before any output names the table (a bad --where). */
     async function* copyOut<T>(table: ExportTable, where: string | undefined, sql: string, read: (copy: AsyncIterable<Buffer>) => AsyncIterable<T>): AsyncIterable<T> {
       await client.query("SAVEPOINT holdfast_table");
-      const copy = client.query(copyStreams.to(sql));
+      const copy = client.query(new CopyOut(sql));
       copying = copy;
       let started = false;
       try {
