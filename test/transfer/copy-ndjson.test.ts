@@ -80,8 +80,9 @@ describe("NDJSON lines rewritten from COPY text", () => {
   it("keep 20,000 rows of every kind, and rows longer than several chunks, equal to the JavaScript encoder's across COPY's chunks", async () => {
     await cluster.query(
       `CREATE TABLE many AS SELECT i AS id, (i * 7919) % 1000003 - 500000 AS n, i / 7.0 AS num, (i / 3.0)::float8 AS f, i % 2 = 0 AS ok,
-         repeat(E'x"\\\\\\t\\n', i % 5) || chr(1 + i % 30) || 'é' AS t, decode(md5(i::text), 'hex') AS raw,
-         timestamptz '2026-01-01 00:00:00+00' + i * interval '1.5 seconds' AS tz, jsonb_build_object('i', i, 's', E'q"\\\\') AS doc FROM generate_series(1, 20000) i`,
+         repeat(E'x"\\\\\\t\\n', i % 5) || chr(1 + i % 30) || 'é' AS t,
+         (ARRAY[NULL, E'\\\\N', E'\\\\Nx', 'N', ''])[1 + i % 5] AS nullish, decode(md5(i::text), 'hex') AS raw,
+         timestamptz '2026-01-01 00:00:00+00' + i * interval '1.5 seconds' AS tz, jsonb_build_object('i', i, 's', E'q"\\\\') AS doc, (ARRAY[NULL, E'\\\\N', E'\\\\Nx', 'N', ''])[1 + i % 5] AS last_nullish FROM generate_series(1, 20000) i`,
       "edges",
     );
     // Rows of 340 kB and more span several of COPY's chunks, a chunk then holding no row's end.
@@ -91,6 +92,10 @@ describe("NDJSON lines rewritten from COPY text", () => {
       const got = await sourceLines(source, "many");
       expect(got!.rows).toBe(20000);
       expect(got!.lines.map((l) => JSON.parse(l))).toEqual(await encoderValues(source, "many"));
+      // A text of backslash and N is a value, not NULL, in the middle of a row and at its end.
+      const nullish = (at: number) => new Set(got!.lines.map((l) => (JSON.parse(l) as unknown[]).at(at)));
+      expect(nullish(6)).toEqual(new Set([null, "\\N", "\\Nx", "N", ""]));
+      expect(nullish(-1)).toEqual(new Set([null, "\\N", "\\Nx", "N", ""]));
       const wide = await sourceLines(source, "wide");
       expect(wide!.lines.map((l) => (JSON.parse(l) as [number, string])[1].length)).toEqual([0, 340000, 680000, 1020000]);
       expect(wide!.lines.map((l) => JSON.parse(l))).toEqual(await encoderValues(source, "wide"));
