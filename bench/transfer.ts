@@ -92,8 +92,10 @@ async function main(): Promise<void> {
   if (!process.env.BENCH_CLI) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD], { cwd: resolve(import.meta.dirname, ".."), stdio: "inherit" });
   // No checkpoint starts inside a timed step: max_wal_size is above what one load writes, and each
   // step begins with a CHECKPOINT (settle()). Otherwise whichever load met a checkpoint would pay
-  // for it and for the full-page writes after it, and not the others.
-  const pg = await startCluster({ conf: { shared_buffers: "256MB", max_wal_size: "16GB", checkpoint_timeout: "1h" } });
+  // for it and for the full-page writes after it, and not the others. Autovacuum is off for the same
+  // reason: after each load of millions of rows it vacuums and analyzes that table, on the same two
+  // cores as the step that follows (the \copy load's maintenance ran during Holdfast's export).
+  const pg = await startCluster({ conf: { shared_buffers: "256MB", max_wal_size: "16GB", checkpoint_timeout: "1h", autovacuum: "off" } });
   const work = await mkdtemp(join(tmpdir(), "holdfast-bench-transfer-"));
   try {
     console.error(`loading ${ORDERS} orders, ${CUSTOMERS} customers into PostgreSQL and SQLite …`);
