@@ -75,7 +75,9 @@ interface Row {
 
 async function main(): Promise<void> {
   if (!process.env.BENCH_CLI) execFileSync("npx", ["tsc", "-p", "tsconfig.build.json", "--outDir", BUILD], { cwd: resolve(import.meta.dirname, ".."), stdio: "inherit" });
-  const pg = await startCluster({ conf: { shared_buffers: "256MB", max_wal_size: "4GB", checkpoint_timeout: "30min" } });
+  // No autovacuum: it would vacuum and analyze each freshly restored database on the same two cores
+  // as the tool timed next.
+  const pg = await startCluster({ conf: { shared_buffers: "256MB", max_wal_size: "4GB", checkpoint_timeout: "30min", autovacuum: "off" } });
   const work = await mkdtemp(join(tmpdir(), "holdfast-bench-"));
   try {
     await prepareData(pg);
