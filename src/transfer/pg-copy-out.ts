@@ -12,11 +12,17 @@ import type { Duplex } from "node:stream";
  * throws the server's error. A batch is only valid until the next one is asked for.
  *
  * Back-pressure: the socket is paused while MAX_QUEUED batches wait to be read.
+ *
+ * Limits: NoticeResponse and NotificationResponse messages that come during the COPY are dropped
+ * (as pg-copy-streams drops them). The connection is taken over when pg submits the query, at the
+ * previous query's ReadyForQuery; a notice or notification cut off by the end of that same read
+ * would be left half in pg's parser, which pg-copy-streams does not guard against either.
  */
 
 interface PgConnection {
   stream: Duplex;
   query(text: string): void;
+  sendCopyFail?(message: string): void;
 }
 
 type DataHandler = (chunk: Buffer) => void;
@@ -47,18 +53,22 @@ export class CopyOut implements AsyncIterable<Buffer> {
   private stopped = false;
   private wake?: () => void;
 
+  /** Set by pg when the query was given one, or wrapped around a query_timeout: called once, at the end. */
+  callback?: (err: Error | null) => void;
+
   constructor(readonly text: string) {}
 
-  /** Called by pg when the query's turn comes. */
-  submit(connection: PgConnection): void {
+  /** Called by pg when the query's turn comes; an Error returned is reported to the query by pg. */
+  submit(connection: PgConnection): Error | undefined {
     this.connection = connection;
     const stream = connection.stream;
     const listeners = stream.listeners("data") as DataHandler[];
-    if (listeners.length !== 1) throw new Error(`the connection has ${listeners.length} data readers, not pg's one`);
+    if (listeners.length !== 1) return new Error(`the connection has ${listeners.length} data readers, not pg's one`);
     this.pgHandler = listeners[0]!;
     stream.removeListener("data", this.pgHandler);
     stream.on("data", this.onData);
     connection.query(this.text);
+    return undefined;
   }
 
   private parse(chunk: Buffer): void {
@@ -135,14 +145,46 @@ export class CopyOut implements AsyncIterable<Buffer> {
 
   handleError(err: Error): void {
     this.failure ??= err;
-    // An error pg raises on its own (the connection ended) may come while this still reads.
-    if (this.connection && this.connection.stream.listeners("data").includes(this.onData)) this.handBack(Buffer.alloc(0));
-    this.finished = true;
-    this.poke();
+    // An error pg raises on its own (a query_timeout, the connection lost) while this still reads
+    // the socket, maybe inside a frame: pg's parser cannot take over there, so the connection ends.
+    if (this.connection?.stream.listeners("data").includes(this.onData)) this.connection.stream.destroy(err);
+    this.end(err);
   }
 
   handleReadyForQuery(): void {
+    this.end(this.failure ?? null);
+  }
+
+  /** Any other answer (the SQL held more than the COPY): the iteration fails with it, at ReadyForQuery. */
+  private unexpected(what: string): void {
+    this.failure ??= new Error(`COPY TO STDOUT was answered with ${what}: one COPY statement was expected`);
+  }
+  handleRowDescription(): void {
+    this.unexpected("rows");
+  }
+  handleDataRow(): void {
+    this.unexpected("rows");
+  }
+  handleEmptyQuery(): void {
+    this.unexpected("an empty query");
+  }
+  handlePortalSuspended(): void {
+    this.unexpected("a suspended portal");
+  }
+  handleCopyData(): void {
+    this.unexpected("a second COPY");
+  }
+  handleCopyInResponse(connection: PgConnection): void {
+    this.unexpected("a COPY FROM STDIN");
+    connection.sendCopyFail?.("holdfast reads one COPY TO STDOUT");
+  }
+
+  private end(err: Error | null): void {
+    if (this.finished) return;
     this.finished = true;
+    const cb = this.callback;
+    this.callback = undefined;
+    cb?.(err);
     this.poke();
   }
 

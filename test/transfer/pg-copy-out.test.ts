@@ -47,8 +47,8 @@ function rechunkingProxy(target: string, path: string): Promise<Server> {
   return new Promise((resolve) => server.listen(path, () => resolve(server)));
 }
 
-async function client(viaProxy = false): Promise<pg.Client> {
-  const c = viaProxy ? new pg.Client({ host: proxyDir, port: cluster.port, user: cluster.superuser, database: "copy" }) : new pg.Client({ host: cluster.socketDir, port: cluster.port, user: cluster.superuser, database: "copy" });
+async function client(viaProxy = false, extra: pg.ClientConfig = {}): Promise<pg.Client> {
+  const c = new pg.Client({ host: viaProxy ? proxyDir : cluster.socketDir, port: cluster.port, user: cluster.superuser, database: "copy", ...extra });
   await c.connect();
   return c;
 }
@@ -187,5 +187,54 @@ describe("CopyOut", () => {
     } finally {
       await c.end();
     }
+  });
+
+  it("SQL holding more than one COPY fails with a clear error, and the connection serves the next query", async () => {
+    const c = await client();
+    try {
+      await expect(copyOutBytes(c, "COPY (SELECT 1) TO STDOUT; SELECT 2")).rejects.toThrow(/answered with rows: one COPY statement was expected/);
+      expect((await c.query("SELECT 3 AS n")).rows[0].n).toBe(3);
+      await expect(copyOutBytes(c, "COPY (SELECT 1) TO STDOUT; COPY t FROM STDIN")).rejects.toThrow(/answered with a COPY FROM STDIN/);
+      expect((await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n).toBe(3003);
+      await expect(copyOutBytes(c, "COPY (SELECT 1) TO STDOUT; COPY (SELECT 2) TO STDOUT")).rejects.toThrow(/answered with a second COPY/);
+      expect((await c.query("SELECT 4 AS n")).rows[0].n).toBe(4);
+    } finally {
+      await c.end();
+    }
+  });
+
+  it("a query_timeout ends the COPY with its error (the connection is closed), and does not fire after a COPY that finished", async () => {
+    const quick = await client(false, { query_timeout: 300 });
+    try {
+      // The server is done at once; the reader takes longer than the timeout over the rows.
+      let rows = "";
+      for await (const part of quick.query(new CopyOut("COPY (SELECT i FROM generate_series(1, 10) i) TO STDOUT"))) {
+        await sleep(500);
+        rows += part.toString();
+      }
+      expect(rows.split("\n")).toHaveLength(11);
+      expect((await quick.query("SELECT 5 AS n")).rows[0].n).toBe(5);
+    } finally {
+      await quick.end();
+    }
+    const slow = await client(false, { query_timeout: 300 });
+    slow.on("error", () => undefined);
+    await expect(copyOutBytes(slow, "COPY (SELECT i, pg_sleep(0.2) FROM generate_series(1, 10) i) TO STDOUT")).rejects.toThrow(/timeout/i);
+    await slow.end().catch(() => undefined);
+  });
+
+  it("throws when the server ends the connection halfway", async () => {
+    const c = await client();
+    c.on("error", () => undefined);
+    const pid = (await c.query("SELECT pg_backend_pid() AS pid")).rows[0].pid as number;
+    let batches = 0;
+    const read = (async () => {
+      for await (const part of c.query(new CopyOut("COPY (SELECT i, repeat('k', 500) FROM generate_series(1, 2000000) i) TO STDOUT"))) {
+        if (++batches === 3) await cluster.query(`SELECT pg_terminate_backend(${pid})`);
+        expect(part.length).toBeGreaterThan(0);
+      }
+    })();
+    await expect(read).rejects.toThrow(/terminat|Connection terminated/i);
+    await c.end().catch(() => undefined);
   });
 });
