@@ -24,7 +24,7 @@ function rowsBar(label: string, total?: number): ProgressHandle {
   };
 }
 
-/** A bar on a TTY (bytes, rate, ETA when the total is known); nothing otherwise. */
+/** A bar on a TTY (bytes, rate, ETA when the total is known, rows when given); nothing otherwise. */
 export function progressFactory(enabled: boolean) {
   return (label: string, total?: number, unit: "bytes" | "rows" = "bytes"): ProgressHandle => {
     if (!enabled) return NOOP;
@@ -33,19 +33,19 @@ export function progressFactory(enabled: boolean) {
     const bar = new cliProgress.SingleBar(
       {
         stream: process.stderr,
-        format: total ? `${label} [{bar}] {percentage}% {doneMb}/{totalMb} MB {rate} MB/s ETA {eta}s` : `${label} {doneMb} MB {rate} MB/s`,
+        format: total ? `${label} [{bar}] {percentage}% {doneMb}/{totalMb} MB {rate} MB/s ETA {eta}s{rows}` : `${label} {doneMb} MB {rate} MB/s{rows}`,
         hideCursor: true,
         clearOnComplete: true,
         fps: 5,
       },
       cliProgress.Presets.shades_classic,
     );
-    bar.start(total ?? 1, 0, { doneMb: "0.0", totalMb: mb(total ?? 0), rate: "0.0" });
+    bar.start(total ?? 1, 0, { doneMb: "0.0", totalMb: mb(total ?? 0), rate: "0.0", rows: "" });
     let stopped = false;
     return {
-      update(done: number) {
+      update(done: number, rows?: number) {
         const seconds = Math.max((Date.now() - started) / 1000, 0.001);
-        bar.update(total ? done : 0, { doneMb: mb(done), totalMb: mb(total ?? 0), rate: mb(done / seconds) });
+        bar.update(total ? done : 0, { doneMb: mb(done), totalMb: mb(total ?? 0), rate: mb(done / seconds), rows: rows === undefined ? "" : `, ${rows} rows` });
       },
       stop() {
         if (!stopped) bar.stop();

@@ -4,7 +4,8 @@ import { MANIFEST_FORMAT_VERSION, type BackupKind } from "../repository/manifest
 import { HOLDFAST_VERSION } from "../version.js";
 
 export interface ProgressHandle {
-  update(done: number): void;
+  /** Bytes (or rows) done; `rows` adds a row count to a bar of bytes (an export's table). */
+  update(done: number, rows?: number): void;
   stop(): void;
 }
 

@@ -121,7 +121,7 @@ export async function exportData(req: ExportRequest, ctx: CommandContext): Promi
         // Sealed columns are encoded here; otherwise the database may write the lines itself.
         const direct = table.columns.some((c) => c.sensitive) ? undefined : source.ndjson?.(table, where, tally);
         const stream = direct ? Readable.from(direct, { objectMode: false }) : ndjsonStream(sealedRows(source.rows(table, where), table, sealer), tally);
-        const rec = await sink.put(tableStreamName(i, table.name), stream, (n) => bar.update(n));
+        const rec = await sink.put(tableStreamName(i, table.name), stream, (n) => bar.update(n, tally.rows));
         entries.push({ name: table.name, stream: rec.name, rows: tally.rows, bytes: rec.bytes, sha256: rec.sha256, ...(where ? { where } : {}) });
       } finally {
         bar.stop();

@@ -34,4 +34,15 @@ describe("on a terminal", () => {
     expect(restoreScreen).toMatch(/restore database \[[█░]+\] 100%/);
     expect(restoreScreen).toContain("restored ");
   });
+
+  it("shows an export's table (of how many), bytes, rate and rows, and an import's rows of each table", async () => {
+    const db = join(ws.dir, "tty-export.db");
+    createDatabase(db, 120_000);
+    const out = join(ws.dir, "tty.export");
+    const exportScreen = await onTerminal(["export", `sqlite:${db}`, "--out", out, "--encryption", "none"]);
+    expect(exportScreen).toMatch(/export items \(\d\/2\) [\d.]+ MB [\d.]+ MB\/s, [1-9]\d* rows/);
+    expect(exportScreen).toMatch(/export tags \(\d\/2\) [\d.]+ MB [\d.]+ MB\/s, [1-9]\d* rows/);
+    const importScreen = await onTerminal(["import", out, "--to", `sqlite:${join(ws.dir, "tty-imported.db")}`, "--create-schema", "--strategy", "fail"]);
+    expect(importScreen).toMatch(/import items \(\d\/2\) \[[█░]+\] \d+\/120000 rows/);
+  });
 });
