@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
-import { cp, mkdir, open, readFile, rm, truncate, writeFile } from "node:fs/promises";
+import { cp, mkdir, readFile, rm, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { EXIT_CODES } from "../src/errors.js";
 import { sealed } from "../src/repository/json-object.js";
@@ -11,6 +11,7 @@ import { writeLockClaim } from "./support/locks.js";
 import postgres from "pg";
 import { startCluster, type PgCluster } from "./support/pg-cluster.js";
 import { createDatabase } from "./support/sqlite.js";
+import { flipByte } from "./support/damage.js";
 import { mountSmallDisk } from "./faults/small-disk.js";
 
 /**
@@ -98,12 +99,7 @@ const SCENARIOS: Record<number, Scenario> = {
   },
   [EXIT_CODES.CORRUPTED]: async () => {
     const { path, size } = await firstFile(backups.corrupt);
-    const handle = await open(path, "r+");
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, size >> 1);
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, size >> 1);
-    await handle.close();
+    await flipByte(path, size >> 1);
     return { result: await runCli(["verify", backups.corrupt], { env: ws.env }), message: /SHA-256 check|authentication failed/ };
   },
   [EXIT_CODES.TRUNCATED]: async () => {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { startCluster, type PgCluster } from "../support/pg-cluster.js";
 import { runCli, workspace, errorLine, type Workspace } from "../support/cli.js";
 import { databases, fingerprint, seedApp, tableNames } from "../support/pg-data.js";
+import { flipByte } from "../support/damage.js";
 import { sealed } from "../../src/repository/json-object.js";
 
 let pg: PgCluster;
@@ -242,10 +243,7 @@ describe("postgres in-place restore", () => {
     const original = await fingerprint(pg, "live", "public.audit_log");
     // Corrupt the stored dump: the verified stream fails part-way through pg_restore.
     const file = join(ws.repo, m.files[0].key);
-    const bytes = await readFile(file);
-    const at = Math.floor(bytes.length / 2);
-    bytes[at] = bytes[at]! ^ 0xff;
-    await writeFile(file, bytes);
+    await flipByte(file, Math.floor((await stat(file)).size / 2));
 
     const r = await runCli(["restore", m.id, "--in-place", "--to", pg.url("live")], { env: ws.env });
     expect(r.code).not.toBe(0);

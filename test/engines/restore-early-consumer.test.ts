@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { spawn } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { appendFile, mkdtemp, open, readFile, rm, truncate } from "node:fs/promises";
+import { appendFile, mkdtemp, readFile, rm, truncate } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Readable } from "node:stream";
@@ -71,13 +71,7 @@ describe("finishVerified: checks run over the bytes an early-stopping consumer s
 
   it("a byte flipped past what the consumer read: CORRUPTED", async () => {
     const { record, path } = await store("flipped");
-    const handle = await open(path, "r+");
-    const at = data.length - 1000;
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, at);
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, at);
-    await handle.close();
+    await flipByte(path, data.length - 1000);
     const stream = await openStoredFile(backend, record);
     await readThenStop(stream, 64 * 1024);
     const err = await rejection(finishVerified(stream));
@@ -164,15 +158,7 @@ describe("restore: pg_restore that succeeds on a valid prefix cannot hide a dama
     const data = m.files.filter((f) => f.name !== "dir-toc.dat" && f.storedBytes > 0);
     expect(data.length).toBeGreaterThan(2);
     const damaged = data.reduce((a, f) => (f.storedBytes > a.storedBytes ? f : a));
-    const handle = await open(join(ws.repo, damaged.key), "r+");
-    try {
-      const at = Math.floor(damaged.storedBytes / 2);
-      const byte = Buffer.alloc(1);
-      await handle.read(byte, 0, 1, at);
-      await handle.write(Buffer.from([byte[0]! ^ 0xff]), 0, 1, at);
-    } finally {
-      await handle.close();
-    }
+    await flipByte(join(ws.repo, damaged.key), Math.floor(damaged.storedBytes / 2));
     const r = await runCli(["restore", m.id, "--to", pg.url("early_dir"), "--jobs", "3"], { env: ws.env });
     expect(r.code, r.stderr).toBe(9);
     expect(errorLine(r)).toMatch(/fails its SHA-256 check/);

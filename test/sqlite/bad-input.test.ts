@@ -1,8 +1,9 @@
 import { describe, expect, it, beforeAll, afterAll } from "vitest";
-import { mkdir, open, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
+import { mkdir, readdir, rm, stat, truncate, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { errorLine, runCli, workspace, type RunResult, type Workspace } from "../support/cli.js";
 import { createDatabase } from "../support/sqlite.js";
+import { flipByte } from "../support/damage.js";
 import { writeLockClaim } from "../support/locks.js";
 
 let ws: Workspace;
@@ -71,13 +72,7 @@ describe("bad input gets one clear line and a distinct exit code", () => {
   it("a corrupted byte → 9, naming the backup and the file; restore touches nothing", async () => {
     const { id, key, storedBytes } = await freshBackup();
     const path = join(ws.repo, key);
-    const handle = await open(path, "r+");
-    const at = Math.floor(storedBytes / 2);
-    const byte = Buffer.alloc(1);
-    await handle.read(byte, 0, 1, at);
-    byte[0] = byte[0]! ^ 0xff;
-    await handle.write(byte, 0, 1, at);
-    await handle.close();
+    await flipByte(path, Math.floor(storedBytes / 2));
     const v = await runCli(["verify", id], { env: ws.env });
     expectCleanFailure(v, 9, new RegExp(`backup ${id}: .*${key.replace(/\./g, "\\.")}.*(SHA-256 check|authentication failed)`));
     const target = join(ws.dir, "corrupt-restore.db");

@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { errorLine, runCli, workspace, type Workspace } from "../support/cli.js";
 import { startS3, type S3Server } from "../support/s3.js";
 import { countRows, createDatabase, dumpTable } from "../support/sqlite.js";
+import { flipByte } from "../support/damage.js";
 
 let server: S3Server;
 let ws: Workspace;
@@ -29,18 +30,6 @@ async function dataFile(repo: string, id: string): Promise<string> {
   const folder = join(repo, "backups", id);
   const name = (await readdir(folder)).find((n) => n.endsWith(".age"))!;
   return join(folder, name);
-}
-
-async function flipByte(path: string, offset: number): Promise<void> {
-  const handle = await open(path, "r+");
-  try {
-    const b = Buffer.alloc(1);
-    await handle.read(b, 0, 1, offset);
-    b[0] = b[0]! ^ 0xff;
-    await handle.write(b, 0, 1, offset);
-  } finally {
-    await handle.close();
-  }
 }
 
 describe("offsite copies (local primary, S3 secondary)", () => {
