@@ -125,11 +125,15 @@ export class CopyOut implements AsyncIterable<Buffer> {
     const stream = this.connection!.stream;
     stream.removeListener("data", this.onData);
     stream.on("data", this.pgHandler!);
-    if (this.paused) {
-      this.paused = false;
-      stream.resume();
-    }
+    this.flow();
     if (rest.length) this.pgHandler!(rest);
+  }
+
+  /** The socket flowing again, if this paused it. */
+  private flow(): void {
+    if (!this.paused) return;
+    this.paused = false;
+    this.connection!.stream.resume();
   }
 
   private poke(): void {
@@ -193,10 +197,7 @@ export class CopyOut implements AsyncIterable<Buffer> {
       for (;;) {
         const next = this.queue.shift();
         if (next) {
-          if (this.paused && this.queue.length < MAX_QUEUED / 2) {
-            this.paused = false;
-            this.connection!.stream.resume();
-          }
+          if (this.queue.length < MAX_QUEUED / 2) this.flow();
           yield next;
           continue;
         }
@@ -208,10 +209,7 @@ export class CopyOut implements AsyncIterable<Buffer> {
       // Stopped early: what still comes is dropped, and the socket keeps flowing so the connection can end.
       this.stopped = true;
       this.queue.length = 0;
-      if (this.paused) {
-        this.paused = false;
-        this.connection!.stream.resume();
-      }
+      this.flow();
     }
   }
 }
