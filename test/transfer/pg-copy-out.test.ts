@@ -53,6 +53,16 @@ async function client(viaProxy = false, extra: pg.ClientConfig = {}): Promise<pg
   return c;
 }
 
+/** A direct connection for `fn`, ended afterwards. */
+async function withClient(fn: (c: pg.Client) => Promise<void>): Promise<void> {
+  const c = await client();
+  try {
+    await fn(c);
+  } finally {
+    await c.end();
+  }
+}
+
 async function copyOutBytes(c: pg.Client, sql: string): Promise<{ bytes: Buffer; rowCount: number }> {
   const copy = c.query(new CopyOut(sql));
   const parts: Buffer[] = [];
@@ -89,8 +99,7 @@ afterAll(async () => {
 
 describe("CopyOut", () => {
   it("gives COPY's bytes exactly, rows longer than a read included, and its row count", async () => {
-    const c = await client();
-    try {
+    await withClient(async (c) => {
       const sql = "COPY (SELECT * FROM t ORDER BY id) TO STDOUT";
       const ref = await referenceBytes(c, sql);
       const got = await copyOutBytes(c, sql);
@@ -98,9 +107,7 @@ describe("CopyOut", () => {
       expect(got.bytes.length).toBe(ref.length);
       expect(sha(got.bytes)).toBe(sha(ref));
       expect(got.bytes.toString().split("\n").length).toBe(3004);
-    } finally {
-      await c.end();
-    }
+    });
   });
 
   it("gives the same bytes when every frame is cut across reads (the server's bytes in pieces of 1–13)", async () => {
@@ -123,8 +130,7 @@ describe("CopyOut", () => {
   });
 
   it("skips the notices the server sends between rows", async () => {
-    const c = await client();
-    try {
+    await withClient(async (c) => {
       const notices: string[] = [];
       c.on("notice", (n) => notices.push(n.message ?? ""));
       await c.query("SELECT noisy(i) FROM generate_series(1, 500) i");
@@ -133,14 +139,11 @@ describe("CopyOut", () => {
       const expected = Array.from({ length: 5000 }, (_, k) => `${k + 1}\t${(k + 1) * 2}\n`).join("");
       expect(got.bytes.toString()).toBe(expected);
       expect(notices).toHaveLength(5);
-    } finally {
-      await c.end();
-    }
+    });
   });
 
   it("throws the server's error after rows were sent, and the connection serves the next query", async () => {
-    const c = await client();
-    try {
+    await withClient(async (c) => {
       let rows = 0;
       const read = (async () => {
         for await (const part of c.query(new CopyOut("COPY (SELECT i, 1 / (i - 40000) FROM generate_series(1, 50000) i) TO STDOUT"))) rows += part.toString().split("\n").length - 1;
@@ -152,27 +155,21 @@ describe("CopyOut", () => {
       // A bad query fails before any row.
       await expect(copyOutBytes(c, "COPY (SELECT nope FROM t) TO STDOUT")).rejects.toThrow(/column "nope" does not exist/);
       expect((await c.query("SELECT 8 AS n")).rows[0].n).toBe(8);
-    } finally {
-      await c.end();
-    }
+    });
   });
 
   it("a reader that stops after the first batch leaves the connection usable", async () => {
-    const c = await client();
-    try {
+    await withClient(async (c) => {
       for await (const part of c.query(new CopyOut("COPY (SELECT * FROM t) TO STDOUT"))) {
         expect(part.length).toBeGreaterThan(0);
         break;
       }
       expect((await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n).toBe(3003);
-    } finally {
-      await c.end();
-    }
+    });
   });
 
   it("pauses the socket while a slow reader has batches waiting", async () => {
-    const c = await client();
-    try {
+    await withClient(async (c) => {
       const socket = (c as unknown as { connection: { stream: Socket } }).connection.stream;
       let pausedSeen = 0;
       let bytes = 0;
@@ -184,23 +181,18 @@ describe("CopyOut", () => {
       expect(bytes).toBe(20000 * 1000 + [...Array(20000).keys()].reduce((n, k) => n + String(k + 1).length + 2, 0));
       expect(pausedSeen).toBeGreaterThan(0);
       expect(socket.isPaused()).toBe(false);
-    } finally {
-      await c.end();
-    }
+    });
   });
 
   it("SQL holding more than one COPY fails with a clear error, and the connection serves the next query", async () => {
-    const c = await client();
-    try {
+    await withClient(async (c) => {
       await expect(copyOutBytes(c, "COPY (SELECT 1) TO STDOUT; SELECT 2")).rejects.toThrow(/answered with rows: one COPY statement was expected/);
       expect((await c.query("SELECT 3 AS n")).rows[0].n).toBe(3);
       await expect(copyOutBytes(c, "COPY (SELECT 1) TO STDOUT; COPY t FROM STDIN")).rejects.toThrow(/answered with a COPY FROM STDIN/);
       expect((await c.query("SELECT count(*)::int AS n FROM t")).rows[0].n).toBe(3003);
       await expect(copyOutBytes(c, "COPY (SELECT 1) TO STDOUT; COPY (SELECT 2) TO STDOUT")).rejects.toThrow(/answered with a second COPY/);
       expect((await c.query("SELECT 4 AS n")).rows[0].n).toBe(4);
-    } finally {
-      await c.end();
-    }
+    });
   });
 
   it("a query_timeout ends the COPY with its error (the connection is closed), and does not fire after a COPY that finished", async () => {
