@@ -168,6 +168,23 @@ describe("CopyOut", () => {
     });
   });
 
+  it("a reader that stops early on a COPY of a billion rows, then ends the client: the server's backend is gone at once, not sending the rest", async () => {
+    const c = await client();
+    c.on("error", () => undefined);
+    const pid = (await c.query("SELECT pg_backend_pid() AS pid")).rows[0].pid as number;
+    for await (const part of c.query(new CopyOut("COPY (SELECT generate_series(1, 1000000000)) TO STDOUT"))) {
+      expect(part.length).toBeGreaterThan(0);
+      break;
+    }
+    await c.end();
+    let alive = 1;
+    for (let tries = 0; alive && tries < 100; tries++) {
+      alive = (await cluster.query<{ n: number }>(`SELECT count(*)::int AS n FROM pg_stat_activity WHERE pid = ${pid}`))[0]!.n;
+      if (alive) await sleep(100);
+    }
+    expect(alive).toBe(0);
+  });
+
   it("pauses the socket while a slow reader has batches waiting", async () => {
     await withClient(async (c) => {
       const socket = (c as unknown as { connection: { stream: Socket } }).connection.stream;
