@@ -19,7 +19,10 @@ export async function openPgSource(text: string): Promise<ExportSource> {
   const ref = parsePgUrl(text);
   const client = await connect(ref, "export");
   try {
-    await client.query("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'; SET extra_float_digits = 3");
+    // The value forms values.ts expects; and each table read from its first page, as pg_dump reads
+    // it: with synchronized scans a COPY joins another scan of the table midway, so two exports of
+    // unchanged rows would list them in other orders (other bytes, other SHA-256).
+    await client.query("SET TimeZone = 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET bytea_output = 'hex'; SET extra_float_digits = 3; SET synchronize_seqscans = off");
     await client.query("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
     const version = (await client.query<{ v: string }>("SELECT current_setting('server_version') AS v")).rows[0]!.v;
     const refs = await listTables(client, DEFAULT_HISTORY_TABLE);

@@ -241,4 +241,35 @@ describe("export from PostgreSQL", () => {
     expect(c!.slice(0, 6)).toEqual([3n, null, null, 42n, null, 1.25]);
     expect(data.teams).toEqual([[1n, "red"], [2n, "blue"]]);
   }, 30_000);
+
+  it("two exports of one database at once: into the repository one waits for the other's lock (or refuses, 13, naming it), into files both run; the same rows and hashes, each verified", async () => {
+    await cluster.query("CREATE DATABASE twice");
+    await cluster.query("CREATE TABLE rows_ (id int PRIMARY KEY, body text); INSERT INTO rows_ SELECT i, repeat(md5(i::text), 4) FROM generate_series(1, 60000) i", "twice");
+    const patient = { ...ws.env, HOLDFAST_LOCK_WAIT: "60s" };
+    const runs = await Promise.all([
+      exportCli([cluster.url("twice")], patient),
+      exportCli([cluster.url("twice")], patient),
+      exportCli([cluster.url("twice"), "--out", join(ws.dir, "twice-1.export")]),
+      exportCli([cluster.url("twice"), "--out", join(ws.dir, "twice-2.export")]),
+    ]);
+    const [a, b] = runs;
+    expect(a!.id).toBeDefined();
+    expect(b!.id).toBeDefined();
+    expect(a!.id).not.toBe(b!.id);
+    type Entry = { name: string; rows: number; sha256: string };
+    const tables = runs.map((r) => (r.manifest.tables as Entry[]).map((t) => [t.name, t.rows, t.sha256]));
+    expect(tables[0]).toEqual([["rows_", 60000, expect.stringMatching(/^[0-9a-f]{64}$/)]]);
+    for (const t of tables.slice(1)) expect(t).toEqual(tables[0]);
+    const verified = await runCli(["verify", a!.id!, b!.id!, "--deep", "--json"], { env: ws.env });
+    expect(verified.code, verified.stderr).toBe(0);
+    const { repo, keys } = await keysAndRepo();
+    for (const id of [a!.id!, b!.id!]) expect((await readAll(await openRepositoryExport(repo, await repo.readManifest(id), { keys }))).rows_).toHaveLength(60000);
+    for (const f of ["twice-1.export", "twice-2.export"]) expect((await readAll(await openExportFile(join(ws.dir, f), { keys }))).rows_).toHaveLength(60000);
+    // Without a wait, the second of two at once refuses, naming the holder, and leaves nothing behind.
+    const before = JSON.parse((await runCli(["list", "--json"], { env: ws.env })).stdout).backups.length as number;
+    const both = await Promise.all([0, 1].map(() => runCli(["export", cluster.url("twice"), "--json"], { env: ws.env })));
+    expect(both.map((r) => r.code).sort()).toEqual([0, 13]);
+    expect(errorLine(both.find((r) => r.code === 13)!)).toMatch(/another Holdfast process holds the lock for this source \(export of postgres:/);
+    expect(JSON.parse((await runCli(["list", "--json"], { env: ws.env })).stdout).backups.length).toBe(before + 1);
+  }, 90_000);
 });
